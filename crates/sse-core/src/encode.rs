@@ -1,0 +1,307 @@
+//! The wire encoder: events and comments into bytes.
+//!
+//! Every field is written as `name: value\n` (the space keeps a value that starts
+//! with a space intact: clients strip exactly one), data is split into one `data:`
+//! line per line, and every frame ends with a blank line. Encoding writes into any
+//! [`BufMut`] the caller owns, and [`Event::encoded_len`] tells the exact size first,
+//! so a reused buffer never reallocates.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use std::fmt;
+use std::time::Duration;
+
+use crate::event::{Comment, Event};
+use crate::scan::for_each_line;
+
+const EVENT: &[u8] = b"event: ";
+const ID: &[u8] = b"id: ";
+const RETRY: &[u8] = b"retry: ";
+const DATA: &[u8] = b"data: ";
+const COMMENT: &[u8] = b": ";
+
+impl Event<'_> {
+    /// The exact number of bytes [`encode`](Self::encode) writes.
+    ///
+    /// ```
+    /// # use sse_core::Event;
+    /// let event = Event::new("a\r\nb");
+    /// assert_eq!(event.encoded_len(), event.to_frame().len());
+    /// ```
+    #[must_use]
+    pub fn encoded_len(&self) -> usize {
+        let mut len = 1; // The blank line that ends the event.
+        if let Some(event) = &self.event {
+            len += field_len(EVENT, event.len());
+        }
+        if let Some(id) = &self.id {
+            len += field_len(ID, id.len());
+        }
+        if let Some(retry) = self.retry {
+            len += field_len(RETRY, Digits::new(retry_millis(retry)).as_bytes().len());
+        }
+        for_each_line(self.data.as_bytes(), |line| {
+            len += field_len(DATA, line.len());
+        });
+        len
+    }
+
+    /// Writes this event to `buf`: exactly [`encoded_len`](Self::encoded_len) bytes,
+    /// ending with the blank line that makes clients dispatch it.
+    ///
+    /// ```
+    /// # use sse_core::Event;
+    /// let mut buf = Vec::new();
+    /// Event::new(" leading space\rand a CR").encode(&mut buf);
+    /// assert_eq!(buf, b"data:  leading space\ndata: and a CR\n\n");
+    /// ```
+    pub fn encode<B: BufMut + ?Sized>(&self, buf: &mut B) {
+        if let Some(event) = &self.event {
+            put_field(buf, EVENT, event.as_bytes());
+        }
+        if let Some(id) = &self.id {
+            put_field(buf, ID, id.as_bytes());
+        }
+        if let Some(retry) = self.retry {
+            put_field(buf, RETRY, Digits::new(retry_millis(retry)).as_bytes());
+        }
+        for_each_line(self.data.as_bytes(), |line| put_field(buf, DATA, line));
+        buf.put_u8(b'\n');
+    }
+
+    /// Encodes this event into a new [`Frame`] of exactly the right size.
+    #[must_use]
+    pub fn to_frame(&self) -> Frame {
+        let mut buf = BytesMut::with_capacity(self.encoded_len());
+        self.encode(&mut buf);
+        Frame(buf.freeze())
+    }
+}
+
+impl Comment<'_> {
+    /// The exact number of bytes [`encode`](Self::encode) writes.
+    #[must_use]
+    pub fn encoded_len(&self) -> usize {
+        let mut len = 1;
+        for_each_line(self.text.as_bytes(), |line| {
+            len += field_len(COMMENT, line.len());
+        });
+        len
+    }
+
+    /// Writes this comment to `buf`: one `: ` line per line of text, then a blank
+    /// line, so the frame stands alone.
+    pub fn encode<B: BufMut + ?Sized>(&self, buf: &mut B) {
+        for_each_line(self.text.as_bytes(), |line| put_field(buf, COMMENT, line));
+        buf.put_u8(b'\n');
+    }
+
+    /// Encodes this comment into a new [`Frame`].
+    #[must_use]
+    pub fn to_frame(&self) -> Frame {
+        let mut buf = BytesMut::with_capacity(self.encoded_len());
+        self.encode(&mut buf);
+        Frame(buf.freeze())
+    }
+}
+
+/// One complete, encoded SSE frame (an event, a comment or a retry hint), ready to be
+/// written to any number of clients.
+///
+/// A `Frame` can only be made by the encoder, so it always ends with a blank line
+/// and never contains a forged field. Cloning it is cheap (a reference count), which
+/// is how one encoding serves every client.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Frame(Bytes);
+
+impl Frame {
+    /// A frame holding only a `retry:` field, which sets the client's reconnection
+    /// delay without dispatching an event (see [`Event::with_retry`] for rounding).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use sse_core::Frame;
+    /// assert_eq!(Frame::retry(Duration::from_micros(1)).as_bytes(), "retry: 1\n\n");
+    /// ```
+    #[must_use]
+    pub fn retry(retry: Duration) -> Frame {
+        let digits = Digits::new(retry_millis(retry));
+        let mut buf = BytesMut::with_capacity(field_len(RETRY, digits.as_bytes().len()) + 1);
+        put_field(&mut buf, RETRY, digits.as_bytes());
+        buf.put_u8(b'\n');
+        Frame(buf.freeze())
+    }
+
+    /// The encoded bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    /// The encoded bytes, by value.
+    #[must_use]
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+
+    /// The encoded length in bytes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the frame is empty (never true: every frame ends with a blank line).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<Frame> for Bytes {
+    fn from(frame: Frame) -> Bytes {
+        frame.0
+    }
+}
+
+impl AsRef<[u8]> for Frame {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Frame").field(&self.0).finish()
+    }
+}
+
+impl From<&Event<'_>> for Frame {
+    fn from(event: &Event<'_>) -> Frame {
+        event.to_frame()
+    }
+}
+
+impl From<Comment<'_>> for Frame {
+    fn from(comment: Comment<'_>) -> Frame {
+        comment.to_frame()
+    }
+}
+
+#[inline]
+fn field_len(name: &[u8], value_len: usize) -> usize {
+    name.len() + value_len + 1
+}
+
+#[inline]
+fn put_field<B: BufMut + ?Sized>(buf: &mut B, name: &[u8], value: &[u8]) {
+    buf.put_slice(name);
+    buf.put_slice(value);
+    buf.put_u8(b'\n');
+}
+
+/// Whole milliseconds, rounded up, saturating at `u64::MAX`.
+fn retry_millis(retry: Duration) -> u64 {
+    let millis = retry.as_nanos().div_ceil(1_000_000);
+    u64::try_from(millis).unwrap_or(u64::MAX)
+}
+
+/// The decimal digits of a `u64`, formatted on the stack.
+struct Digits {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    fn new(mut value: u64) -> Digits {
+        let mut buf = [0; 20];
+        let mut start = buf.len();
+        loop {
+            start -= 1;
+            buf[start] = b'0' + (value % 10) as u8;
+            value /= 10;
+            if value == 0 {
+                return Digits { buf, start };
+            }
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(event: &Event<'_>) -> String {
+        let mut buf = Vec::new();
+        event.encode(&mut buf);
+        assert_eq!(buf.len(), event.encoded_len(), "encoded_len is exact");
+        String::from_utf8(buf).expect("utf-8 in, utf-8 out")
+    }
+
+    #[test]
+    fn writes_fields_in_a_fixed_order() {
+        let event = Event::new("d")
+            .with_retry(Duration::from_millis(10))
+            .with_id("i")
+            .and_then(|e| e.with_event("t"))
+            .expect("valid");
+        assert_eq!(encoded(&event), "event: t\nid: i\nretry: 10\ndata: d\n\n");
+    }
+
+    #[test]
+    fn empty_id_is_written_to_reset_the_last_event_id() {
+        let event = Event::new("d").with_id("").expect("valid");
+        assert_eq!(encoded(&event), "id: \ndata: d\n\n");
+    }
+
+    #[test]
+    fn retry_rounds_up_to_whole_milliseconds() {
+        let cases = [
+            (Duration::ZERO, "0"),
+            (Duration::from_nanos(1), "1"),
+            (Duration::from_micros(999), "1"),
+            (Duration::from_millis(1), "1"),
+            (Duration::from_micros(1_001), "2"),
+            (Duration::from_secs(15), "15000"),
+            (Duration::MAX, "18446744073709551615"),
+        ];
+        for (retry, digits) in cases {
+            assert_eq!(
+                encoded(&Event::new("").with_retry(retry)),
+                format!("retry: {digits}\ndata: \n\n")
+            );
+            assert_eq!(
+                Frame::retry(retry).as_bytes(),
+                format!("retry: {digits}\n\n").as_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn trailing_line_break_in_data_is_an_empty_last_line() {
+        assert_eq!(encoded(&Event::new("a\n")), "data: a\ndata: \n\n");
+        assert_eq!(encoded(&Event::new("\r\n")), "data: \ndata: \n\n");
+    }
+
+    #[test]
+    fn comments_are_split_into_comment_lines() {
+        assert_eq!(Comment::new("").to_frame().as_bytes(), ":\u{20}\n\n");
+        let comment = Comment::new("a\rb\r\nc\nd");
+        assert_eq!(comment.to_frame().as_bytes(), ": a\n: b\n: c\n: d\n\n");
+        assert_eq!(comment.encoded_len(), comment.to_frame().len());
+    }
+
+    #[test]
+    fn encodes_into_a_reused_buffer_without_growing_it() {
+        let event = Event::new("x".repeat(1024));
+        let mut buf = BytesMut::with_capacity(event.encoded_len());
+        let capacity = buf.capacity();
+        for _ in 0..3 {
+            buf.clear();
+            event.encode(&mut buf);
+            assert_eq!(buf.capacity(), capacity);
+        }
+    }
+}

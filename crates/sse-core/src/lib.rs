@@ -1,0 +1,45 @@
+//! Server-Sent Events without IO.
+//!
+//! `sse-core` is the part of an SSE server (and client) that does not touch a socket,
+//! a timer or a runtime:
+//!
+//! - the **encoder** turns an [`Event`] or a [`Comment`] into a [`Frame`], the exact
+//!   bytes of the `text/event-stream` wire format, into a buffer you own;
+//! - the **decoder** ([`Decoder`]) turns bytes, in chunks of any size, back into
+//!   events, following the WHATWG `EventSource` processing model to the letter.
+//!
+//! Framework adapters (`sse-hyper`, `sse-axum`, `sse-warp`, `sse-smol`) move the bytes.
+//!
+//! ```text
+//!   Event ──encode──▶ Frame (Bytes, cloned per client) ──▶ adapter ──▶ socket
+//!   socket ──▶ chunks ──▶ Decoder ──▶ Decoded::{Event, Retry, Comment}
+//! ```
+//!
+//! # Examples
+//!
+//! ```
+//! use sse_core::{Decoded, Decoder, Event};
+//!
+//! let frame = Event::new("hello\nworld").with_event("greeting")?.to_frame();
+//! assert_eq!(frame.as_bytes(), "event: greeting\ndata: hello\ndata: world\n\n");
+//!
+//! let mut decoder = Decoder::new();
+//! decoder.push(frame.as_bytes())?;
+//! let Some(Decoded::Event(event)) = decoder.next() else { panic!("an event") };
+//! assert_eq!(event.event_type, "greeting");
+//! assert_eq!(event.data, "hello\nworld");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod decode;
+mod encode;
+mod event;
+mod scan;
+
+pub use decode::{
+    DecodeError, DecodeLimits, Decoded, Decoder, EventStream, EventStreamError, MessageEvent,
+};
+pub use encode::Frame;
+pub use event::{Comment, Event, EventError};

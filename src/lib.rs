@@ -1,0 +1,1 @@
+//! Not a library: this package owns the workspace's end-to-end tests (`tests/`) and benches (`benches/`).
