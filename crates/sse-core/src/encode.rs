@@ -55,6 +55,12 @@ impl Event<'_> {
     /// assert_eq!(buf, b"data:  leading space\ndata: and a CR\n\n");
     /// ```
     pub fn encode<B: BufMut + ?Sized>(&self, buf: &mut B) {
+        self.encode_fields(buf);
+        buf.put_u8(b'\n');
+    }
+
+    /// Writes every field, but not the blank line that ends the event.
+    pub(crate) fn encode_fields<B: BufMut + ?Sized>(&self, buf: &mut B) {
         if let Some(event) = &self.event {
             put_field(buf, EVENT, event.as_bytes());
         }
@@ -65,7 +71,6 @@ impl Event<'_> {
             put_field(buf, RETRY, Digits::new(retry_millis(retry)).as_bytes());
         }
         for_each_line(self.data.as_bytes(), |line| put_field(buf, DATA, line));
-        buf.put_u8(b'\n');
     }
 
     /// Encodes this event into a new [`Frame`] of exactly the right size.
@@ -184,6 +189,16 @@ impl From<Comment<'_>> for Frame {
     fn from(comment: Comment<'_>) -> Frame {
         comment.to_frame()
     }
+}
+
+/// The most bytes [`put_sequence_id_and_end`] writes.
+pub(crate) const SEQUENCE_ID_AND_END_MAX_LEN: usize = ID.len() + 20 + 2;
+
+/// Ends an event encoded with `encode_fields` with `id: <sequence>` and the blank
+/// line (the hub's ids for events that have none of their own).
+pub(crate) fn put_sequence_id_and_end<B: BufMut + ?Sized>(buf: &mut B, sequence: u64) {
+    put_field(buf, ID, Digits::new(sequence).as_bytes());
+    buf.put_u8(b'\n');
 }
 
 #[inline]

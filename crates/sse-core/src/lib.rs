@@ -36,6 +36,8 @@
 mod decode;
 mod encode;
 mod event;
+mod http;
+mod hub;
 mod scan;
 
 pub use decode::{
@@ -43,3 +45,9 @@ pub use decode::{
 };
 pub use encode::Frame;
 pub use event::{Comment, Event, EventError};
+pub use http::{Accepted, LAST_EVENT_ID, Rejection, response_head};
+pub use hub::{
+    BATCH_CAPACITY, Batch, ClientInfo, ClientStream, ConnectError, ConnectOptions,
+    ConnectRequest, DisconnectReason, DuplicateIdPolicy, Hooks, Hub, HubConfig, LagPolicy,
+    Metrics, NoHooks, Refusal, SendError, SendResult,
+};

@@ -1,0 +1,174 @@
+//! A shared log: the ordered, bounded ring of frames that broadcast (or one topic's)
+//! traffic goes through, and that replay reads from.
+//!
+//! Publishing appends once, whatever the number of readers; each reader keeps its own
+//! cursor, a log-local index. Entries carry the hub-wide sequence number, so readers
+//! of several logs can merge them into one order, and a `Last-Event-ID` (a sequence)
+//! places a reader in every log at once.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::registry::ClientKey;
+
+/// One published frame.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) sequence: u64,
+    pub(crate) frame: Bytes,
+    /// The event's own id, if it had one (it is then in the hub's id index).
+    pub(crate) own_id: Option<Arc<str>>,
+}
+
+/// A reader's place in a log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Cursor {
+    /// The log-local index of the next entry to read.
+    pub(crate) next: u64,
+    /// Where the reader's live traffic started: lag counts only from here, so a
+    /// long replay is not mistaken for a slow reader.
+    pub(crate) live_from: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Log {
+    /// The topic this log serves (`None` for the broadcast log).
+    pub(crate) topic: Option<Arc<str>>,
+    entries: VecDeque<Entry>,
+    /// The log-local index of `entries[0]`.
+    first: u64,
+    bytes: usize,
+    /// The sequence of the newest entry ever evicted (0 when none was): replay after a
+    /// sequence below it would have a gap.
+    evicted_through: u64,
+    /// Readers that found nothing to read and wait for the next append.
+    pub(crate) waiters: Vec<ClientKey>,
+    /// How many clients read this log.
+    pub(crate) readers: usize,
+}
+
+impl Log {
+    pub(crate) fn new(topic: Option<Arc<str>>) -> Self {
+        Log {
+            topic,
+            entries: VecDeque::new(),
+            first: 0,
+            bytes: 0,
+            evicted_through: 0,
+            waiters: Vec::new(),
+            readers: 0,
+        }
+    }
+
+    /// The log-local index the next appended entry gets.
+    pub(crate) fn end(&self) -> u64 {
+        self.first + self.entries.len() as u64
+    }
+
+    /// The log-local index of the oldest entry held.
+    pub(crate) fn start(&self) -> u64 {
+        self.first
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub(crate) fn get(&self, index: u64) -> Option<&Entry> {
+        let offset = usize::try_from(index.checked_sub(self.first)?).ok()?;
+        self.entries.get(offset)
+    }
+
+    /// A cursor for a new reader: at the end (live only), or just after `sequence`
+    /// when replaying. `None` when the log can no longer replay from there.
+    pub(crate) fn cursor_after(&self, sequence: Option<u64>) -> Option<Cursor> {
+        let live_from = self.end();
+        let Some(sequence) = sequence else {
+            return Some(Cursor {
+                next: live_from,
+                live_from,
+            });
+        };
+        if sequence < self.evicted_through {
+            return None;
+        }
+        let offset = self.entries.partition_point(|e| e.sequence <= sequence);
+        Some(Cursor {
+            next: self.first + offset as u64,
+            live_from,
+        })
+    }
+
+    /// Appends an entry, evicting the oldest beyond `history` entries or
+    /// `history_bytes` bytes (the newest is always kept). Returns the own ids of the
+    /// evicted entries through `evicted`.
+    pub(crate) fn append(
+        &mut self,
+        entry: Entry,
+        history: usize,
+        history_bytes: usize,
+        mut evicted: impl FnMut(Entry),
+    ) {
+        self.bytes += entry.frame.len();
+        self.entries.push_back(entry);
+        while self.entries.len() > history
+            || (self.bytes > history_bytes && self.entries.len() > 1)
+        {
+            let Some(old) = self.entries.pop_front() else {
+                break;
+            };
+            self.first += 1;
+            self.bytes -= old.frame.len();
+            self.evicted_through = old.sequence;
+            evicted(old);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(sequence: u64, len: usize) -> Entry {
+        Entry {
+            sequence,
+            frame: Bytes::from(vec![b'x'; len]),
+            own_id: None,
+        }
+    }
+
+    #[test]
+    fn evicts_by_count_and_by_bytes_but_keeps_the_newest() {
+        let mut log = Log::new(None);
+        let mut evicted = Vec::new();
+        for sequence in 1..=5 {
+            log.append(entry(sequence, 10), 3, 1000, |e| evicted.push(e.sequence));
+        }
+        assert_eq!(evicted, [1, 2]);
+        assert_eq!((log.start(), log.end()), (2, 5));
+        log.append(entry(6, 2000), 3, 1000, |e| evicted.push(e.sequence));
+        assert_eq!(evicted, [1, 2, 3, 4, 5]);
+        assert_eq!(log.get(5).map(|e| e.sequence), Some(6));
+        assert!(log.get(4).is_none() && log.get(6).is_none());
+    }
+
+    #[test]
+    fn places_readers_after_a_sequence_or_reports_a_gap() {
+        let mut log = Log::new(None);
+        for sequence in [2, 5, 9] {
+            log.append(entry(sequence, 1), 3, 1000, |_| {});
+        }
+        let next = |after| log.cursor_after(after).map(|c| c.next);
+        assert_eq!(next(None), Some(3));
+        assert_eq!(next(Some(0)), Some(0));
+        assert_eq!(next(Some(5)), Some(2));
+        assert_eq!(next(Some(6)), Some(2));
+        assert_eq!(next(Some(9)), Some(3));
+        log.append(entry(12, 1), 3, 1000, |_| {});
+        // Sequence 2 was evicted: replaying after 1 would miss it, after 2 would not.
+        assert_eq!(next(Some(1)), None);
+        assert_eq!(next(Some(2)), Some(1));
+    }
+}

@@ -1,0 +1,76 @@
+//! Counters, and the snapshot the hub hands out.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+/// A snapshot of a hub's counters (all since the hub was made, but `active`).
+///
+/// ```
+/// # use sse_core::Hub;
+/// let metrics = Hub::default().metrics();
+/// assert_eq!((metrics.active, metrics.connects), (0, 0));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Clients connected now.
+    pub active: usize,
+    /// Connections accepted.
+    pub connects: u64,
+    /// Connections ended (for any reason).
+    pub disconnects: u64,
+    /// Connections refused (capacity, shutdown, admission hook, duplicate id).
+    pub refused: u64,
+    /// Events published: broadcast, to a topic, or to one client.
+    pub published: u64,
+    /// Frames handed to writers, keep-alives and hints included.
+    pub delivered: u64,
+    /// Frames dropped for slow clients (under `LagPolicy::DropOldest`).
+    pub dropped: u64,
+    /// Clients disconnected for falling too far behind.
+    pub lag_disconnects: u64,
+    /// Connections that resumed after a `Last-Event-ID`.
+    pub replays: u64,
+    /// Connections whose `Last-Event-ID` was no longer (or never) in the history.
+    pub replay_misses: u64,
+    /// Keep-alive comments sent.
+    pub keep_alives: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) active: AtomicUsize,
+    pub(crate) connects: AtomicU64,
+    pub(crate) disconnects: AtomicU64,
+    pub(crate) refused: AtomicU64,
+    pub(crate) published: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) lag_disconnects: AtomicU64,
+    pub(crate) replays: AtomicU64,
+    pub(crate) replay_misses: AtomicU64,
+    pub(crate) keep_alives: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        if n > 0 {
+            counter.fetch_add(n, Relaxed);
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> Metrics {
+        Metrics {
+            active: self.active.load(Relaxed),
+            connects: self.connects.load(Relaxed),
+            disconnects: self.disconnects.load(Relaxed),
+            refused: self.refused.load(Relaxed),
+            published: self.published.load(Relaxed),
+            delivered: self.delivered.load(Relaxed),
+            dropped: self.dropped.load(Relaxed),
+            lag_disconnects: self.lag_disconnects.load(Relaxed),
+            replays: self.replays.load(Relaxed),
+            replay_misses: self.replay_misses.load(Relaxed),
+            keep_alives: self.keep_alives.load(Relaxed),
+        }
+    }
+}

@@ -1,0 +1,528 @@
+//! The hub: who is connected, and getting every event to everyone it is for.
+//!
+//! A [`Hub`] is the `SSE` value of the Go package this library redesigns: a registry
+//! of clients, and the fan-out to them.
+//!
+//! | you call | what happens |
+//! |---|---|
+//! | [`Hub::connect`] | registers a client, returns its [`ClientStream`] |
+//! | [`Hub::broadcast`] | one frame, appended once to the broadcast log every client reads |
+//! | [`Hub::publish`] | the same, to one topic's log, read by its subscribers |
+//! | [`Hub::send_to`] | one frame into one client's own bounded queue |
+//! | [`Hub::shutdown`], [`Hub::closed`] | ends every stream, waits until all are gone |
+//!
+//! Every frame gets a sequence number from one hub-wide counter, and each stream
+//! merges its sources by sequence, so every client sees one order, the same for all.
+//! The logs are also the replay history: a client that connects with a
+//! `Last-Event-ID` gets exactly the frames it missed, then live ones.
+//!
+//! Publishing costs the same whatever the number of clients, plus one wake per
+//! client waiting; a woken stream takes every frame ready (up to
+//! [`BATCH_CAPACITY`]) as one [`Batch`]. Nothing ever waits for a slow client: one
+//! more than [`HubConfig::max_lag`] frames behind is handled by the [`LagPolicy`].
+//!
+//! The hub does no IO and needs no runtime: the adapters move the bytes and call
+//! [`Hub::keep_alive_tick`] from their runtime's timer.
+
+mod batch;
+mod config;
+mod hooks;
+mod log;
+mod metrics;
+mod registry;
+mod state;
+mod stream;
+mod sync;
+
+pub use batch::{BATCH_CAPACITY, Batch};
+pub use config::{DuplicateIdPolicy, HubConfig, LagPolicy};
+pub use hooks::{
+    ClientInfo, ConnectRequest, DisconnectReason, Hooks, NoHooks, Refusal, SendResult,
+};
+pub use metrics::Metrics;
+pub use stream::ClientStream;
+
+use std::fmt;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::StatusCode;
+
+use crate::encode::SEQUENCE_ID_AND_END_MAX_LEN;
+use crate::event::Event;
+use crate::{Comment, Frame};
+use metrics::Counters;
+use registry::ClientKey;
+use state::{Replay, State, WakeList};
+use sync::{Mutex, MutexGuard};
+
+/// The fan-out hub. Cheap to clone (an [`Arc`] inside), `Send + Sync`, and usable
+/// from any runtime.
+///
+/// # Examples
+///
+/// ```
+/// use futures_lite::{StreamExt, future};
+/// use sse_core::{ConnectOptions, Event, Hub};
+///
+/// let hub = Hub::default();
+/// let mut alice = hub.connect(ConnectOptions::new().client_id("alice"))?;
+/// let mut bob = hub.connect(ConnectOptions::new().topic("news"))?;
+///
+/// hub.broadcast(&Event::new("to everyone"));
+/// hub.publish("news", &Event::new("to news readers"));
+/// hub.send_to("alice", &Event::new("to alice alone"))?;
+///
+/// let alice_got = future::block_on(alice.next()).expect("a batch");
+/// assert_eq!(alice_got.len(), 2);
+/// let bob_got = future::block_on(bob.next()).expect("a batch");
+/// assert_eq!(bob_got.frames()[1], "data: to news readers\nid: 2\n\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Hub {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    config: HubConfig,
+    hooks: Box<dyn Hooks>,
+    state: Mutex<State>,
+    counters: Counters,
+    /// Notified when the hub is shutting down and the last client is gone.
+    gone: event_listener::Event,
+    keep_alive_frame: Bytes,
+    retry_frame: Option<Bytes>,
+    replay_miss_frame: Option<Bytes>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::new(HubConfig::default())
+    }
+}
+
+impl fmt::Debug for Hub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hub")
+            .field("config", &self.shared.config)
+            .field("metrics", &self.metrics())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// A hub with `config` and no hooks.
+    #[must_use]
+    pub fn new(config: HubConfig) -> Self {
+        Hub::with_hooks(config, NoHooks)
+    }
+
+    /// A hub with `config` and `hooks`.
+    #[must_use]
+    pub fn with_hooks(config: HubConfig, hooks: impl Hooks) -> Self {
+        let config = config.normalised();
+        let frame = |frame: Frame| frame.into_bytes();
+        Hub {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::new(config.first_sequence)),
+                counters: Counters::default(),
+                gone: event_listener::Event::new(),
+                keep_alive_frame: frame(Comment::new("keep-alive").to_frame()),
+                retry_frame: config.retry.map(|retry| frame(Frame::retry(retry))),
+                replay_miss_frame: config.replay_miss_event.as_ref().map(|e| frame(e.to_frame())),
+                hooks: Box::new(hooks),
+                config,
+            }),
+        }
+    }
+
+    /// The settings (with their bounds applied).
+    #[must_use]
+    pub fn config(&self) -> &HubConfig {
+        &self.shared.config
+    }
+
+    /// Registers a client and returns its stream of frames.
+    ///
+    /// With no client id, the hub generates a unique one. With an id already
+    /// connected, [`HubConfig::duplicate_id`] decides. With a `Last-Event-ID`, the
+    /// stream starts with every frame published after that id that the client's logs
+    /// still hold; when they no longer hold it, the stream starts live, after
+    /// [`HubConfig::replay_miss_event`].
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError`]: shutting down, at capacity, a duplicate id (when refused),
+    /// or the admission hook's refusal.
+    pub fn connect(&self, options: ConnectOptions) -> Result<ClientStream, ConnectError> {
+        self.connect_inner(&options, None)
+    }
+
+    pub(crate) fn connect_inner(
+        &self,
+        options: &ConnectOptions,
+        http: Option<&http::request::Parts>,
+    ) -> Result<ClientStream, ConnectError> {
+        let shared = &self.shared;
+        let request = ConnectRequest {
+            client_id: options.client_id.as_deref(),
+            topics: &options.topics,
+            last_event_id: options.last_event_id.as_deref(),
+            http,
+        };
+        let result = self
+            .precheck()
+            .and_then(|()| shared.hooks.admit(&request).map_err(ConnectError::Refused))
+            .and_then(|()| {
+                let mut state = shared.lock();
+                let connected = state.connect(options, &shared.config)?;
+                shared.counters.active.store(connected.active, Relaxed);
+                Ok(connected)
+            });
+        let connected = match result {
+            Ok(connected) => connected,
+            Err(error) => {
+                Counters::add(&shared.counters.refused, 1);
+                return Err(error);
+            }
+        };
+        if let Some(waker) = connected.replaced {
+            waker.wake();
+        }
+        Counters::add(&shared.counters.connects, 1);
+        let mut lead = [shared.retry_frame.clone(), None];
+        match connected.replay {
+            Replay::NotAsked => {}
+            Replay::Resumed => Counters::add(&shared.counters.replays, 1),
+            Replay::Missed => {
+                Counters::add(&shared.counters.replay_misses, 1);
+                lead[1] = shared.replay_miss_frame.clone();
+                let last = options.last_event_id.as_deref().unwrap_or_default();
+                shared.hooks.on_replay_miss(&connected.info, last);
+            }
+        }
+        shared.hooks.on_connect(&connected.info, connected.active);
+        Ok(ClientStream::new(
+            self.shared.clone(),
+            connected.key,
+            connected.info,
+            lead,
+        ))
+    }
+
+    /// Refuses early, before the admission hook runs, what `connect` would refuse
+    /// anyway (checked again under the lock).
+    fn precheck(&self) -> Result<(), ConnectError> {
+        let state = self.shared.lock();
+        if state.shutting_down {
+            Err(ConnectError::ShuttingDown)
+        } else if (self.shared.config.max_clients).is_some_and(|max| state.active() >= max) {
+            Err(ConnectError::AtCapacity)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sends `event` to every client. Returns its sequence number, which is also its
+    /// id when it has none of its own.
+    ///
+    /// The event is encoded once; the cost does not depend on the number of clients,
+    /// but for one wake per client waiting.
+    pub fn broadcast(&self, event: &Event<'_>) -> u64 {
+        self.append(None, event)
+    }
+
+    /// Sends `event` to the clients subscribed to `topic`. Returns its sequence
+    /// number, which is also its id when it has none of its own.
+    ///
+    /// A topic's log is made on demand and kept while it has history, so subscribers
+    /// that reconnect get what they missed.
+    pub fn publish(&self, topic: &str, event: &Event<'_>) -> u64 {
+        self.append(Some(topic), event)
+    }
+
+    fn append(&self, topic: Option<&str>, event: &Event<'_>) -> u64 {
+        let shared = &self.shared;
+        let mut fields = BytesMut::with_capacity(event.encoded_len() + SEQUENCE_ID_AND_END_MAX_LEN);
+        event.encode_fields(&mut fields);
+        let own_id = event.id().map(Arc::from);
+        let mut wakers = WakeList::new();
+        let (sequence, log, mut more) = {
+            let mut state = shared.lock();
+            let (sequence, log) = state.publish(topic, fields, own_id, &shared.config);
+            let more = state.take_waiters(log, &mut wakers);
+            (sequence, log, more)
+        };
+        Counters::add(&shared.counters.published, 1);
+        wakers.wake_all();
+        while more {
+            more = shared.lock().take_waiters(log, &mut wakers);
+            wakers.wake_all();
+        }
+        sequence
+    }
+
+    /// Sends `event` to the client with id `client_id` alone, through its own
+    /// bounded queue. Such frames are live only: never replayed, and given no
+    /// automatic id. Returns the frame's sequence number.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::UnknownClient`] when no client has that id;
+    /// [`SendError::QueueFull`] when its queue is full and the lag policy is
+    /// [`LagPolicy::Disconnect`] (the client is then disconnected);
+    /// [`SendError::ShuttingDown`] once the hub is shutting down.
+    pub fn send_to(&self, client_id: &str, event: &Event<'_>) -> Result<u64, SendError> {
+        let shared = &self.shared;
+        let frame = event.to_frame().into_bytes();
+        let sent = shared.lock().send_to(client_id, frame, &shared.config)?;
+        Counters::add(&shared.counters.published, 1);
+        Counters::add(&shared.counters.dropped, u64::from(sent.dropped));
+        if let Some(waker) = sent.waker {
+            waker.wake();
+        }
+        Ok(sent.sequence)
+    }
+
+    /// The connected client with this id, if any.
+    #[must_use]
+    pub fn client(&self, client_id: &str) -> Option<ClientInfo> {
+        self.shared.lock().client_by_id(client_id).cloned()
+    }
+
+    /// The ids of the connected clients, in no particular order.
+    #[must_use]
+    pub fn client_ids(&self) -> Vec<String> {
+        self.shared.lock().client_ids().map(String::from).collect()
+    }
+
+    /// How many topic logs the hub holds (topics with subscribers or history).
+    #[must_use]
+    pub fn topic_count(&self) -> usize {
+        self.shared.lock().topic_count()
+    }
+
+    /// Ends the stream of the client with this id (its disconnect hook runs when the
+    /// stream ends). Returns whether such a client was connected.
+    pub fn disconnect(&self, client_id: &str) -> bool {
+        let ended = self.shared.lock().disconnect(client_id);
+        if let Some(Some(waker)) = &ended {
+            waker.wake_by_ref();
+        }
+        ended.is_some()
+    }
+
+    /// Sends a keep-alive comment to every client that received nothing since the
+    /// previous tick. Adapters call it every [`HubConfig::keep_alive`] from their
+    /// runtime's timer, so an idle client hears from the server at least every two
+    /// intervals and never sooner than one.
+    pub fn keep_alive_tick(&self) {
+        let wakers = self.shared.lock().keep_alive_tick();
+        wakers.into_iter().for_each(std::task::Waker::wake);
+    }
+
+    /// Shuts down: no more clients are admitted, `final_event` (if any) is broadcast,
+    /// and every stream ends once it has delivered what was published before. Await
+    /// [`closed`](Self::closed) to know when every client is gone.
+    pub fn shutdown(&self, final_event: Option<&Event<'_>>) {
+        if let Some(event) = final_event {
+            self.broadcast(event);
+        }
+        let (wakers, active) = {
+            let mut state = self.shared.lock();
+            (state.shut_down(), state.active())
+        };
+        wakers.into_iter().for_each(std::task::Waker::wake);
+        if active == 0 {
+            self.shared.gone.notify(usize::MAX);
+        }
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called.
+    #[must_use]
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.lock().shutting_down
+    }
+
+    /// Completes once the hub is shut down and every client is gone.
+    pub async fn closed(&self) {
+        loop {
+            if self.is_closed() {
+                return;
+            }
+            let listener = self.shared.gone.listen();
+            if self.is_closed() {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        let state = self.shared.lock();
+        state.shutting_down && state.active() == 0
+    }
+
+    /// A snapshot of the counters.
+    #[must_use]
+    pub fn metrics(&self) -> Metrics {
+        self.shared.counters.snapshot()
+    }
+
+    /// How long to wait before retrying, for 503 responses.
+    #[must_use]
+    pub fn retry_after(&self) -> Duration {
+        self.shared.config.retry_after
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing that can panic runs under the lock (hooks run outside it), but
+        // should something, the state is still consistent: keep serving.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes a client out of the registry (once: a stale key does nothing) and runs
+    /// what follows: counters, the disconnect hook, the shutdown signal.
+    fn remove(&self, key: ClientKey, reason: DisconnectReason) {
+        let (removed, closed) = {
+            let mut state = self.lock();
+            let Some(removed) = state.remove(key, reason) else {
+                return;
+            };
+            self.counters.active.store(removed.active, Relaxed);
+            let closed = state.shutting_down && removed.active == 0;
+            (removed, closed)
+        };
+        Counters::add(&self.counters.disconnects, 1);
+        if removed.reason == DisconnectReason::Lagged {
+            Counters::add(&self.counters.lag_disconnects, 1);
+        }
+        self.hooks
+            .on_disconnect(&removed.info, removed.reason, removed.active);
+        if closed {
+            self.gone.notify(usize::MAX);
+        }
+    }
+}
+
+/// What a client asks for when it connects.
+///
+/// ```
+/// # use sse_core::ConnectOptions;
+/// let options = ConnectOptions::new()
+///     .client_id("tab-7")
+///     .topic("prices")
+///     .topic("news")
+///     .last_event_id("1041");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectOptions {
+    /// The id to register under; `None` or empty lets the hub generate one.
+    pub client_id: Option<String>,
+    /// The topics to subscribe to (besides broadcasts, which every client gets).
+    pub topics: Vec<String>,
+    /// Resume after this event id (the `Last-Event-ID` header).
+    pub last_event_id: Option<String>,
+}
+
+impl ConnectOptions {
+    /// No id, no topics, no replay.
+    #[must_use]
+    pub fn new() -> Self {
+        ConnectOptions::default()
+    }
+
+    /// Sets the client id.
+    #[must_use]
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = Some(id.into());
+        self
+    }
+
+    /// Adds a topic.
+    #[must_use]
+    pub fn topic(mut self, topic: impl Into<String>) -> Self {
+        self.topics.push(topic.into());
+        self
+    }
+
+    /// Sets the `Last-Event-ID` to resume after.
+    #[must_use]
+    pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
+        self.last_event_id = Some(id.into());
+        self
+    }
+}
+
+/// Why a client could not connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The hub is shutting down.
+    ShuttingDown,
+    /// [`HubConfig::max_clients`] are connected.
+    AtCapacity,
+    /// The id is connected and [`DuplicateIdPolicy::RefuseNew`] is set.
+    DuplicateId,
+    /// The admission hook refused.
+    Refused(Refusal),
+}
+
+impl ConnectError {
+    /// The HTTP status this maps to: 503 (shutting down, at capacity), 409
+    /// (duplicate id), or the refusal's own.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ConnectError::ShuttingDown | ConnectError::AtCapacity => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ConnectError::DuplicateId => StatusCode::CONFLICT,
+            ConnectError::Refused(refusal) => refusal.status(),
+        }
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::ShuttingDown => f.write_str("the server is shutting down"),
+            ConnectError::AtCapacity => f.write_str("too many clients are connected"),
+            ConnectError::DuplicateId => f.write_str("a client with this id is connected"),
+            ConnectError::Refused(refusal) => f.write_str(refusal.message()),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// Why [`Hub::send_to`] did not queue a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SendError {
+    /// No client with this id is connected.
+    UnknownClient,
+    /// The client's queue was full; under [`LagPolicy::Disconnect`] it was
+    /// disconnected.
+    QueueFull,
+    /// The hub is shutting down.
+    ShuttingDown,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendError::UnknownClient => "no client with this id is connected",
+            SendError::QueueFull => "the client's queue is full",
+            SendError::ShuttingDown => "the server is shutting down",
+        })
+    }
+}
+
+impl std::error::Error for SendError {}

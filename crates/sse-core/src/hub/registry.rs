@@ -1,0 +1,77 @@
+//! The client registry's entries: what the hub keeps per connected client.
+
+use std::task::Waker;
+
+use bytes::Bytes;
+
+use super::hooks::{ClientInfo, DisconnectReason};
+use super::log::Cursor;
+
+/// A client's place in the registry: a slab index plus the generation of the entry,
+/// so a key kept after its client left never reaches a newer client in the same slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ClientKey {
+    pub(crate) index: usize,
+    pub(crate) generation: u64,
+}
+
+/// Frames addressed to this client alone, each with its sequence.
+pub(crate) type Direct = (u64, Bytes);
+
+#[derive(Debug)]
+pub(crate) struct Client {
+    pub(crate) generation: u64,
+    pub(crate) info: ClientInfo,
+    /// Its place in the broadcast log.
+    pub(crate) global: LogCursor,
+    /// Its place in each topic's log, by the log's index in the hub's topic slab.
+    pub(crate) topics: Box<[(usize, LogCursor)]>,
+    /// Its own queue, made on the first frame sent to it alone.
+    pub(crate) direct: Option<(async_channel::Sender<Direct>, async_channel::Receiver<Direct>)>,
+    /// A frame taken from `direct` but not yet delivered (merging needs to look at
+    /// the head of the queue).
+    pub(crate) peeked: Option<Direct>,
+    /// Set while the stream waits for something to read.
+    pub(crate) waker: Option<Waker>,
+    pub(crate) end: End,
+    /// Nothing was delivered since the last keep-alive tick.
+    pub(crate) idle: bool,
+    /// A keep-alive comment is owed.
+    pub(crate) keep_alive_due: bool,
+}
+
+/// A reader's cursor in one log, and whether it is on the log's waiting list.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LogCursor {
+    pub(crate) cursor: Cursor,
+    pub(crate) listed: bool,
+}
+
+impl LogCursor {
+    pub(crate) fn new(cursor: Cursor) -> Self {
+        LogCursor {
+            cursor,
+            listed: false,
+        }
+    }
+}
+
+/// Whether, and when, a client's stream ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    Open,
+    /// After every frame up to this sequence (a graceful shutdown).
+    After(u64, DisconnectReason),
+    /// At once.
+    Now(DisconnectReason),
+}
+
+impl Client {
+    /// Ends the stream at once, unless it is already ending; returns the waker to wake.
+    pub(crate) fn end_now(&mut self, reason: DisconnectReason) -> Option<Waker> {
+        if !matches!(self.end, End::Now(_)) {
+            self.end = End::Now(reason);
+        }
+        self.waker.take()
+    }
+}

@@ -1,0 +1,687 @@
+//! Everything behind the hub's lock: the registry, the logs, the id indexes, and the
+//! operations on them. No hooks run and no wakers are woken in here: wakers are
+//! handed back so the caller wakes them after unlocking.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::task::Waker;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use slab::Slab;
+
+use super::batch::Batch;
+use super::config::{DuplicateIdPolicy, HubConfig, LagPolicy};
+use super::hooks::{ClientInfo, DisconnectReason};
+use super::log::{Cursor, Entry, Log};
+use super::registry::{Client, ClientKey, End, LogCursor};
+use super::{ConnectError, ConnectOptions, SendError};
+use crate::encode::put_sequence_id_and_end;
+
+/// Which log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogRef {
+    Global,
+    Topic(usize),
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    /// The last sequence number handed out.
+    pub(crate) sequence: u64,
+    first_sequence: u64,
+    clients: Slab<Client>,
+    next_generation: u64,
+    next_client_number: u64,
+    ids: HashMap<Arc<str>, ClientKey>,
+    global: Log,
+    topics: Slab<Log>,
+    topic_index: HashMap<Arc<str>, usize>,
+    /// Events' own ids, for those still in a log, to their sequence.
+    event_ids: HashMap<Arc<str>, u64>,
+    pub(crate) shutting_down: bool,
+}
+
+/// Whether a connecting client resumes after a `Last-Event-ID`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Replay {
+    NotAsked,
+    Resumed,
+    Missed,
+}
+
+#[derive(Debug)]
+pub(crate) struct Connected {
+    pub(crate) key: ClientKey,
+    pub(crate) info: ClientInfo,
+    pub(crate) active: usize,
+    pub(crate) replay: Replay,
+    /// The stream this connection replaced, to wake so it ends.
+    pub(crate) replaced: Option<Waker>,
+}
+
+/// What a read did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Read {
+    /// Frames are in the batch.
+    Ready,
+    /// Nothing to read; the waker is registered.
+    Pending,
+    /// The stream is over.
+    Ended(DisconnectReason),
+}
+
+#[derive(Debug)]
+pub(crate) struct ReadOutcome {
+    pub(crate) read: Read,
+    /// Frames skipped under [`LagPolicy::DropOldest`].
+    pub(crate) dropped: u64,
+    pub(crate) keep_alive: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Removed {
+    pub(crate) info: ClientInfo,
+    pub(crate) reason: DisconnectReason,
+    pub(crate) active: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct Sent {
+    pub(crate) sequence: u64,
+    pub(crate) waker: Option<Waker>,
+    pub(crate) dropped: bool,
+}
+
+/// Wakers collected under the lock, woken after it, without allocating.
+pub(crate) struct WakeList {
+    wakers: [Option<Waker>; 32],
+    len: usize,
+}
+
+impl WakeList {
+    pub(crate) fn new() -> Self {
+        WakeList {
+            wakers: [const { None }; 32],
+            len: 0,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == self.wakers.len()
+    }
+
+    fn push(&mut self, waker: Waker) {
+        self.wakers[self.len] = Some(waker);
+        self.len += 1;
+    }
+
+    pub(crate) fn wake_all(&mut self) {
+        for waker in &mut self.wakers[..self.len] {
+            if let Some(waker) = waker.take() {
+                waker.wake();
+            }
+        }
+        self.len = 0;
+    }
+}
+
+impl State {
+    pub(crate) fn new(first_sequence: u64) -> Self {
+        State {
+            sequence: first_sequence,
+            first_sequence,
+            clients: Slab::new(),
+            next_generation: 0,
+            next_client_number: 1,
+            ids: HashMap::new(),
+            global: Log::new(None),
+            topics: Slab::new(),
+            topic_index: HashMap::new(),
+            event_ids: HashMap::new(),
+            shutting_down: false,
+        }
+    }
+
+    pub(crate) fn active(&self) -> usize {
+        self.clients.len()
+    }
+
+    fn client(&self, key: ClientKey) -> Option<&Client> {
+        self.clients
+            .get(key.index)
+            .filter(|client| client.generation == key.generation)
+    }
+
+    pub(crate) fn client_by_id(&self, id: &str) -> Option<&ClientInfo> {
+        let key = self.ids.get(id)?;
+        self.client(*key).map(|client| &client.info)
+    }
+
+    pub(crate) fn client_ids(&self) -> impl Iterator<Item = &str> {
+        self.ids.keys().map(|id| &**id)
+    }
+
+    pub(crate) fn topic_count(&self) -> usize {
+        self.topics.len()
+    }
+
+    pub(crate) fn connect(
+        &mut self,
+        options: &ConnectOptions,
+        config: &HubConfig,
+    ) -> Result<Connected, ConnectError> {
+        if self.shutting_down {
+            return Err(ConnectError::ShuttingDown);
+        }
+        let requested = options.client_id.as_deref().filter(|id| !id.is_empty());
+        let existing = requested.and_then(|id| self.ids.get(id).copied());
+        if existing.is_some() && config.duplicate_id == DuplicateIdPolicy::RefuseNew {
+            return Err(ConnectError::DuplicateId);
+        }
+        let others = self.clients.len() - usize::from(existing.is_some());
+        if config.max_clients.is_some_and(|max| others >= max) {
+            return Err(ConnectError::AtCapacity);
+        }
+
+        let replaced = existing.and_then(|old| {
+            let client = self.clients.get_mut(old.index)?;
+            self.ids.remove(&client.info.id);
+            client.end_now(DisconnectReason::Replaced)
+        });
+        let id: Arc<str> = match requested {
+            Some(id) => id.into(),
+            None => self.generate_id(),
+        };
+
+        let mut topics: Vec<Arc<str>> = Vec::with_capacity(options.topics.len());
+        for topic in &options.topics {
+            if !topics.iter().any(|t| **t == **topic) {
+                topics.push(topic.as_str().into());
+            }
+        }
+        let log_indexes: Vec<usize> = topics.iter().map(|t| self.topic_log(t)).collect();
+
+        let after = options
+            .last_event_id
+            .as_deref()
+            .map(|last| self.resolve_event_id(last));
+        let mut replay = match after {
+            None => Replay::NotAsked,
+            Some(Some(_)) => Replay::Resumed,
+            Some(None) => Replay::Missed,
+        };
+        let cursors = self.cursors_after(after.flatten(), &log_indexes).or_else(|| {
+            replay = Replay::Missed;
+            self.cursors_after(None, &log_indexes)
+        });
+        let (global, topic_cursors) = cursors.expect("a live cursor always exists");
+        for &index in &log_indexes {
+            self.topics[index].readers += 1;
+        }
+
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let info = ClientInfo {
+            id: id.clone(),
+            topics: topics.into(),
+        };
+        let entry = self.clients.vacant_entry();
+        let key = ClientKey {
+            index: entry.key(),
+            generation,
+        };
+        entry.insert(Client {
+            generation,
+            info: info.clone(),
+            global: LogCursor::new(global),
+            topics: log_indexes
+                .into_iter()
+                .zip(topic_cursors)
+                .map(|(index, cursor)| (index, LogCursor::new(cursor)))
+                .collect(),
+            direct: None,
+            peeked: None,
+            waker: None,
+            end: End::Open,
+            idle: false,
+            keep_alive_due: false,
+        });
+        self.ids.insert(id, key);
+        Ok(Connected {
+            key,
+            info,
+            active: self.clients.len(),
+            replay,
+            replaced,
+        })
+    }
+
+    /// Cursors in the broadcast log and the given topic logs, just after `sequence`
+    /// (or live when `None`); `None` when one of the logs cannot replay from there.
+    fn cursors_after(
+        &self,
+        sequence: Option<u64>,
+        topic_logs: &[usize],
+    ) -> Option<(Cursor, Vec<Cursor>)> {
+        let global = self.global.cursor_after(sequence)?;
+        let topics = topic_logs
+            .iter()
+            .map(|&index| self.topics[index].cursor_after(sequence))
+            .collect::<Option<Vec<_>>>()?;
+        Some((global, topics))
+    }
+
+    /// The sequence a `Last-Event-ID` stands for: an event's own id still in the
+    /// history, or a sequence this hub handed out. `None` when it is neither.
+    fn resolve_event_id(&self, last_event_id: &str) -> Option<u64> {
+        if let Some(&sequence) = self.event_ids.get(last_event_id) {
+            return Some(sequence);
+        }
+        if last_event_id.is_empty() || !last_event_id.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let sequence: u64 = last_event_id.parse().ok()?;
+        (self.first_sequence..=self.sequence)
+            .contains(&sequence)
+            .then_some(sequence)
+    }
+
+    fn generate_id(&mut self) -> Arc<str> {
+        loop {
+            let id = format!("client-{}", self.next_client_number);
+            self.next_client_number += 1;
+            if !self.ids.contains_key(id.as_str()) {
+                return id.into();
+            }
+        }
+    }
+
+    /// The index of `topic`'s log, made if it does not exist.
+    fn topic_log(&mut self, topic: &str) -> usize {
+        if let Some(&index) = self.topic_index.get(topic) {
+            return index;
+        }
+        let topic: Arc<str> = topic.into();
+        let index = self.topics.insert(Log::new(Some(topic.clone())));
+        self.topic_index.insert(topic, index);
+        index
+    }
+
+    /// Appends an event to the broadcast log or a topic's. `fields` is the encoded
+    /// event without its final blank line; events without an id of their own get
+    /// the sequence as id.
+    pub(crate) fn publish(
+        &mut self,
+        topic: Option<&str>,
+        mut fields: BytesMut,
+        own_id: Option<Arc<str>>,
+        config: &HubConfig,
+    ) -> (u64, LogRef) {
+        self.sequence += 1;
+        let sequence = self.sequence;
+        if own_id.is_some() {
+            fields.put_u8(b'\n');
+        } else {
+            put_sequence_id_and_end(&mut fields, sequence);
+        }
+        let log_ref = match topic {
+            None => LogRef::Global,
+            Some(topic) => LogRef::Topic(self.topic_log(topic)),
+        };
+        if let Some(id) = &own_id {
+            self.event_ids.insert(id.clone(), sequence);
+        }
+        let State {
+            global,
+            topics,
+            event_ids,
+            ..
+        } = self;
+        let log = match log_ref {
+            LogRef::Global => global,
+            LogRef::Topic(index) => &mut topics[index],
+        };
+        let entry = Entry {
+            sequence,
+            frame: fields.freeze(),
+            own_id,
+        };
+        log.append(entry, config.history, config.history_bytes, |old| {
+            if let Some(id) = old.own_id
+                && event_ids.get(&id) == Some(&old.sequence)
+            {
+                event_ids.remove(&id);
+            }
+        });
+        (sequence, log_ref)
+    }
+
+    /// Moves the wakers of readers waiting on `log` into `wakers`, until it is full.
+    /// Returns whether more are waiting.
+    pub(crate) fn take_waiters(&mut self, log_ref: LogRef, wakers: &mut WakeList) -> bool {
+        let State {
+            clients,
+            global,
+            topics,
+            ..
+        } = self;
+        let log = match log_ref {
+            LogRef::Global => global,
+            LogRef::Topic(index) => match topics.get_mut(index) {
+                Some(log) => log,
+                None => return false,
+            },
+        };
+        while !wakers.is_full() {
+            let Some(key) = log.waiters.pop() else {
+                return false;
+            };
+            let Some(client) = clients
+                .get_mut(key.index)
+                .filter(|client| client.generation == key.generation)
+            else {
+                continue;
+            };
+            let cursor = match log_ref {
+                LogRef::Global => Some(&mut client.global),
+                LogRef::Topic(index) => client
+                    .topics
+                    .iter_mut()
+                    .find(|(i, _)| *i == index)
+                    .map(|(_, cursor)| cursor),
+            };
+            if let Some(cursor) = cursor {
+                cursor.listed = false;
+            }
+            if let Some(waker) = client.waker.take() {
+                wakers.push(waker);
+            }
+        }
+        !log.waiters.is_empty()
+    }
+
+    /// Queues a frame for one client. Returns the waker to wake.
+    pub(crate) fn send_to(
+        &mut self,
+        client_id: &str,
+        frame: Bytes,
+        config: &HubConfig,
+    ) -> Result<Sent, SendError> {
+        if self.shutting_down {
+            return Err(SendError::ShuttingDown);
+        }
+        let key = *self.ids.get(client_id).ok_or(SendError::UnknownClient)?;
+        let client = self
+            .clients
+            .get_mut(key.index)
+            .filter(|client| client.generation == key.generation && client.end == End::Open)
+            .ok_or(SendError::UnknownClient)?;
+        self.sequence += 1;
+        let sequence = self.sequence;
+        let (sender, receiver) = client
+            .direct
+            .get_or_insert_with(|| async_channel::bounded(config.client_queue));
+        let mut dropped = false;
+        if let Err(full) = sender.try_send((sequence, frame)) {
+            match config.lag_policy {
+                LagPolicy::Disconnect => {
+                    if let Some(waker) = client.end_now(DisconnectReason::Lagged) {
+                        waker.wake();
+                    }
+                    return Err(SendError::QueueFull);
+                }
+                LagPolicy::DropOldest => {
+                    // The oldest frame is the one already taken for merging, if any.
+                    if client.peeked.take().is_none() {
+                        let _ = receiver.try_recv();
+                    }
+                    dropped = true;
+                    // There is room now: one frame was just taken out.
+                    let _ = sender.try_send(full.into_inner());
+                }
+            }
+        }
+        Ok(Sent {
+            sequence,
+            waker: client.waker.take(),
+            dropped,
+        })
+    }
+
+    /// Reads what the client `key` has to read into `batch`, in sequence order, or
+    /// registers `waker` when there is nothing.
+    pub(crate) fn read(
+        &mut self,
+        key: ClientKey,
+        batch: &mut Batch,
+        waker: &Waker,
+        keep_alive_frame: &Bytes,
+        config: &HubConfig,
+    ) -> ReadOutcome {
+        let State {
+            clients,
+            global,
+            topics,
+            ..
+        } = self;
+        let mut outcome = ReadOutcome {
+            read: Read::Ready,
+            dropped: 0,
+            keep_alive: false,
+        };
+        let Some(client) = clients
+            .get_mut(key.index)
+            .filter(|client| client.generation == key.generation)
+        else {
+            outcome.read = Read::Ended(DisconnectReason::Removed);
+            return outcome;
+        };
+        let limit = match client.end {
+            End::Now(reason) => {
+                outcome.read = Read::Ended(reason);
+                return outcome;
+            }
+            End::After(sequence, _) => sequence,
+            End::Open => u64::MAX,
+        };
+
+        // Slow readers first: the policy applies before anything is read.
+        let lags = std::iter::once(check_lag(global, &mut client.global.cursor, config)).chain(
+            client
+                .topics
+                .iter_mut()
+                .map(|(index, cursor)| check_lag(&topics[*index], &mut cursor.cursor, config)),
+        );
+        for lag in lags {
+            match lag {
+                Lag::None => {}
+                Lag::Dropped(frames) => outcome.dropped += frames,
+                Lag::TooFar => {
+                    client.end = End::Now(DisconnectReason::Lagged);
+                    outcome.read = Read::Ended(DisconnectReason::Lagged);
+                    return outcome;
+                }
+            }
+        }
+
+        // Merge the sources by sequence.
+        while !batch.is_full() {
+            if client.peeked.is_none()
+                && let Some((_, receiver)) = &client.direct
+            {
+                client.peeked = receiver.try_recv().ok();
+            }
+            let mut next: Option<(u64, Source)> =
+                client.peeked.as_ref().map(|(sequence, _)| (*sequence, Source::Direct));
+            let mut consider = |sequence: u64, source: Source| {
+                if next.is_none_or(|(best, _)| sequence < best) {
+                    next = Some((sequence, source));
+                }
+            };
+            if let Some(entry) = global.get(client.global.cursor.next) {
+                consider(entry.sequence, Source::Global);
+            }
+            for (position, (index, cursor)) in client.topics.iter().enumerate() {
+                if let Some(entry) = topics[*index].get(cursor.cursor.next) {
+                    consider(entry.sequence, Source::Topic(position));
+                }
+            }
+            let frame = match next {
+                Some((sequence, _)) if sequence > limit => break,
+                None => break,
+                Some((_, Source::Direct)) => client.peeked.take().map(|(_, frame)| frame),
+                Some((_, Source::Global)) => {
+                    let cursor = &mut client.global.cursor;
+                    cursor.next += 1;
+                    global.get(cursor.next - 1).map(|entry| entry.frame.clone())
+                }
+                Some((_, Source::Topic(position))) => {
+                    let (index, cursor) = &mut client.topics[position];
+                    cursor.cursor.next += 1;
+                    topics[*index]
+                        .get(cursor.cursor.next - 1)
+                        .map(|entry| entry.frame.clone())
+                }
+            };
+            if let Some(frame) = frame {
+                batch.push(frame);
+            }
+        }
+
+        if !batch.is_empty() {
+            client.idle = false;
+            client.keep_alive_due = false;
+            client.waker = None;
+            return outcome;
+        }
+        if let End::After(_, reason) = client.end {
+            client.end = End::Now(reason);
+            outcome.read = Read::Ended(reason);
+            return outcome;
+        }
+        if std::mem::take(&mut client.keep_alive_due) {
+            batch.push(keep_alive_frame.clone());
+            outcome.keep_alive = true;
+            return outcome;
+        }
+
+        // Nothing to read: wait for the next append to any of the client's logs.
+        match &mut client.waker {
+            Some(stored) if stored.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+        if !std::mem::replace(&mut client.global.listed, true) {
+            global.waiters.push(key);
+        }
+        for (index, cursor) in client.topics.iter_mut() {
+            if !std::mem::replace(&mut cursor.listed, true) {
+                topics[*index].waiters.push(key);
+            }
+        }
+        outcome.read = Read::Pending;
+        outcome
+    }
+
+    /// Removes a client from the registry (if `key` is still its key), with
+    /// `reason` unless it was already ending for another.
+    pub(crate) fn remove(&mut self, key: ClientKey, reason: DisconnectReason) -> Option<Removed> {
+        self.client(key)?;
+        let client = self.clients.remove(key.index);
+        if self.ids.get(&client.info.id) == Some(&key) {
+            self.ids.remove(&client.info.id);
+        }
+        for (index, _) in client.topics.iter() {
+            let log = &mut self.topics[*index];
+            log.readers -= 1;
+            if log.readers == 0 && log.is_empty() {
+                if let Some(topic) = self.topics.remove(*index).topic {
+                    self.topic_index.remove(&topic);
+                }
+            }
+        }
+        let reason = match client.end {
+            End::Now(reason) | End::After(_, reason) => reason,
+            End::Open => reason,
+        };
+        Some(Removed {
+            info: client.info,
+            reason,
+            active: self.clients.len(),
+        })
+    }
+
+    /// Ends the stream of the client with this id now. Returns its waker.
+    pub(crate) fn disconnect(&mut self, client_id: &str) -> Option<Option<Waker>> {
+        let key = self.ids.remove(client_id)?;
+        let client = self.clients.get_mut(key.index)?;
+        Some(client.end_now(DisconnectReason::Removed))
+    }
+
+    /// Stops admitting clients and ends every stream after what is already
+    /// published. Returns the wakers of waiting streams.
+    pub(crate) fn shut_down(&mut self) -> Vec<Waker> {
+        self.shutting_down = true;
+        let sequence = self.sequence;
+        let mut wakers = Vec::new();
+        for (_, client) in &mut self.clients {
+            if client.end == End::Open {
+                client.end = End::After(sequence, DisconnectReason::Shutdown);
+            }
+            wakers.extend(client.waker.take());
+        }
+        wakers
+    }
+
+    /// Marks clients that stayed idle since the previous tick as owed a keep-alive.
+    /// Returns the wakers of those waiting.
+    pub(crate) fn keep_alive_tick(&mut self) -> Vec<Waker> {
+        let mut wakers = Vec::new();
+        for (_, client) in &mut self.clients {
+            if client.end != End::Open {
+                continue;
+            }
+            if client.idle {
+                client.keep_alive_due = true;
+                wakers.extend(client.waker.take());
+            }
+            client.idle = true;
+        }
+        wakers
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Source {
+    Direct,
+    Global,
+    /// A position in the client's topic list.
+    Topic(usize),
+}
+
+enum Lag {
+    None,
+    Dropped(u64),
+    TooFar,
+}
+
+/// Applies the lag policy to one cursor: lag counts from where its live traffic
+/// started, and a cursor behind the oldest entry held has lost frames already.
+fn check_lag(log: &Log, cursor: &mut Cursor, config: &HubConfig) -> Lag {
+    let max_lag = config.max_lag as u64;
+    let lag = log.end().saturating_sub(cursor.next.max(cursor.live_from));
+    if lag <= max_lag && cursor.next >= log.start() {
+        return Lag::None;
+    }
+    match config.lag_policy {
+        LagPolicy::Disconnect => Lag::TooFar,
+        LagPolicy::DropOldest => {
+            let skip_to = cursor
+                .next
+                .max(log.start())
+                .max(log.end().saturating_sub(max_lag));
+            let dropped = skip_to - cursor.next;
+            cursor.next = skip_to;
+            Lag::Dropped(dropped)
+        }
+    }
+}
