@@ -47,7 +47,7 @@ pub use encode::Frame;
 pub use event::{Comment, Event, EventError};
 pub use http::{Accepted, LAST_EVENT_ID, Rejection, response_head};
 pub use hub::{
-    BATCH_CAPACITY, Batch, ClientInfo, ClientStream, ConnectError, ConnectOptions,
-    ConnectRequest, DisconnectReason, DuplicateIdPolicy, Hooks, Hub, HubConfig, LagPolicy,
-    Metrics, NoHooks, Refusal, SendError, SendResult,
+    BATCH_CAPACITY, Batch, ClientInfo, ClientStream, ConnectError, ConnectOptions, ConnectRequest,
+    DisconnectReason, DuplicateIdPolicy, Hooks, Hub, HubConfig, LagPolicy, Metrics, NoHooks,
+    Refusal, SendError, SendResult,
 };

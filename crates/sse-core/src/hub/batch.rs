@@ -50,7 +50,10 @@ impl Batch {
     ///
     /// If the batch is full; check [`is_full`](Self::is_full) first.
     pub fn push(&mut self, frame: Bytes) {
-        assert!(!self.is_full(), "a batch holds at most {BATCH_CAPACITY} frames");
+        assert!(
+            !self.is_full(),
+            "a batch holds at most {BATCH_CAPACITY} frames"
+        );
         self.remaining += frame.len();
         self.frames[self.end] = frame;
         self.end += 1;
@@ -102,7 +105,10 @@ impl Buf for Batch {
     }
 
     fn chunk(&self) -> &[u8] {
-        self.frames().iter().find(|f| !f.is_empty()).map_or(&[], |f| f)
+        self.frames()
+            .iter()
+            .find(|f| !f.is_empty())
+            .map_or(&[], |f| f)
     }
 
     fn advance(&mut self, mut cnt: usize) {

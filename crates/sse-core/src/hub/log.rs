@@ -113,8 +113,7 @@ impl Log {
     ) {
         self.bytes += entry.frame.len();
         self.entries.push_back(entry);
-        while self.entries.len() > history
-            || (self.bytes > history_bytes && self.entries.len() > 1)
+        while self.entries.len() > history || (self.bytes > history_bytes && self.entries.len() > 1)
         {
             let Some(old) = self.entries.pop_front() else {
                 break;
@@ -160,15 +159,15 @@ mod tests {
         for sequence in [2, 5, 9] {
             log.append(entry(sequence, 1), 3, 1000, |_| {});
         }
-        let next = |after| log.cursor_after(after).map(|c| c.next);
-        assert_eq!(next(None), Some(3));
-        assert_eq!(next(Some(0)), Some(0));
-        assert_eq!(next(Some(5)), Some(2));
-        assert_eq!(next(Some(6)), Some(2));
-        assert_eq!(next(Some(9)), Some(3));
+        let next = |log: &Log, after| log.cursor_after(after).map(|c| c.next);
+        assert_eq!(next(&log, None), Some(3));
+        assert_eq!(next(&log, Some(0)), Some(0));
+        assert_eq!(next(&log, Some(5)), Some(2));
+        assert_eq!(next(&log, Some(6)), Some(2));
+        assert_eq!(next(&log, Some(9)), Some(3));
         log.append(entry(12, 1), 3, 1000, |_| {});
         // Sequence 2 was evicted: replaying after 1 would miss it, after 2 would not.
-        assert_eq!(next(Some(1)), None);
-        assert_eq!(next(Some(2)), Some(1));
+        assert_eq!(next(&log, Some(1)), None);
+        assert_eq!(next(&log, Some(2)), Some(1));
     }
 }

@@ -132,7 +132,10 @@ impl Hub {
                 gone: event_listener::Event::new(),
                 keep_alive_frame: frame(Comment::new("keep-alive").to_frame()),
                 retry_frame: config.retry.map(|retry| frame(Frame::retry(retry))),
-                replay_miss_frame: config.replay_miss_event.as_ref().map(|e| frame(e.to_frame())),
+                replay_miss_frame: config
+                    .replay_miss_event
+                    .as_ref()
+                    .map(|e| frame(e.to_frame())),
                 hooks: Box::new(hooks),
                 config,
             }),

@@ -27,7 +27,10 @@ pub(crate) struct Client {
     /// Its place in each topic's log, by the log's index in the hub's topic slab.
     pub(crate) topics: Box<[(usize, LogCursor)]>,
     /// Its own queue, made on the first frame sent to it alone.
-    pub(crate) direct: Option<(async_channel::Sender<Direct>, async_channel::Receiver<Direct>)>,
+    pub(crate) direct: Option<(
+        async_channel::Sender<Direct>,
+        async_channel::Receiver<Direct>,
+    )>,
     /// A frame taken from `direct` but not yet delivered (merging needs to look at
     /// the head of the queue).
     pub(crate) peeked: Option<Direct>,

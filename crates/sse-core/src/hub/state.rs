@@ -210,10 +210,12 @@ impl State {
             Some(Some(_)) => Replay::Resumed,
             Some(None) => Replay::Missed,
         };
-        let cursors = self.cursors_after(after.flatten(), &log_indexes).or_else(|| {
-            replay = Replay::Missed;
-            self.cursors_after(None, &log_indexes)
-        });
+        let cursors = self
+            .cursors_after(after.flatten(), &log_indexes)
+            .or_else(|| {
+                replay = Replay::Missed;
+                self.cursors_after(None, &log_indexes)
+            });
         let (global, topic_cursors) = cursors.expect("a live cursor always exists");
         for &index in &log_indexes {
             self.topics[index].readers += 1;
@@ -511,8 +513,10 @@ impl State {
             {
                 client.peeked = receiver.try_recv().ok();
             }
-            let mut next: Option<(u64, Source)> =
-                client.peeked.as_ref().map(|(sequence, _)| (*sequence, Source::Direct));
+            let mut next: Option<(u64, Source)> = client
+                .peeked
+                .as_ref()
+                .map(|(sequence, _)| (*sequence, Source::Direct));
             let mut consider = |sequence: u64, source: Source| {
                 if next.is_none_or(|(best, _)| sequence < best) {
                     next = Some((sequence, source));
@@ -593,10 +597,11 @@ impl State {
         for (index, _) in client.topics.iter() {
             let log = &mut self.topics[*index];
             log.readers -= 1;
-            if log.readers == 0 && log.is_empty() {
-                if let Some(topic) = self.topics.remove(*index).topic {
-                    self.topic_index.remove(&topic);
-                }
+            if log.readers == 0
+                && log.is_empty()
+                && let Some(topic) = self.topics.remove(*index).topic
+            {
+                self.topic_index.remove(&topic);
             }
         }
         let reason = match client.end {

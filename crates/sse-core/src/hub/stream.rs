@@ -8,12 +8,12 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes};
 use futures_core::Stream;
 
+use super::Shared;
 use super::batch::Batch;
 use super::hooks::{ClientInfo, DisconnectReason, SendResult};
 use super::metrics::Counters;
 use super::registry::ClientKey;
 use super::state::Read;
-use super::Shared;
 
 /// The frames for one client, as a [`Stream`] of [`Batch`]es.
 ///
