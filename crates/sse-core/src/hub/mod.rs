@@ -327,6 +327,28 @@ impl Hub {
         wakers.into_iter().for_each(std::task::Waker::wake);
     }
 
+    /// Runs keep-alive until the hub shuts down: waits one [`HubConfig::keep_alive`]
+    /// interval with `sleep`, your runtime's timer, then calls
+    /// [`keep_alive_tick`](Self::keep_alive_tick), and so on. Returns at once when
+    /// keep-alive is off. Spawn it once per hub: `hub.run_keep_alive(tokio::time::sleep)`
+    /// on tokio, `hub.run_keep_alive(async_io::Timer::after)` on smol.
+    pub async fn run_keep_alive<F, S>(&self, mut sleep: S)
+    where
+        S: FnMut(Duration) -> F,
+        F: Future,
+    {
+        let Some(interval) = self.shared.config.keep_alive else {
+            return;
+        };
+        loop {
+            sleep(interval).await;
+            if self.is_shutting_down() {
+                return;
+            }
+            self.keep_alive_tick();
+        }
+    }
+
     /// Shuts down: no more clients are admitted, `final_event` (if any) is broadcast,
     /// and every stream ends once it has delivered what was published before. Await
     /// [`closed`](Self::closed) to know when every client is gone.

@@ -1,0 +1,98 @@
+//! The demo servers' command-line flags.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sse_core::{HubConfig, LagPolicy};
+
+/// The flags, as `--help` prints them.
+pub const USAGE: &str = "\
+Serves the SSE demo: a page at /, the stream at /events, POST /publish, GET /stats.
+
+Options:
+  --addr ADDR                   listen address [default: 127.0.0.1:8080]
+  --history N                   events kept for replay, per log [default: 1024]
+  --max-lag N                   how far a client may fall behind [default: 256]
+  --keep-alive SECS             keep-alive comment interval, 0 for none [default: 15]
+  --policy disconnect|drop-oldest
+                                what to do with a client behind by more than max-lag
+  --max-clients N               refuse more clients with 503 [default: no limit]
+  --retry MS                    reconnection delay hint sent to every client
+  -h, --help                    print this";
+
+/// What the flags say.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DemoArgs {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// The hub's settings.
+    pub config: HubConfig,
+}
+
+impl DemoArgs {
+    /// Reads the process's arguments; prints the usage and exits on `--help` or an
+    /// invalid flag (status 0 or 2).
+    #[must_use]
+    pub fn from_env() -> Self {
+        match DemoArgs::parse(std::env::args().skip(1)) {
+            Ok(Some(args)) => args,
+            Ok(None) => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            Err(message) => {
+                eprintln!("error: {message}\n\n{USAGE}");
+                std::process::exit(2);
+            }
+        }
+    }
+
+    /// Parses flags; `Ok(None)` for `--help`.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the flag that is unknown, lacks a value, or has an invalid one.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Self>, String> {
+        let mut parsed = DemoArgs {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            config: HubConfig::default(),
+        };
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            if flag == "-h" || flag == "--help" {
+                return Ok(None);
+            }
+            let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+            let config = &mut parsed.config;
+            match flag.as_str() {
+                "--addr" => parsed.addr = parse(&flag, &value()?)?,
+                "--history" => config.history = parse(&flag, &value()?)?,
+                "--max-lag" => config.max_lag = parse(&flag, &value()?)?,
+                "--keep-alive" => {
+                    let seconds: u64 = parse(&flag, &value()?)?;
+                    config.keep_alive = (seconds > 0).then(|| Duration::from_secs(seconds));
+                }
+                "--policy" => {
+                    config.lag_policy = match value()?.as_str() {
+                        "disconnect" => LagPolicy::Disconnect,
+                        "drop-oldest" => LagPolicy::DropOldest,
+                        other => return Err(format!("--policy: unknown policy {other:?}")),
+                    };
+                }
+                "--max-clients" => config.max_clients = Some(parse(&flag, &value()?)?),
+                "--retry" => {
+                    config.retry = Some(Duration::from_millis(parse(&flag, &value()?)?));
+                }
+                other => return Err(format!("unknown flag {other:?}")),
+            }
+        }
+        Ok(Some(parsed))
+    }
+}
+
+fn parse<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag}: invalid value {value:?}"))
+}

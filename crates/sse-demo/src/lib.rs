@@ -1,0 +1,239 @@
+//! The demo contract every adapter's `examples/demo.rs` serves, without a framework:
+//! the command-line flags, the page, and the JSON endpoints. Each demo only routes
+//! requests here and streams `/events` through its adapter.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /` | [`PAGE`]: an `EventSource` on `/events` and a publish form |
+//! | `GET /events` | the stream (the adapter's job); `topic=` (repeatable), `client=`, `sse-clientid`, `Last-Event-ID` |
+//! | `POST /publish` | [`publish`]: JSON `{"data", "event"?, "id"?, "retry"?, "topic"?, "client"?}`, 202 `{"id"}` |
+//! | `POST /disconnect` | [`disconnect`]: JSON `{"client"}`, ends that client's stream |
+//! | `GET /stats` | [`stats`]: the hub's metrics as JSON |
+//!
+//! Invalid input is a 4xx with a JSON `{"error": "..."}`, and nothing is sent.
+
+mod args;
+mod page;
+
+pub use args::{DemoArgs, USAGE};
+pub use page::PAGE;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, StatusCode, header};
+use serde::Deserialize;
+use serde_json::json;
+use sse_core::{Event, EventError, Hub, SendError};
+
+/// The largest `POST` body the demo reads.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Where a request goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /`: the page.
+    Page,
+    /// `/events`: the stream, for the adapter (it answers 405 to other methods).
+    Events,
+    /// `POST /publish`.
+    Publish,
+    /// `POST /disconnect`.
+    Disconnect,
+    /// `GET /stats`.
+    Stats,
+    /// A known path with the wrong method.
+    MethodNotAllowed(&'static str),
+    /// Anything else.
+    NotFound,
+}
+
+/// Routes a request by method and path.
+#[must_use]
+pub fn route(method: &Method, path: &str) -> Route {
+    let allow = |expected: &Method, route: Route, allowed: &'static str| {
+        if method == expected || (expected == Method::GET && method == Method::HEAD) {
+            route
+        } else {
+            Route::MethodNotAllowed(allowed)
+        }
+    };
+    match path {
+        "/" => allow(&Method::GET, Route::Page, "GET, HEAD"),
+        "/events" => Route::Events,
+        "/publish" => allow(&Method::POST, Route::Publish, "POST"),
+        "/disconnect" => allow(&Method::POST, Route::Disconnect, "POST"),
+        "/stats" => allow(&Method::GET, Route::Stats, "GET, HEAD"),
+        _ => Route::NotFound,
+    }
+}
+
+/// Answers every route but [`Route::Events`] (which answers 404 here: the adapter
+/// streams it). `body` is the request body, at most [`MAX_BODY`] bytes (an adapter
+/// that read more answers [`too_large`]).
+#[must_use]
+pub fn respond(hub: &Hub, route: Route, body: &[u8]) -> http::Response<Bytes> {
+    match route {
+        Route::Page => {
+            let mut response = http::Response::new(Bytes::from_static(PAGE.as_bytes()));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            response
+        }
+        Route::Publish => publish(hub, body),
+        Route::Disconnect => disconnect(hub, body),
+        Route::Stats => stats(hub),
+        Route::MethodNotAllowed(allow) => {
+            let mut response = error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+            let allow = header::HeaderValue::from_static(allow);
+            response.headers_mut().insert(header::ALLOW, allow);
+            response
+        }
+        Route::Events | Route::NotFound => error(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+/// A publish request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Publish {
+    data: String,
+    event: Option<String>,
+    id: Option<String>,
+    /// Milliseconds.
+    retry: Option<u64>,
+    topic: Option<String>,
+    client: Option<String>,
+}
+
+impl Publish {
+    fn event(&self) -> Result<Event<'_>, EventError> {
+        let mut event = Event::new(self.data.as_str());
+        if let Some(kind) = &self.event {
+            event = event.with_event(kind.as_str())?;
+        }
+        if let Some(id) = &self.id {
+            event = event.with_id(id.as_str())?;
+        }
+        if let Some(retry) = self.retry {
+            event = event.with_retry(Duration::from_millis(retry));
+        }
+        Ok(event)
+    }
+}
+
+/// `POST /publish`: sends an event to everyone, to a topic, or to one client.
+/// Answers 202 `{"id": "..."}` (the event's own id, or its sequence number), or a
+/// 4xx JSON error when the JSON, a field or the client is invalid (and then sends
+/// nothing).
+#[must_use]
+pub fn publish(hub: &Hub, body: &[u8]) -> http::Response<Bytes> {
+    let request: Publish = match serde_json::from_slice(body) {
+        Ok(request) => request,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")),
+    };
+    let event = match request.event() {
+        Ok(event) => event,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let sequence = match (request.topic.as_deref(), request.client.as_deref()) {
+        (Some(_), Some(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "give a topic or a client, not both",
+            );
+        }
+        (Some(topic), None) => hub.publish(topic, &event),
+        (None, Some(client)) => match hub.send_to(client, &event) {
+            Ok(sequence) => sequence,
+            Err(e @ SendError::UnknownClient) => {
+                return error(StatusCode::NOT_FOUND, &e.to_string());
+            }
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        },
+        (None, None) => hub.broadcast(&event),
+    };
+    let id = request.id.unwrap_or_else(|| sequence.to_string());
+    json_response(StatusCode::ACCEPTED, &json!({ "id": id }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Disconnect {
+    client: String,
+}
+
+/// `POST /disconnect`: ends the stream of `{"client": "..."}` (a browser reconnects
+/// by itself, with `Last-Event-ID`). 200, or 404 for an unknown client.
+#[must_use]
+pub fn disconnect(hub: &Hub, body: &[u8]) -> http::Response<Bytes> {
+    match serde_json::from_slice::<Disconnect>(body) {
+        Err(e) => error(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")),
+        Ok(request) if hub.disconnect(&request.client) => {
+            json_response(StatusCode::OK, &json!({ "disconnected": request.client }))
+        }
+        Ok(_) => error(StatusCode::NOT_FOUND, "no client with this id is connected"),
+    }
+}
+
+/// `GET /stats`: the hub's metrics, the number of topics, and the connected ids.
+#[must_use]
+pub fn stats(hub: &Hub) -> http::Response<Bytes> {
+    let m = hub.metrics();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "active": m.active,
+            "connects": m.connects,
+            "disconnects": m.disconnects,
+            "refused": m.refused,
+            "published": m.published,
+            "delivered": m.delivered,
+            "dropped": m.dropped,
+            "lag_disconnects": m.lag_disconnects,
+            "replays": m.replays,
+            "replay_misses": m.replay_misses,
+            "keep_alives": m.keep_alives,
+            "topics": hub.topic_count(),
+            "clients": hub.client_ids(),
+        }),
+    )
+}
+
+/// 413 for a body over [`MAX_BODY`].
+#[must_use]
+pub fn too_large() -> http::Response<Bytes> {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("body larger than {MAX_BODY} bytes"),
+    )
+}
+
+/// The event broadcast when a demo server shuts down.
+#[must_use]
+pub fn farewell() -> Event<'static> {
+    Event::new("the server is shutting down")
+        .with_event("shutdown")
+        .expect("a valid event type")
+}
+
+/// A JSON error response: `{"error": message}`.
+#[must_use]
+pub fn error(status: StatusCode, message: &str) -> http::Response<Bytes> {
+    json_response(status, &json!({ "error": message }))
+}
+
+fn json_response(status: StatusCode, value: &serde_json::Value) -> http::Response<Bytes> {
+    let mut response = http::Response::new(Bytes::from(value.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,103 @@
+//! The demo page.
+
+/// The page served at `/`: it opens an `EventSource` on `/events` and shows every
+/// event as it arrives, with a form that publishes.
+///
+/// Its own query is passed on to `/events` (`topic=`, `client=`), and two more
+/// parameters steer it: `events=a,b` listens for those event types too (besides
+/// `message`, `shutdown` and `resync`), and `report=TOPIC` publishes every event it
+/// receives, as JSON, to that topic (how the browser test hears what the browser got).
+pub const PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>SSE demo</title>
+<style>
+  body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem auto; max-width: 48rem; padding: 0 1rem; }
+  form { display: grid; grid-template-columns: 7rem 1fr; gap: .4rem; margin: 1rem 0; }
+  textarea { height: 4rem; }
+  #state { font-weight: bold; }
+  #log { list-style: none; padding: 0; }
+  #log li { border-bottom: 1px solid #ddd; padding: .3rem 0; white-space: pre-wrap; }
+  .meta { color: #666; font-size: 85%; }
+</style>
+</head>
+<body>
+<h1>Server-Sent Events</h1>
+<p>Stream: <code id="url"></code> &mdash; <span id="state">connecting</span></p>
+<form id="publish">
+  <label for="data">data</label><textarea id="data" name="data">Hello!</textarea>
+  <label for="event">event type</label><input id="event" name="event" placeholder="message">
+  <label for="id">id</label><input id="id" name="id" placeholder="automatic">
+  <label for="topic">topic</label><input id="topic" name="topic" placeholder="everyone">
+  <label for="client">client</label><input id="client" name="client" placeholder="everyone">
+  <span></span><button>Publish</button>
+</form>
+<p id="result" class="meta"></p>
+<ol id="log"></ol>
+<script>
+"use strict";
+const params = new URLSearchParams(location.search);
+const report = params.get("report");
+const stream = new URLSearchParams();
+for (const name of ["topic", "client"]) {
+  for (const value of params.getAll(name)) stream.append(name, value);
+}
+const url = "/events" + (stream.toString() ? "?" + stream : "");
+document.getElementById("url").textContent = url;
+const state = document.getElementById("state");
+const log = document.getElementById("log");
+const source = new EventSource(url);
+const listening = new Set();
+
+function show(event) {
+  const item = document.createElement("li");
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  meta.textContent = `${event.type}${event.lastEventId ? " #" + event.lastEventId : ""}`;
+  item.append(meta, document.createTextNode(event.data));
+  log.prepend(item);
+  if (report) {
+    const seen = { type: event.type, data: event.data, lastEventId: event.lastEventId };
+    fetch("/publish", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ topic: report, data: JSON.stringify(seen) }),
+    });
+  }
+}
+
+function listen(type) {
+  if (type && !listening.has(type)) {
+    listening.add(type);
+    source.addEventListener(type, show);
+  }
+}
+
+for (const type of ["message", "shutdown", "resync", ...(params.get("events") || "").split(",")]) {
+  listen(type);
+}
+source.onopen = () => { state.textContent = "open"; };
+source.onerror = () => {
+  state.textContent = source.readyState === EventSource.CLOSED ? "closed" : "reconnecting";
+};
+
+document.getElementById("publish").addEventListener("submit", async (submit) => {
+  submit.preventDefault();
+  const form = new FormData(submit.target);
+  const body = {};
+  for (const [name, value] of form) if (value !== "") body[name] = value;
+  if (!("data" in body)) body.data = "";
+  listen(body.event);
+  const response = await fetch("/publish", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  document.getElementById("result").textContent =
+    `${response.status}: ${await response.text()}`;
+});
+</script>
+</body>
+</html>
+"#;

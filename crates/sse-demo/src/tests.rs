@@ -1,0 +1,122 @@
+use super::*;
+use sse_core::{ConnectOptions, HubConfig};
+
+fn body_json(response: &http::Response<Bytes>) -> serde_json::Value {
+    serde_json::from_slice(response.body()).expect("a JSON body")
+}
+
+#[test]
+fn routes_by_method_and_path() {
+    assert_eq!(route(&Method::GET, "/"), Route::Page);
+    assert_eq!(route(&Method::HEAD, "/stats"), Route::Stats);
+    assert_eq!(route(&Method::POST, "/events"), Route::Events);
+    assert_eq!(route(&Method::POST, "/publish"), Route::Publish);
+    assert_eq!(
+        route(&Method::GET, "/publish"),
+        Route::MethodNotAllowed("POST")
+    );
+    assert_eq!(route(&Method::GET, "/nope"), Route::NotFound);
+}
+
+#[test]
+fn publishes_to_everyone_a_topic_or_one_client() {
+    let hub = Hub::default();
+    let _client = hub.connect(ConnectOptions::new().client_id("c")).unwrap();
+    let everyone = publish(&hub, br#"{"data": "hi"}"#);
+    assert_eq!(everyone.status(), StatusCode::ACCEPTED);
+    assert_eq!(body_json(&everyone), json!({"id": "1"}));
+    let topic = publish(&hub, br#"{"data": "t", "topic": "news", "id": "n-1"}"#);
+    assert_eq!(body_json(&topic), json!({"id": "n-1"}));
+    let direct = publish(
+        &hub,
+        br#"{"data": "d", "client": "c", "event": "x", "retry": 5}"#,
+    );
+    assert_eq!(direct.status(), StatusCode::ACCEPTED);
+    assert_eq!(hub.metrics().published, 3);
+}
+
+#[test]
+fn invalid_input_is_a_json_4xx_and_sends_nothing() {
+    let hub = Hub::default();
+    let cases: [(&[u8], StatusCode); 8] = [
+        (b"not json", StatusCode::BAD_REQUEST),
+        (br#"{"event": "x"}"#, StatusCode::BAD_REQUEST),
+        (br#"{"data": 1}"#, StatusCode::BAD_REQUEST),
+        (br#"{"data": "x", "id": "a\nb"}"#, StatusCode::BAD_REQUEST),
+        (
+            br#"{"data": "x", "event": "a\rb"}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (br#"{"data": "x", "retry": -1}"#, StatusCode::BAD_REQUEST),
+        (
+            br#"{"data": "x", "topic": "t", "client": "c"}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            br#"{"data": "x", "client": "nobody"}"#,
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (body, status) in cases {
+        let response = publish(&hub, body);
+        assert_eq!(
+            response.status(),
+            status,
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+        assert!(body_json(&response)["error"].is_string());
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+    }
+    assert_eq!(hub.metrics().published, 0);
+}
+
+#[test]
+fn stats_and_disconnect_answer_json() {
+    let hub = Hub::default();
+    let _client = hub.connect(ConnectOptions::new().client_id("c")).unwrap();
+    assert_eq!(body_json(&stats(&hub))["active"], 1);
+    assert_eq!(
+        disconnect(&hub, br#"{"client": "c"}"#).status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        disconnect(&hub, br#"{"client": "c"}"#).status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(disconnect(&hub, b"{}").status(), StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn flags_set_the_hub_config() {
+    let args = |list: &[&str]| DemoArgs::parse(list.iter().map(|s| s.to_string()));
+    let parsed = args(&[
+        "--addr",
+        "127.0.0.1:9000",
+        "--history",
+        "50",
+        "--max-lag",
+        "10",
+        "--keep-alive",
+        "0",
+        "--policy",
+        "drop-oldest",
+        "--max-clients",
+        "3",
+    ])
+    .unwrap()
+    .unwrap();
+    assert_eq!(parsed.addr.port(), 9000);
+    let expected = HubConfig::default()
+        .history(50)
+        .max_lag(10)
+        .keep_alive(None)
+        .lag_policy(sse_core::LagPolicy::DropOldest)
+        .max_clients(Some(3));
+    assert_eq!(format!("{:?}", parsed.config), format!("{expected:?}"));
+    assert!(args(&["--help"]).unwrap().is_none());
+    assert!(args(&["--history"]).is_err());
+    assert!(args(&["--history", "x"]).is_err());
+    assert!(args(&["--policy", "sometimes"]).is_err());
+    assert!(args(&["--bogus"]).is_err());
+}

@@ -1,0 +1,141 @@
+//! Response bodies over a client stream.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes};
+use futures_core::Stream;
+use http_body::{Body, Frame, SizeHint};
+use sse_core::{Batch, ClientStream};
+
+/// The body of an SSE response for hyper: each data frame is a [`Batch`] of every
+/// SSE frame that was ready, and the body returns `Pending` (so hyper flushes) when
+/// none is. Dropping it (the connection closed) removes the client from the hub.
+///
+/// It can also hold a whole, fixed body (a refusal's JSON), so one response type
+/// serves both.
+#[derive(Debug)]
+pub struct SseBody {
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Stream(ClientStream),
+    Full(Option<Bytes>),
+}
+
+impl SseBody {
+    /// A body that streams `stream`.
+    #[must_use]
+    pub fn new(stream: ClientStream) -> Self {
+        SseBody {
+            inner: Inner::Stream(stream),
+        }
+    }
+
+    /// An empty body (the answer to `HEAD`).
+    #[must_use]
+    pub fn empty() -> Self {
+        SseBody::from(Bytes::new())
+    }
+
+    /// A body of single-frame [`Bytes`] rather than batches, for frameworks whose
+    /// body type wants `Bytes` (axum, warp).
+    #[must_use]
+    pub fn into_frames(self) -> FrameBody {
+        FrameBody {
+            body: self,
+            batch: Batch::new(),
+        }
+    }
+}
+
+impl From<Bytes> for SseBody {
+    fn from(bytes: Bytes) -> Self {
+        SseBody {
+            inner: Inner::Full((!bytes.is_empty()).then_some(bytes)),
+        }
+    }
+}
+
+impl Body for SseBody {
+    type Data = Batch;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Batch>, Infallible>>> {
+        let batch = match &mut self.get_mut().inner {
+            Inner::Stream(stream) => std::task::ready!(Pin::new(stream).poll_next(cx)),
+            Inner::Full(bytes) => bytes.take().map(|bytes| {
+                let mut batch = Batch::new();
+                batch.push(bytes);
+                batch
+            }),
+        };
+        Poll::Ready(batch.map(|batch| Ok(Frame::data(batch))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.inner, Inner::Full(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            Inner::Stream(_) => SizeHint::default(),
+            Inner::Full(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+        }
+    }
+}
+
+/// [`SseBody`] one SSE frame at a time, as [`Bytes`]: for frameworks whose body must
+/// yield `Bytes`. The frames of a batch are handed out back to back, so hyper still
+/// queues them all before it flushes.
+#[derive(Debug)]
+pub struct FrameBody {
+    body: SseBody,
+    /// What is left of the last batch.
+    batch: Batch,
+}
+
+impl Body for FrameBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if this.batch.is_empty() {
+            match std::task::ready!(Pin::new(&mut this.body).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    this.batch = frame.into_data().unwrap_or_default();
+                }
+                Some(Err(never)) => match never {},
+                None => return Poll::Ready(None),
+            }
+        }
+        let len = this.batch.frames().first().map_or(0, Bytes::len);
+        Poll::Ready(Some(Ok(Frame::data(this.batch.copy_to_bytes(len)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.batch.is_empty() && self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let mut hint = self.body.size_hint();
+        let buffered = self.batch.remaining() as u64;
+        hint.set_lower(hint.lower() + buffered);
+        if let Some(upper) = hint.upper() {
+            hint.set_upper(upper + buffered);
+        }
+        hint
+    }
+}

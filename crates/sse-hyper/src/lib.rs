@@ -1,0 +1,90 @@
+//! Server-Sent Events for [hyper] 1.x, over an [`sse_core::Hub`].
+//!
+//! [`respond`] turns a request into a streaming response whose body, [`SseBody`],
+//! hands every batch of ready frames to hyper at once (its data is a
+//! [`Batch`], one `Buf` over several frames, so hyper can write them with one
+//! vectored write) and returns `Pending` when nothing is ready, which is when hyper
+//! flushes: a frame never waits for the next one. Works over HTTP/1.1 and HTTP/2.
+//!
+//! Everything else (encoding, policy, the response head, 405/503) is `sse-core`'s;
+//! this crate adds hyper's body and tokio's timer ([`spawn_keep_alive`]).
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use std::convert::Infallible;
+//!
+//! use hyper::service::service_fn;
+//! use hyper_util::rt::{TokioExecutor, TokioIo};
+//! use hyper_util::server::conn::auto;
+//! use sse_core::{Event, Hub};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let hub = Hub::default();
+//! sse_hyper::spawn_keep_alive(&hub);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! loop {
+//!     let (tcp, _) = listener.accept().await?;
+//!     let hub = hub.clone();
+//!     tokio::spawn(async move {
+//!         let service = service_fn(move |request| {
+//!             let response = sse_hyper::respond(&hub, request);
+//!             async move { Ok::<_, Infallible>(response) }
+//!         });
+//!         let _ = auto::Builder::new(TokioExecutor::new())
+//!             .serve_connection(TokioIo::new(tcp), service)
+//!             .await;
+//!     });
+//! }
+//! # }
+//! // Elsewhere: hub.broadcast(&Event::new("hello"));
+//! ```
+//!
+//! [hyper]: https://docs.rs/hyper/1
+#![forbid(unsafe_code)]
+
+mod body;
+
+pub use body::{FrameBody, SseBody};
+pub use sse_core::{Batch, Hub};
+
+use sse_core::ConnectOptions;
+
+/// Answers an SSE request: the client id and `Last-Event-ID` come from the headers,
+/// topics (`topic=`) and, for browsers, `client=` from the query (see
+/// [`ConnectOptions::with_query`]). A refusal (405, 503, the admission hook's status)
+/// is answered with a JSON error.
+pub fn respond<B>(hub: &Hub, request: http::Request<B>) -> http::Response<SseBody> {
+    let (parts, _body) = request.into_parts();
+    let options = ConnectOptions::from_request(&parts, hub.config())
+        .with_query(parts.uri.query().unwrap_or_default());
+    respond_with(hub, &parts, options)
+}
+
+/// Answers an SSE request with the connect options you chose (say, the id and
+/// topics your authentication allows).
+pub fn respond_with(
+    hub: &Hub,
+    request: &http::request::Parts,
+    options: ConnectOptions,
+) -> http::Response<SseBody> {
+    match hub.accept(request, options) {
+        Ok(accepted) => {
+            let body = accepted.stream.map_or_else(SseBody::empty, SseBody::new);
+            accepted.head.map(|()| body)
+        }
+        Err(rejection) => rejection.into_response().map(SseBody::from),
+    }
+}
+
+/// Spawns [`Hub::run_keep_alive`] on tokio, with tokio's timer: idle clients get a
+/// keep-alive comment every [`HubConfig::keep_alive`](sse_core::HubConfig::keep_alive).
+/// The task ends when the hub shuts down.
+///
+/// # Panics
+///
+/// Outside a tokio runtime.
+pub fn spawn_keep_alive(hub: &Hub) -> tokio::task::JoinHandle<()> {
+    let hub = hub.clone();
+    tokio::spawn(async move { hub.run_keep_alive(tokio::time::sleep).await })
+}
