@@ -1,0 +1,65 @@
+//! The demo server on axum 0.8 (HTTP/1.1 and HTTP/2 with prior knowledge).
+//!
+//! `cargo run -p sse-axum --example demo-axum -- --help` lists the flags; then open
+//! <http://127.0.0.1:8080/>.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use sse_core::Hub;
+use sse_demo::{DemoArgs, MAX_BODY};
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let args = DemoArgs::from_env();
+    let hub = Hub::new(args.config);
+    sse_axum::spawn_keep_alive(&hub);
+    let app = Router::new()
+        .route("/events", any(sse_axum::handler))
+        .fallback(demo)
+        .with_state(hub.clone());
+
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel();
+    let shutdown = {
+        let hub = hub.clone();
+        async move {
+            shutdown_signal().await;
+            // Every stream gets the farewell event and ends; then axum closes.
+            hub.shutdown(Some(&sse_demo::farewell()));
+            let _ = stopped_tx.send(());
+        }
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    let server = tokio::spawn(async move { server.await });
+    // Give connections a few seconds to end once shutdown began.
+    if stopped_rx.await.is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    }
+    println!("shut down");
+    Ok(())
+}
+
+/// Everything but `/events`: the page, publish, disconnect, stats.
+async fn demo(State(hub): State<Hub>, request: Request) -> Response {
+    let route = sse_demo::route(request.method(), request.uri().path());
+    let response = match to_bytes(request.into_body(), MAX_BODY).await {
+        Ok(body) => sse_demo::respond(&hub, route, &body),
+        Err(_) => sse_demo::too_large(),
+    };
+    response.map(Body::from).into_response()
+}
+
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
