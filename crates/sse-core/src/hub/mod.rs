@@ -91,6 +91,8 @@ pub(crate) struct Shared {
     hooks: Box<dyn Hooks>,
     state: Mutex<State>,
     counters: Counters,
+    /// Notified when shutdown begins.
+    stopping: event_listener::Event,
     /// Notified when the hub is shutting down and the last client is gone.
     gone: event_listener::Event,
     keep_alive_frame: Bytes,
@@ -129,6 +131,7 @@ impl Hub {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::new(config.first_sequence)),
                 counters: Counters::default(),
+                stopping: event_listener::Event::new(),
                 gone: event_listener::Event::new(),
                 keep_alive_frame: frame(Comment::new("keep-alive").to_frame()),
                 retry_frame: config.retry.map(|retry| frame(Frame::retry(retry))),
@@ -361,6 +364,7 @@ impl Hub {
             (state.shut_down(), state.active())
         };
         wakers.into_iter().for_each(std::task::Waker::wake);
+        self.shared.stopping.notify(usize::MAX);
         if active == 0 {
             self.shared.gone.notify(usize::MAX);
         }
@@ -372,23 +376,19 @@ impl Hub {
         self.shared.lock().shutting_down
     }
 
-    /// Completes once the hub is shut down and every client is gone.
-    pub async fn closed(&self) {
-        loop {
-            if self.is_closed() {
-                return;
-            }
-            let listener = self.shared.gone.listen();
-            if self.is_closed() {
-                return;
-            }
-            listener.await;
-        }
+    /// Completes once [`shutdown`](Self::shutdown) is called: when a server should
+    /// stop accepting connections.
+    pub async fn shutting_down(&self) {
+        wait_until(&self.shared.stopping, || self.is_shutting_down()).await;
     }
 
-    fn is_closed(&self) -> bool {
-        let state = self.shared.lock();
-        state.shutting_down && state.active() == 0
+    /// Completes once the hub is shut down and every client is gone.
+    pub async fn closed(&self) {
+        wait_until(&self.shared.gone, || {
+            let state = self.shared.lock();
+            state.shutting_down && state.active() == 0
+        })
+        .await;
     }
 
     /// A snapshot of the counters.
@@ -432,6 +432,20 @@ impl Shared {
         if closed {
             self.gone.notify(usize::MAX);
         }
+    }
+}
+
+/// Waits until `done` holds, re-checking each time `event` is notified.
+async fn wait_until(event: &event_listener::Event, done: impl Fn() -> bool) {
+    loop {
+        if done() {
+            return;
+        }
+        let listener = event.listen();
+        if done() {
+            return;
+        }
+        listener.await;
     }
 }
 
