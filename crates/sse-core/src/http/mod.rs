@@ -70,7 +70,10 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    /// A rejection with `status` and `message` (for an application's own refusals:
+    /// it is answered the same way, as a JSON error).
+    #[must_use]
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Rejection {
             status,
             message: message.into(),

@@ -1,0 +1,56 @@
+//! The demo server on smol 2, with sse-smol's own HTTP/1.1 server.
+//!
+//! `cargo run -p sse-smol --example demo-smol -- --help` lists the flags; then open
+//! <http://127.0.0.1:8080/>.
+
+use std::time::Duration;
+
+use async_io::Timer;
+use async_net::TcpListener;
+use async_signal::{Signal, Signals};
+use futures_lite::{StreamExt, future};
+use sse_core::Hub;
+use sse_demo::{DemoArgs, MAX_BODY};
+use sse_smol::{Limits, Server};
+
+fn main() -> std::io::Result<()> {
+    let args = DemoArgs::from_env();
+    smol::block_on(async {
+        let hub = Hub::new(args.config);
+        let listener = TcpListener::bind(args.addr).await?;
+        println!("listening on http://{}", listener.local_addr()?);
+
+        let mut signals = Signals::new([Signal::Term, Signal::Int])?;
+        smol::spawn({
+            let hub = hub.clone();
+            async move {
+                signals.next().await;
+                // Every stream gets the farewell event and ends; then the server returns.
+                hub.shutdown(Some(&sse_demo::farewell()));
+            }
+        })
+        .detach();
+
+        let server = Server::new(hub.clone())
+            .limits(Limits::default().max_body(MAX_BODY))
+            .fallback({
+                let hub = hub.clone();
+                move |request| {
+                    let hub = hub.clone();
+                    async move {
+                        let route = sse_demo::route(request.method(), request.uri().path());
+                        sse_demo::respond(&hub, route, request.body())
+                    }
+                }
+            });
+        // Give clients a few seconds to take the farewell once shutdown began.
+        let deadline = async {
+            hub.shutting_down().await;
+            Timer::after(Duration::from_secs(5)).await;
+            Ok(())
+        };
+        future::or(server.run(listener), deadline).await?;
+        println!("shut down");
+        Ok(())
+    })
+}
