@@ -49,5 +49,5 @@ pub use http::{Accepted, LAST_EVENT_ID, Rejection, response_head};
 pub use hub::{
     BATCH_CAPACITY, Batch, ClientInfo, ClientStream, ConnectError, ConnectOptions, ConnectRequest,
     DisconnectReason, DuplicateIdPolicy, Hooks, Hub, HubConfig, LagPolicy, Metrics, NoHooks,
-    Refusal, SendError, SendResult,
+    SendError, SendResult,
 };

@@ -70,15 +70,33 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    /// A rejection with `status` and `message` (for an application's own refusals:
-    /// it is answered the same way, as a JSON error).
+    /// A rejection with `status` (a 4xx or 5xx; anything else becomes 403) and a
+    /// message for the client. The admission hook ([`Hooks::admit`](crate::Hooks::admit))
+    /// refuses with one; an application can answer its own refusals the same way.
     #[must_use]
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        let status = if status.is_client_error() || status.is_server_error() {
+            status
+        } else {
+            StatusCode::FORBIDDEN
+        };
         Rejection {
             status,
             message: message.into(),
             retry_after: None,
         }
+    }
+
+    /// 401 Unauthorized.
+    #[must_use]
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Rejection::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    /// 403 Forbidden.
+    #[must_use]
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Rejection::new(StatusCode::FORBIDDEN, message)
     }
 
     /// The HTTP status.
@@ -190,9 +208,10 @@ impl Hub {
                 head,
                 stream: Some(stream),
             }),
+            Err(ConnectError::Refused(rejection)) => Err(rejection),
             Err(error) => {
-                let mut rejection = Rejection::new(error.status(), error.to_string());
-                if error.status() == StatusCode::SERVICE_UNAVAILABLE {
+                let mut rejection = Rejection::from(error);
+                if rejection.status == StatusCode::SERVICE_UNAVAILABLE {
                     rejection.retry_after = Some(self.retry_after());
                 }
                 Err(rejection)

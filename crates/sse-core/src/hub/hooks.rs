@@ -1,10 +1,9 @@
 //! Hooks: the application's say in a client's life, all with defaults that do
 //! nothing.
 
-use std::fmt;
 use std::sync::Arc;
 
-use http::StatusCode;
+use crate::http::Rejection;
 
 /// Callbacks the hub runs at each step of a client's life. Every method has a
 /// default that does nothing (or admits), so implement only what you need.
@@ -16,7 +15,7 @@ use http::StatusCode;
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use sse_core::{ClientInfo, ConnectRequest, DisconnectReason, Hooks, Refusal};
+/// use sse_core::{ClientInfo, ConnectRequest, Hooks, Rejection};
 ///
 /// #[derive(Default)]
 /// struct Audit {
@@ -24,9 +23,9 @@ use http::StatusCode;
 /// }
 ///
 /// impl Hooks for Audit {
-///     fn admit(&self, request: &ConnectRequest<'_>) -> Result<(), Refusal> {
+///     fn admit(&self, request: &ConnectRequest<'_>) -> Result<(), Rejection> {
 ///         match request.client_id {
-///             Some(id) if id.starts_with("banned-") => Err(Refusal::forbidden("banned")),
+///             Some(id) if id.starts_with("banned-") => Err(Rejection::forbidden("banned")),
 ///             _ => Ok(()),
 ///         }
 ///     }
@@ -39,7 +38,7 @@ use http::StatusCode;
 pub trait Hooks: Send + Sync + 'static {
     /// Decides whether a client may connect (authentication, quotas). Runs before
     /// anything is registered; a refusal becomes the response's status.
-    fn admit(&self, request: &ConnectRequest<'_>) -> Result<(), Refusal> {
+    fn admit(&self, request: &ConnectRequest<'_>) -> Result<(), Rejection> {
         let _ = request;
         Ok(())
     }
@@ -148,58 +147,3 @@ pub enum SendResult {
         frames: u64,
     },
 }
-
-/// A refusal from [`Hooks::admit`]: the HTTP status and a message for the client.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
-    status: StatusCode,
-    message: String,
-}
-
-impl Refusal {
-    /// A refusal with `status` (a 4xx or 5xx; anything else becomes 403) and `message`.
-    #[must_use]
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        let status = if status.is_client_error() || status.is_server_error() {
-            status
-        } else {
-            StatusCode::FORBIDDEN
-        };
-        Refusal {
-            status,
-            message: message.into(),
-        }
-    }
-
-    /// 401 Unauthorized.
-    #[must_use]
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Refusal::new(StatusCode::UNAUTHORIZED, message)
-    }
-
-    /// 403 Forbidden.
-    #[must_use]
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Refusal::new(StatusCode::FORBIDDEN, message)
-    }
-
-    /// The HTTP status.
-    #[must_use]
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// The message for the client.
-    #[must_use]
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "refused ({}): {}", self.status, self.message)
-    }
-}
-
-impl std::error::Error for Refusal {}

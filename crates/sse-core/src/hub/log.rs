@@ -45,6 +45,8 @@ pub(crate) struct Log {
     evicted_through: u64,
     /// Readers that found nothing to read and wait for the next append.
     pub(crate) waiters: Vec<ClientKey>,
+    /// How many of `waiters` are clients that have left since.
+    pub(crate) stale_waiters: usize,
     /// How many clients read this log.
     pub(crate) readers: usize,
 }
@@ -58,6 +60,7 @@ impl Log {
             bytes: 0,
             evicted_through: 0,
             waiters: Vec::new(),
+            stale_waiters: 0,
             readers: 0,
         }
     }

@@ -36,9 +36,7 @@ mod sync;
 
 pub use batch::{BATCH_CAPACITY, Batch};
 pub use config::{DuplicateIdPolicy, HubConfig, LagPolicy};
-pub use hooks::{
-    ClientInfo, ConnectRequest, DisconnectReason, Hooks, NoHooks, Refusal, SendResult,
-};
+pub use hooks::{ClientInfo, ConnectRequest, DisconnectReason, Hooks, NoHooks, SendResult};
 pub use metrics::Metrics;
 pub use stream::ClientStream;
 
@@ -52,6 +50,7 @@ use http::StatusCode;
 
 use crate::encode::SEQUENCE_ID_AND_END_MAX_LEN;
 use crate::event::Event;
+use crate::http::Rejection;
 use crate::{Comment, Frame};
 use metrics::Counters;
 use registry::ClientKey;
@@ -510,7 +509,7 @@ pub enum ConnectError {
     /// The id is connected and [`DuplicateIdPolicy::RefuseNew`] is set.
     DuplicateId,
     /// The admission hook refused.
-    Refused(Refusal),
+    Refused(Rejection),
 }
 
 impl ConnectError {

@@ -382,6 +382,7 @@ impl State {
                 .get_mut(key.index)
                 .filter(|client| client.generation == key.generation)
             else {
+                log.stale_waiters = log.stale_waiters.saturating_sub(1);
                 continue;
             };
             let cursor = match log_ref {
@@ -594,8 +595,14 @@ impl State {
         if self.ids.get(&client.info.id) == Some(&key) {
             self.ids.remove(&client.info.id);
         }
-        for (index, _) in client.topics.iter() {
+        if client.global.listed {
+            forget_waiter(&mut self.global, &self.clients);
+        }
+        for (index, cursor) in client.topics.iter() {
             let log = &mut self.topics[*index];
+            if cursor.listed {
+                forget_waiter(log, &self.clients);
+            }
             log.readers -= 1;
             if log.readers == 0
                 && log.is_empty()
@@ -652,6 +659,21 @@ impl State {
             client.idle = true;
         }
         wakers
+    }
+}
+
+/// Notes that one of `log`'s waiters has left, and drops the keys of those that
+/// left once they are the majority, so clients that come and go without anything
+/// being published never grow the list (amortised O(1) per departure).
+fn forget_waiter(log: &mut Log, clients: &Slab<Client>) {
+    log.stale_waiters += 1;
+    if log.stale_waiters >= 32 && log.stale_waiters * 2 >= log.waiters.len() {
+        log.waiters.retain(|key| {
+            clients
+                .get(key.index)
+                .is_some_and(|client| client.generation == key.generation)
+        });
+        log.stale_waiters = 0;
     }
 }
 

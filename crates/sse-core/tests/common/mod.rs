@@ -47,7 +47,7 @@ pub fn has_ended(stream: &mut ClientStream) -> bool {
 
 use std::sync::{Arc, Mutex};
 
-use sse_core::{ClientInfo, ConnectRequest, DisconnectReason, Hooks, Refusal, SendResult};
+use sse_core::{ClientInfo, ConnectRequest, DisconnectReason, Hooks, Rejection, SendResult};
 
 /// Hooks that write down every call, in order.
 #[derive(Clone, Debug, Default)]
@@ -75,10 +75,10 @@ impl Recorder {
 }
 
 impl Hooks for Recorder {
-    fn admit(&self, request: &ConnectRequest<'_>) -> Result<(), Refusal> {
+    fn admit(&self, request: &ConnectRequest<'_>) -> Result<(), Rejection> {
         let id = request.client_id.unwrap_or_default();
         if self.refuse.lock().unwrap().iter().any(|r| r == id) {
-            return Err(Refusal::unauthorized(format!("{id} may not connect")));
+            return Err(Rejection::unauthorized(format!("{id} may not connect")));
         }
         Ok(())
     }
