@@ -1,0 +1,106 @@
+//! The demo server on warp 0.4 (HTTP/1.1 and HTTP/2 with prior knowledge).
+//!
+//! `cargo run -p sse-warp --example demo-warp -- --help` lists the flags; then open
+//! <http://127.0.0.1:8080/>.
+
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use sse_core::Hub;
+use sse_demo::{DemoArgs, MAX_BODY};
+use warp::Filter;
+use warp::path::FullPath;
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let args = DemoArgs::from_env();
+    let hub = Hub::new(args.config);
+    sse_warp::spawn_keep_alive(&hub);
+
+    // `/events` exactly, as `sse_demo::route` has it (`warp::path!` takes `/events/` too).
+    let events = warp::path::full()
+        .and_then(|path: FullPath| async move {
+            if path.as_str() == "/events" {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            }
+        })
+        .untuple_one()
+        .and(sse_warp::events(hub.clone()));
+    let rest = warp::method()
+        .and(warp::path::full())
+        .and(warp::body::stream())
+        .then({
+            let hub = hub.clone();
+            move |method, path: FullPath, body| {
+                let hub = hub.clone();
+                async move {
+                    let route = sse_demo::route(&method, path.as_str());
+                    match read_body(body).await {
+                        Some(body) => sse_demo::respond(&hub, route, &body),
+                        None => sse_demo::too_large(),
+                    }
+                }
+            }
+        });
+    let app = events.or(rest);
+
+    // Bind first, so that `--addr 127.0.0.1:0` prints the real port.
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel();
+    let shutdown = {
+        let hub = hub.clone();
+        async move {
+            shutdown_signal().await;
+            // Every stream gets the farewell event and ends; then warp closes.
+            hub.shutdown(Some(&sse_demo::farewell()));
+            let _ = stopped_tx.send(());
+        }
+    };
+    let server = warp::serve(app).incoming(listener).graceful(shutdown).run();
+    let server = tokio::spawn(server);
+    // Give connections a few seconds to end once shutdown began.
+    if stopped_rx.await.is_ok() {
+        let drained = async {
+            hub.closed().await;
+            let _ = server.await;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), drained).await;
+    }
+    println!("shut down");
+    Ok(())
+}
+
+/// The request body, or `None` when it is over [`MAX_BODY`] or cannot be read.
+async fn read_body<S, B>(body: S) -> Option<Bytes>
+where
+    S: futures_core::Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let mut body = std::pin::pin!(body);
+    let mut out = Vec::new();
+    while let Some(chunk) = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await {
+        let mut chunk = chunk.ok()?;
+        if out.len() + chunk.remaining() > MAX_BODY {
+            return None;
+        }
+        while chunk.has_remaining() {
+            let bytes = chunk.chunk();
+            out.extend_from_slice(bytes);
+            let len = bytes.len();
+            chunk.advance(len);
+        }
+    }
+    Some(Bytes::from(out))
+}
+
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

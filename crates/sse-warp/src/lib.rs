@@ -1,0 +1,164 @@
+//! Server-Sent Events for [warp] 0.4, over an [`sse_core::Hub`].
+//!
+//! | item | use |
+//! |---|---|
+//! | [`events`] | a ready filter: `warp::path!("events").and(sse_warp::events(hub))` |
+//! | [`request_parts`] | a filter extracting the request's method, URI and headers as [`Parts`] |
+//! | [`SseReply`] | the response ([`Reply`]): from a request, or after your own auth with the id and topics you choose |
+//! | [`spawn_keep_alive`] | keep-alive comments on tokio's timer |
+//!
+//! Encoding, policy, the response head and refusals (405, 503 with `Retry-After`,
+//! the admission hook's status) are `sse-core`'s. The stream is `sse-hyper`'s
+//! [`FrameBody`](sse_hyper::FrameBody), one SSE frame per chunk, handed to warp
+//! through [`warp::reply::stream`] (warp 0.4's one public streaming body): it is
+//! `Pending` whenever no frame is ready, which is when hyper flushes, so a frame
+//! never waits for the next one. Dropping the reply or its body (the client went
+//! away) removes the client from the hub.
+//!
+//! warp does not show a request's HTTP version to filters, so [`request_parts`]
+//! reports HTTP/1.1; hyper writes each connection's own version on the wire
+//! whatever the response says, and the head never carries a `Connection` header.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use sse_core::{Event, Hub};
+//! use warp::Filter;
+//!
+//! # async fn run() {
+//! let hub = Hub::default();
+//! sse_warp::spawn_keep_alive(&hub);
+//! let events = warp::path!("events").and(sse_warp::events(hub.clone()));
+//! hub.broadcast(&Event::new("hello")); // From anywhere, any time.
+//! warp::serve(events).run(([127, 0, 0, 1], 8080)).await;
+//! # }
+//! ```
+//!
+//! Connecting a client your own way, after authentication:
+//!
+//! ```
+//! use http::request::Parts;
+//! use sse_core::{ConnectOptions, Hub};
+//! use sse_warp::SseReply;
+//! use warp::{Filter, Reply};
+//!
+//! let hub = Hub::default();
+//! let me = warp::path!("me").and(sse_warp::request_parts()).map({
+//!     let hub = hub.clone();
+//!     move |parts: Parts| {
+//!         let user = "alice"; // From your session, say.
+//!         let options = ConnectOptions::from_request(&parts, hub.config())
+//!             .client_id(user)
+//!             .topic(format!("user/{user}"));
+//!         SseReply::connect(&hub, &parts, options)
+//!     }
+//! });
+//! # let _ = me;
+//!
+//! // The reply on its own, without a server:
+//! let (parts, ()) = http::Request::get("/me").body(()).unwrap().into_parts();
+//! let response = SseReply::connect(&hub, &parts, ConnectOptions::new()).into_response();
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(response.headers()["content-type"], "text/event-stream");
+//! assert_eq!(hub.metrics().active, 1);
+//! drop(response); // The client went away.
+//! assert_eq!(hub.metrics().active, 0);
+//! ```
+//!
+//! [warp]: https://docs.rs/warp/0.4
+#![forbid(unsafe_code)]
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::Uri;
+use http::request::Parts;
+use http_body_util::BodyDataStream;
+use sse_core::ConnectOptions;
+use sse_hyper::SseBody;
+use warp::path::FullPath;
+use warp::{Filter, Reply};
+
+pub use sse_core::Hub;
+pub use sse_hyper::spawn_keep_alive;
+
+/// A ready SSE filter: answers any request it sees with an [`SseReply`], reading
+/// the client id and `Last-Event-ID` from the headers, topics (`topic=`) and, for
+/// browsers, `client=` from the query. It matches every method (the hub answers
+/// 405 to all but `GET` and `HEAD`), so put your path filter in front of it.
+///
+/// ```
+/// use warp::Filter;
+/// let hub = sse_core::Hub::default();
+/// let route = warp::path!("events").and(sse_warp::events(hub));
+/// # let _ = route;
+/// ```
+pub fn events(hub: Hub) -> impl Filter<Extract = (SseReply,), Error = Infallible> + Clone {
+    request_parts().map(move |parts: Parts| SseReply::respond(&hub, &parts))
+}
+
+/// Extracts what the hub reads from a request: its method, URI (path and query)
+/// and headers, as [`Parts`] (the version is HTTP/1.1: warp does not show it).
+/// For handlers that choose the client's [`ConnectOptions`] themselves and answer
+/// with [`SseReply::connect`].
+pub fn request_parts() -> impl Filter<Extract = (Parts,), Error = Infallible> + Copy {
+    // `query::raw` refuses a request without a query; that is an empty one here.
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    warp::method()
+        .and(warp::path::full())
+        .and(query)
+        .and(warp::header::headers_cloned())
+        .map(|method, path: FullPath, query: String, headers| {
+            let uri = if query.is_empty() {
+                path.as_str().parse::<Uri>()
+            } else {
+                format!("{}?{query}", path.as_str()).parse::<Uri>()
+            };
+            let (mut parts, ()) = http::Request::new(()).into_parts();
+            parts.method = method;
+            // Both halves came from a valid URI; fall back to `/` rather than panic.
+            parts.uri = uri.unwrap_or_default();
+            parts.headers = headers;
+            parts
+        })
+}
+
+/// An SSE response ([`Reply`]): the stream, or a refusal as a JSON error.
+#[derive(Debug)]
+#[must_use = "a reply does nothing until it is returned"]
+pub struct SseReply(warp::reply::Response);
+
+impl SseReply {
+    /// Answers `request`, reading what the client asks for from its headers and
+    /// query, as [`events`] does.
+    pub fn respond(hub: &Hub, request: &Parts) -> Self {
+        let options = ConnectOptions::from_request(request, hub.config())
+            .with_query(request.uri.query().unwrap_or_default());
+        SseReply::connect(hub, request, options)
+    }
+
+    /// Answers a request with the options you chose (the id and topics your
+    /// authentication allows, say).
+    pub fn connect(hub: &Hub, request: &Parts, options: ConnectOptions) -> Self {
+        // A fixed body goes to warp as `Bytes`, which keeps its `Content-Length`;
+        // only a live stream goes through `warp::reply::stream`.
+        let response = match hub.accept(request, options) {
+            Ok(accepted) => match accepted.stream {
+                Some(stream) => {
+                    let frames = BodyDataStream::new(SseBody::new(stream).into_frames());
+                    let body = warp::reply::stream(frames).into_response().into_body();
+                    accepted.head.map(|()| body)
+                }
+                None => accepted.head.map(|()| Bytes::new()).into_response(),
+            },
+            Err(rejection) => rejection.into_response().into_response(),
+        };
+        SseReply(response)
+    }
+}
+
+impl Reply for SseReply {
+    fn into_response(self) -> warp::reply::Response {
+        self.0
+    }
+}
