@@ -25,6 +25,7 @@ mod stream;
 
 pub use stream::{EventStream, EventStreamError};
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
@@ -71,10 +72,12 @@ pub struct MessageEvent {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DecodeLimits {
-    /// The longest line accepted, in bytes, without its line end. Default 1 MiB.
+    /// The longest line accepted, in bytes, without its line end; also the longest
+    /// field value once decoded as UTF-8 (invalid bytes grow threefold into U+FFFD).
+    /// Default 1 MiB.
     pub max_line_len: usize,
-    /// The largest event accepted: the bytes of its data, with a `\n` between lines.
-    /// Default 4 MiB.
+    /// The largest event accepted: the bytes of its decoded data, with a `\n`
+    /// between lines. Default 4 MiB.
     pub max_event_len: usize,
 }
 
@@ -319,7 +322,7 @@ impl Decoder {
         let (name, value) = match line.iter().position(|&b| b == b':') {
             Some(0) => {
                 let text = line[1..].strip_prefix(b" ").unwrap_or(&line[1..]);
-                let text = String::from_utf8_lossy(text).into_owned();
+                let text = self.text(text)?.into_owned();
                 self.ready.push_back(Decoded::Comment(text));
                 return Ok(());
             }
@@ -331,24 +334,27 @@ impl Decoder {
         };
         match name {
             b"event" => {
+                let text = self.text(value)?;
                 self.event_type.clear();
-                self.event_type.push_str(&String::from_utf8_lossy(value));
+                self.event_type.push_str(&text);
             }
             b"data" => {
+                let text = self.text(value)?;
                 let separator = usize::from(self.has_data);
                 let limit = self.limits.max_event_len;
-                if self.data.len() + separator + value.len() > limit {
+                if self.data.len() + separator + text.len() > limit {
                     return Err(DecodeError::EventTooLarge { limit });
                 }
                 if self.has_data {
                     self.data.push('\n');
                 }
-                self.data.push_str(&String::from_utf8_lossy(value));
+                self.data.push_str(&text);
                 self.has_data = true;
             }
             b"id" if !value.contains(&0) => {
+                let text = self.text(value)?;
                 self.id_buffer.clear();
-                self.id_buffer.push_str(&String::from_utf8_lossy(value));
+                self.id_buffer.push_str(&text);
             }
             b"retry" => {
                 if let Some(millis) = parse_digits(value) {
@@ -359,6 +365,18 @@ impl Decoder {
             _ => {}
         }
         Ok(())
+    }
+
+    /// A field value as text: UTF-8, invalid sequences replaced by U+FFFD. Each
+    /// replacement takes three bytes for one, so the line limit is checked again on
+    /// the text.
+    fn text<'v>(&self, value: &'v [u8]) -> Result<Cow<'v, str>, DecodeError> {
+        let text = String::from_utf8_lossy(value);
+        if text.len() > self.limits.max_line_len {
+            let limit = self.limits.max_line_len;
+            return Err(DecodeError::LineTooLong { limit });
+        }
+        Ok(text)
     }
 
     fn dispatch(&mut self) {

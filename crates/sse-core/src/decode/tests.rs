@@ -325,3 +325,15 @@ fn long_lines_in_many_chunks_take_linear_time() {
         other => panic!("expected the long event, got {other:?}"),
     }
 }
+
+#[test]
+fn limits_hold_for_decoded_text_too() {
+    // Each invalid byte becomes a three-byte U+FFFD.
+    let limits = DecodeLimits::default().max_line_len(8).max_event_len(8);
+    let (_, error) = decode_with(b":\xff\xff\xff\n", limits);
+    assert_eq!(error, Some(DecodeError::LineTooLong { limit: 8 }));
+    let (_, error) = decode_with(b"data:\xff\ndata:\xff\ndata:\xff\n\n", limits);
+    assert_eq!(error, Some(DecodeError::EventTooLarge { limit: 8 }));
+    let (items, error) = decode_with(b"data:\xff\ndata:\xff\n\n", limits);
+    assert_eq!((items, error), (vec![message("\u{FFFD}\n\u{FFFD}")], None));
+}
