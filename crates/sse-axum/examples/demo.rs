@@ -29,9 +29,8 @@ async fn main() -> std::io::Result<()> {
     let shutdown = {
         let hub = hub.clone();
         async move {
-            shutdown_signal().await;
             // Every stream gets the farewell event and ends; then axum closes.
-            hub.shutdown(Some(&sse_demo::farewell()));
+            sse_demo::shut_down_on_signal(hub).await;
             let _ = stopped_tx.send(());
         }
     };
@@ -53,13 +52,4 @@ async fn demo(State(hub): State<Hub>, request: Request) -> Response {
         Err(_) => sse_demo::too_large(),
     };
     response.map(Body::from).into_response()
-}
-
-async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
 }

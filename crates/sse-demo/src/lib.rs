@@ -219,6 +219,23 @@ pub fn farewell() -> Event<'static> {
         .expect("a valid event type")
 }
 
+/// Waits for SIGTERM or Ctrl-C, then shuts `hub` down with the [`farewell`] event:
+/// every stream gets it and ends (feature `tokio`).
+///
+/// # Panics
+///
+/// If the SIGTERM handler cannot be installed.
+#[cfg(feature = "tokio")]
+pub async fn shut_down_on_signal(hub: Hub) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    hub.shutdown(Some(&farewell()));
+}
+
 /// A JSON error response: `{"error": message}`.
 #[must_use]
 pub fn error(status: StatusCode, message: &str) -> http::Response<Bytes> {

@@ -25,7 +25,7 @@ async fn main() -> std::io::Result<()> {
     println!("listening on http://{}", listener.local_addr()?);
 
     let graceful = GracefulShutdown::new();
-    let shutdown = shutdown_signal();
+    let shutdown = sse_demo::shut_down_on_signal(hub.clone());
     tokio::pin!(shutdown);
     loop {
         let (tcp, _) = tokio::select! {
@@ -43,8 +43,7 @@ async fn main() -> std::io::Result<()> {
         });
     }
 
-    // Every stream gets the farewell event and ends; then the connections close.
-    hub.shutdown(Some(&sse_demo::farewell()));
+    // Every stream got the farewell event and ends; then the connections close.
     let drained = async {
         hub.closed().await;
         graceful.shutdown().await;
@@ -67,13 +66,4 @@ async fn handle(
         Err(_) => sse_demo::too_large(),
     };
     Ok(response.map(SseBody::from))
-}
-
-async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
 }

@@ -53,9 +53,8 @@ async fn main() -> std::io::Result<()> {
     let shutdown = {
         let hub = hub.clone();
         async move {
-            shutdown_signal().await;
             // Every stream gets the farewell event and ends; then warp closes.
-            hub.shutdown(Some(&sse_demo::farewell()));
+            sse_demo::shut_down_on_signal(hub).await;
             let _ = stopped_tx.send(());
         }
     };
@@ -94,13 +93,4 @@ where
         }
     }
     Some(Bytes::from(out))
-}
-
-async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
 }
