@@ -419,8 +419,8 @@ impl State {
             .get_mut(key.index)
             .filter(|client| client.generation == key.generation && client.end == End::Open)
             .ok_or(SendError::UnknownClient)?;
-        self.sequence += 1;
-        let sequence = self.sequence;
+        // Taken only if the frame is queued.
+        let sequence = self.sequence + 1;
         let (sender, receiver) = client
             .direct
             .get_or_insert_with(|| async_channel::bounded(config.client_queue));
@@ -444,6 +444,7 @@ impl State {
                 }
             }
         }
+        self.sequence = sequence;
         Ok(Sent {
             sequence,
             waker: client.waker.take(),
