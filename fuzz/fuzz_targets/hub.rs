@@ -109,9 +109,16 @@ impl Model {
         }
         let stream = &self.streams[index];
         let received = &stream.received;
-        assert!(received.windows(2).all(|w| w[0] < w[1]), "order: {received:?}");
+        assert!(
+            received.windows(2).all(|w| w[0] < w[1]),
+            "order: {received:?}"
+        );
         for &sequence in received {
-            assert!(self.meant_for(stream, sequence), "{sequence} was not for {}", stream.id);
+            assert!(
+                self.meant_for(stream, sequence),
+                "{sequence} was not for {}",
+                stream.id
+            );
         }
         if self.exact && !stream.ending {
             let expected = self.expected(stream);
@@ -145,14 +152,25 @@ impl Model {
         self.published.push((sequence, target));
         if let Target::Client(i) = target {
             // Exactly one live, open stream holds an id.
-            let holder = self.streams.iter_mut().rev().find(|s| !s.ending && s.id == IDS[i]);
-            holder.expect("send_to succeeded, so someone holds the id").direct.insert(sequence);
+            let holder = self
+                .streams
+                .iter_mut()
+                .rev()
+                .find(|s| !s.ending && s.id == IDS[i]);
+            holder
+                .expect("send_to succeeded, so someone holds the id")
+                .direct
+                .insert(sequence);
         }
     }
 
     fn connect(&mut self, u: &mut Unstructured<'_>) -> Result<()> {
         let mut options = ConnectOptions::new();
-        let fixed_id = if u.arbitrary()? { Some(u.choose_index(IDS.len())?) } else { None };
+        let fixed_id = if u.arbitrary()? {
+            Some(u.choose_index(IDS.len())?)
+        } else {
+            None
+        };
         if let Some(i) = fixed_id {
             options = options.client_id(IDS[i]);
         }
@@ -199,9 +217,16 @@ impl Model {
 fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let exact: bool = u.arbitrary()?;
     let config = if exact {
-        HubConfig::default().history(100_000).max_lag(99_999).client_queue(100_000)
+        HubConfig::default()
+            .history(100_000)
+            .max_lag(99_999)
+            .client_queue(100_000)
     } else {
-        let policy = if u.arbitrary()? { LagPolicy::Disconnect } else { LagPolicy::DropOldest };
+        let policy = if u.arbitrary()? {
+            LagPolicy::Disconnect
+        } else {
+            LagPolicy::DropOldest
+        };
         HubConfig::default()
             .history(u.int_in_range(2..=6)?)
             .max_lag(u.int_in_range(1..=4)?)
@@ -269,7 +294,11 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         }
     }
     drop(model.streams);
-    assert_eq!(model.hub.metrics().active, 0, "dropping every stream empties the hub");
+    assert_eq!(
+        model.hub.metrics().active,
+        0,
+        "dropping every stream empties the hub"
+    );
     Ok(())
 }
 

@@ -60,7 +60,7 @@ fn decode_chunks(chunks: &[&[u8]]) -> Vec<Decoded> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
     fn decode_of_encode_is_the_event(
