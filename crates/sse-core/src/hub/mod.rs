@@ -198,24 +198,25 @@ impl Hub {
             waker.wake();
         }
         Counters::add(&shared.counters.connects, 1);
-        let mut lead = [shared.retry_frame.clone(), None];
+        let missed = connected.replay == Replay::Missed;
+        let lead = [
+            shared.retry_frame.clone(),
+            shared.replay_miss_frame.clone().filter(|_| missed),
+        ];
+        // The stream exists before any hook runs: should a hook panic, dropping it
+        // still unregisters the client.
+        let stream = ClientStream::new(self.shared.clone(), connected.key, connected.info, lead);
         match connected.replay {
             Replay::NotAsked => {}
             Replay::Resumed => Counters::add(&shared.counters.replays, 1),
             Replay::Missed => {
                 Counters::add(&shared.counters.replay_misses, 1);
-                lead[1] = shared.replay_miss_frame.clone();
                 let last = options.last_event_id.as_deref().unwrap_or_default();
-                shared.hooks.on_replay_miss(&connected.info, last);
+                shared.hooks.on_replay_miss(stream.info(), last);
             }
         }
-        shared.hooks.on_connect(&connected.info, connected.active);
-        Ok(ClientStream::new(
-            self.shared.clone(),
-            connected.key,
-            connected.info,
-            lead,
-        ))
+        shared.hooks.on_connect(stream.info(), connected.active);
+        Ok(stream)
     }
 
     /// Refuses early, before the admission hook runs, what `connect` would refuse
