@@ -508,3 +508,42 @@ mod http_layer {
         assert_eq!(stream.id(), "browser");
     }
 }
+
+#[test]
+fn a_client_whose_stream_is_not_polled_still_meets_its_lag_policy() {
+    // A writer blocked on a client that stopped reading never polls its stream: the
+    // tick applies the policy instead.
+    let hooks = Recorder::default();
+    let hub = Hub::with_hooks(HubConfig::default().max_lag(4), hooks.clone());
+    let mut stuck = hub
+        .connect(ConnectOptions::new().client_id("stuck"))
+        .unwrap();
+    let mut waiting = hub.connect(ConnectOptions::new()).unwrap();
+    assert_eq!(poll_items(&mut waiting), None);
+    for i in 0..10 {
+        hub.broadcast(&Event::new(i.to_string()));
+        drain(&mut waiting);
+    }
+    hub.keep_alive_tick();
+    assert_eq!(hub.metrics().lag_disconnects, 1);
+    assert_eq!(hub.metrics().active, 1, "the reading client is not behind");
+    assert_eq!(
+        hooks.calls_starting("disconnect stuck"),
+        ["disconnect stuck Lagged 1"]
+    );
+    assert!(has_ended(&mut stuck));
+    drop(stuck);
+    assert_eq!(hooks.calls_starting("disconnect stuck").len(), 1, "once");
+
+    let config = HubConfig::default()
+        .max_lag(4)
+        .lag_policy(LagPolicy::DropOldest);
+    let hub = Hub::new(config);
+    let mut stuck = hub.connect(ConnectOptions::new()).unwrap();
+    for i in 0..10 {
+        hub.broadcast(&Event::new(i.to_string()));
+    }
+    hub.keep_alive_tick();
+    assert_eq!(hub.metrics().dropped, 6);
+    assert_eq!(drain_data(&mut stuck), ["6", "7", "8", "9"]);
+}

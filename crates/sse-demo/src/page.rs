@@ -49,6 +49,7 @@ const state = document.getElementById("state");
 const log = document.getElementById("log");
 const source = new EventSource(url);
 const listening = new Set();
+let reports = Promise.resolve();
 
 function show(event) {
   const item = document.createElement("li");
@@ -58,12 +59,13 @@ function show(event) {
   item.append(meta, document.createTextNode(event.data));
   log.prepend(item);
   if (report) {
+    // One report at a time, so they reach the server in the order events arrived.
     const seen = { type: event.type, data: event.data, lastEventId: event.lastEventId };
-    fetch("/publish", {
+    reports = reports.then(() => fetch("/publish", {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ topic: report, data: JSON.stringify(seen) }),
-    });
+    })).catch(() => {});
   }
 }
 

@@ -242,6 +242,10 @@ impl Decoder {
 
     /// The id a client sends back as `Last-Event-ID` when it reconnects: the last
     /// id set by the server when the latest event was dispatched.
+    ///
+    /// That is the latest event *decoded*, which may be ahead of the latest one you
+    /// took out (several events can arrive in one chunk): to resume exactly after
+    /// what you processed, use that event's [`MessageEvent::last_event_id`].
     #[must_use]
     pub fn last_event_id(&self) -> &str {
         &self.last_event_id

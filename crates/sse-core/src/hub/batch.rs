@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io::IoSlice;
+use std::mem::ManuallyDrop;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -25,7 +26,9 @@ pub const BATCH_CAPACITY: usize = 32;
 /// assert_eq!(batch.copy_to_bytes(batch.remaining()), "data: a\n\ndata: b\n\n");
 /// ```
 pub struct Batch {
-    frames: [Bytes; BATCH_CAPACITY],
+    /// Slots at `end` and beyond always hold `Bytes::new()`, which owns nothing, so
+    /// they need no drop: only `frames[..end]` are dropped (see `Drop`).
+    frames: ManuallyDrop<[Bytes; BATCH_CAPACITY]>,
     /// The frames in use are `frames[start..end]`; `frames[start]` may be partly read.
     start: usize,
     end: usize,
@@ -37,7 +40,7 @@ impl Batch {
     #[must_use]
     pub const fn new() -> Self {
         Batch {
-            frames: [const { Bytes::new() }; BATCH_CAPACITY],
+            frames: ManuallyDrop::new([const { Bytes::new() }; BATCH_CAPACITY]),
             start: 0,
             end: 0,
             remaining: 0,
@@ -49,30 +52,42 @@ impl Batch {
     /// # Panics
     ///
     /// If the batch is full; check [`is_full`](Self::is_full) first.
+    #[inline]
     pub fn push(&mut self, frame: Bytes) {
         assert!(
             !self.is_full(),
             "a batch holds at most {BATCH_CAPACITY} frames"
         );
         self.remaining += frame.len();
-        self.frames[self.end] = frame;
+        // The slot holds `Bytes::new()`, which owns nothing: skip its drop (an
+        // indirect call through the static vtable).
+        std::mem::forget(std::mem::replace(&mut self.frames[self.end], frame));
         self.end += 1;
+    }
+
+    /// How many more frames it has room for.
+    #[inline]
+    pub(crate) fn room(&self) -> usize {
+        BATCH_CAPACITY - self.end
     }
 
     /// How many frames it holds (not counting those already read through [`Buf`]).
     #[must_use]
+    #[inline]
     pub fn len(&self) -> usize {
         self.end - self.start
     }
 
     /// Whether it holds no frame.
     #[must_use]
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.start == self.end
     }
 
     /// Whether it has room for no more frames.
     #[must_use]
+    #[inline]
     pub fn is_full(&self) -> bool {
         self.end == BATCH_CAPACITY
     }
@@ -81,6 +96,15 @@ impl Batch {
     #[must_use]
     pub fn frames(&self) -> &[Bytes] {
         &self.frames[self.start..self.end]
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        // Only the slots in use can own something (see `frames`).
+        for frame in &mut self.frames[..self.end] {
+            drop(std::mem::take(frame));
+        }
     }
 }
 

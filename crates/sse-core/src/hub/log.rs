@@ -84,6 +84,14 @@ impl Log {
         self.entries.get(offset)
     }
 
+    /// The entries from log-local index `index` on, oldest first.
+    pub(crate) fn entries_from(&self, index: u64) -> std::collections::vec_deque::Iter<'_, Entry> {
+        let offset = index
+            .saturating_sub(self.first)
+            .min(self.entries.len() as u64);
+        self.entries.range(offset as usize..)
+    }
+
     /// A cursor for a new reader: at the end (live only), or just after `sequence`
     /// when replaying. `None` when the log can no longer replay from there.
     pub(crate) fn cursor_after(&self, sequence: Option<u64>) -> Option<Cursor> {

@@ -325,30 +325,44 @@ impl Hub {
     /// previous tick. Adapters call it every [`HubConfig::keep_alive`] from their
     /// runtime's timer, so an idle client hears from the server at least every two
     /// intervals and never sooner than one.
+    ///
+    /// Each tick also applies the lag policy to clients whose stream is not being
+    /// polled (a writer blocked on a client that stopped reading).
     pub fn keep_alive_tick(&self) {
-        let wakers = self.shared.lock().keep_alive_tick();
-        wakers.into_iter().for_each(std::task::Waker::wake);
+        self.tick(true);
+    }
+
+    fn tick(&self, keep_alive: bool) {
+        let tick = self.shared.lock().tick(keep_alive, &self.shared.config);
+        tick.wakers.into_iter().for_each(std::task::Waker::wake);
+        Counters::add(&self.shared.counters.dropped, tick.dropped);
+        for key in tick.lagged {
+            self.shared.remove(key, DisconnectReason::Lagged);
+        }
     }
 
     /// Runs keep-alive until the hub shuts down: waits one [`HubConfig::keep_alive`]
     /// interval with `sleep`, your runtime's timer, then calls
-    /// [`keep_alive_tick`](Self::keep_alive_tick), and so on. Returns at once when
-    /// keep-alive is off. Spawn it once per hub: `hub.run_keep_alive(tokio::time::sleep)`
+    /// [`keep_alive_tick`](Self::keep_alive_tick), and so on. With keep-alive off it
+    /// still ticks every second, to apply the lag policy to clients that stopped
+    /// reading. Spawn it once per hub: `hub.run_keep_alive(tokio::time::sleep)`
     /// on tokio, `hub.run_keep_alive(async_io::Timer::after)` on smol.
     pub async fn run_keep_alive<F, S>(&self, mut sleep: S)
     where
         S: FnMut(Duration) -> F,
         F: Future,
     {
-        let Some(interval) = self.shared.config.keep_alive else {
-            return;
+        // Without keep-alive, still tick every second for slow clients.
+        let (interval, keep_alive) = match self.shared.config.keep_alive {
+            Some(interval) => (interval, true),
+            None => (Duration::from_secs(1), false),
         };
         loop {
             sleep(interval).await;
             if self.is_shutting_down() {
                 return;
             }
-            self.keep_alive_tick();
+            self.tick(keep_alive);
         }
     }
 

@@ -508,20 +508,27 @@ impl State {
             }
         }
 
-        // Merge the sources by sequence.
+        // Merge the sources by sequence, a run at a time: from the source with the
+        // lowest head, take every frame below the lowest head of the others (for a
+        // client that reads only the broadcast log, everything ready in one go).
         while !batch.is_full() {
             if client.peeked.is_none()
                 && let Some((_, receiver)) = &client.direct
             {
                 client.peeked = receiver.try_recv().ok();
             }
-            let mut next: Option<(u64, Source)> = client
+            let mut best: Option<(u64, Source)> = client
                 .peeked
                 .as_ref()
                 .map(|(sequence, _)| (*sequence, Source::Direct));
-            let mut consider = |sequence: u64, source: Source| {
-                if next.is_none_or(|(best, _)| sequence < best) {
-                    next = Some((sequence, source));
+            let mut second = u64::MAX;
+            let mut consider = |sequence: u64, source: Source| match best {
+                Some((lowest, _)) if sequence >= lowest => second = second.min(sequence),
+                _ => {
+                    if let Some((lowest, _)) = best {
+                        second = second.min(lowest);
+                    }
+                    best = Some((sequence, source));
                 }
             };
             if let Some(entry) = global.get(client.global.cursor.next) {
@@ -532,26 +539,31 @@ impl State {
                     consider(entry.sequence, Source::Topic(position));
                 }
             }
-            let frame = match next {
+            let (log, cursor) = match best {
                 Some((sequence, _)) if sequence > limit => break,
                 None => break,
-                Some((_, Source::Direct)) => client.peeked.take().map(|(_, frame)| frame),
-                Some((_, Source::Global)) => {
-                    let cursor = &mut client.global.cursor;
-                    cursor.next += 1;
-                    global.get(cursor.next - 1).map(|entry| entry.frame.clone())
+                Some((_, Source::Direct)) => {
+                    if let Some((_, frame)) = client.peeked.take() {
+                        batch.push(frame);
+                    }
+                    continue;
                 }
+                Some((_, Source::Global)) => (&*global, &mut client.global.cursor),
                 Some((_, Source::Topic(position))) => {
                     let (index, cursor) = &mut client.topics[position];
-                    cursor.cursor.next += 1;
-                    topics[*index]
-                        .get(cursor.cursor.next - 1)
-                        .map(|entry| entry.frame.clone())
+                    (&topics[*index], &mut cursor.cursor)
                 }
             };
-            if let Some(frame) = frame {
-                batch.push(frame);
+            let stop = second.min(limit.saturating_add(1));
+            let mut taken = 0;
+            for entry in log.entries_from(cursor.next).take(batch.room()) {
+                if entry.sequence >= stop {
+                    break;
+                }
+                batch.push(entry.frame.clone());
+                taken += 1;
             }
+            cursor.next += taken;
         }
 
         if !batch.is_empty() {
@@ -645,22 +657,66 @@ impl State {
         wakers
     }
 
-    /// Marks clients that stayed idle since the previous tick as owed a keep-alive.
-    /// Returns the wakers of those waiting.
-    pub(crate) fn keep_alive_tick(&mut self) -> Vec<Waker> {
-        let mut wakers = Vec::new();
-        for (_, client) in &mut self.clients {
+    /// Marks clients that stayed idle since the previous tick as owed a keep-alive
+    /// (when `keep_alive`), and applies the lag policy to every client that is not
+    /// waiting: a stream whose writer is blocked on a full socket is never polled,
+    /// so [`read`](Self::read) alone would never see it fall behind.
+    pub(crate) fn tick(&mut self, keep_alive: bool, config: &HubConfig) -> Tick {
+        let mut tick = Tick::default();
+        let State {
+            clients,
+            global,
+            topics,
+            ..
+        } = self;
+        for (index, client) in clients.iter_mut() {
             if client.end != End::Open {
                 continue;
             }
-            if client.idle {
-                client.keep_alive_due = true;
-                wakers.extend(client.waker.take());
+            // A waiting stream has read everything there is: it cannot lag.
+            let waiting = client.waker.is_some();
+            if keep_alive {
+                if client.idle {
+                    client.keep_alive_due = true;
+                    tick.wakers.extend(client.waker.take());
+                }
+                client.idle = true;
             }
-            client.idle = true;
+            if waiting {
+                continue;
+            }
+            let lags = std::iter::once(check_lag(global, &mut client.global.cursor, config)).chain(
+                client
+                    .topics
+                    .iter_mut()
+                    .map(|(index, cursor)| check_lag(&topics[*index], &mut cursor.cursor, config)),
+            );
+            for lag in lags {
+                match lag {
+                    Lag::None => {}
+                    Lag::Dropped(frames) => tick.dropped += frames,
+                    Lag::TooFar => {
+                        client.end = End::Now(DisconnectReason::Lagged);
+                        let generation = client.generation;
+                        tick.lagged.push(ClientKey { index, generation });
+                        break;
+                    }
+                }
+            }
         }
-        wakers
+        tick
     }
+}
+
+/// What a [`State::tick`] found.
+#[derive(Debug, Default)]
+pub(crate) struct Tick {
+    /// Streams to wake for their keep-alive.
+    pub(crate) wakers: Vec<Waker>,
+    /// Clients too far behind under [`LagPolicy::Disconnect`], to remove.
+    pub(crate) lagged: Vec<ClientKey>,
+    /// Frames skipped under [`LagPolicy::DropOldest`].
+    pub(crate) dropped: u64,
 }
 
 /// Notes that one of `log`'s waiters has left, and drops the keys of those that

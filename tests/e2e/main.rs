@@ -1,0 +1,105 @@
+//! End-to-end tests: every adapter's demo server (the demo contract in DESIGN.md), in
+//! its own process on `127.0.0.1:0`, driven by real HTTP clients over loopback
+//! (HTTP/1.1, and HTTP/2 with prior knowledge where the adapter speaks it), its
+//! streams decoded by `sse_core::EventStream`.
+//!
+//! `cargo test --test e2e`; one adapter: `cargo test --test e2e axum::`; one case
+//! everywhere: `cargo test --test e2e graceful_shutdown`.
+//!
+//! Each case in [`cases`] is an `async fn(Adapter)`; [`adapter_tests!`] makes one
+//! `#[test]` of each case for each adapter (`hyper::response_head`, ...). The demo
+//! binaries are targets of this package (see the root `Cargo.toml`), so cargo builds
+//! them before this test. A new adapter takes a `[[bin]]` for its demo there and one
+//! line in the `adapter_tests!` call at the end of this file. Every wait is bounded (see [`server::TIMEOUT`]) and every
+//! server process is killed when its guard drops, so a failing test neither hangs
+//! nor leaves a process behind.
+
+mod cases;
+mod client;
+mod server;
+
+use std::future::Future;
+
+use client::Protocol;
+use server::Server;
+
+/// One adapter's demo server.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Adapter {
+    /// The demo binary.
+    bin: &'static str,
+    /// Whether it speaks HTTP/2 with prior knowledge (h2c).
+    h2: bool,
+}
+
+impl Adapter {
+    /// Starts its demo with `flags` (besides `--addr 127.0.0.1:0`).
+    pub(crate) fn start(self, flags: &[&str]) -> Server {
+        Server::start(self.bin, flags)
+    }
+
+    /// The protocols its clients can use.
+    pub(crate) fn protocols(self) -> &'static [Protocol] {
+        if self.h2 {
+            &[Protocol::Http1, Protocol::Http2]
+        } else {
+            &[Protocol::Http1]
+        }
+    }
+}
+
+/// Runs a case on a runtime of its own (two workers: readers and publishers of one
+/// test run side by side, as they would across machines).
+fn run(case: impl Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(case);
+}
+
+/// `adapter_tests!(name: Adapter { .. }, ...)`: a module per adapter with one test per
+/// case. The case list is written once, here.
+macro_rules! adapter_tests {
+    (@cases $adapter:ident: $($(#[$attribute:meta])* $case:ident),* $(,)?) => {$(
+        #[test]
+        $(#[$attribute])*
+        fn $case() {
+            crate::run(crate::cases::$case($adapter));
+        }
+    )*};
+    ($($name:ident: $adapter:expr),* $(,)?) => {$(
+        mod $name {
+            use crate::Adapter;
+            const ADAPTER: Adapter = $adapter;
+            adapter_tests!(@cases ADAPTER:
+                response_head,
+                events_arrive_in_order,
+                multi_line_and_unicode_data_intact,
+                named_event_own_id_and_retry,
+                targeted_send_reaches_only_that_client,
+                topics_reach_only_subscribers,
+                reconnect_with_last_event_id_replays_exactly_the_missed_events,
+                post_events_is_405_with_allow,
+                max_clients_answers_503_with_retry_after,
+                keep_alive_comment_on_idle_stream,
+                disconnected_client_is_removed_promptly_and_once,
+                slow_client_is_disconnected_and_others_get_everything,
+                slow_client_drops_oldest_and_others_get_everything,
+                slow_client_that_never_reads_is_handled_by_its_policy,
+                invalid_publish_is_rejected_and_sends_nothing,
+                graceful_shutdown_sends_shutdown_ends_streams_and_exits_0,
+            );
+        }
+    )*};
+}
+
+// One line per adapter. `h2`: whether its demo speaks h2c (then the HTTP/2 cases run
+// over both protocols).
+adapter_tests! {
+    hyper: Adapter { bin: env!("CARGO_BIN_EXE_demo-hyper"), h2: true },
+    axum: Adapter { bin: env!("CARGO_BIN_EXE_demo-axum"), h2: true },
+    warp: Adapter { bin: env!("CARGO_BIN_EXE_demo-warp"), h2: true },
+    smol: Adapter { bin: env!("CARGO_BIN_EXE_demo-smol"), h2: false },
+}
