@@ -18,7 +18,12 @@
 //! - `floor`: per event, encode the frame, clone it N times (into a reused `Vec`,
 //!   as if each client held it) and drop the clones: what any fan-out must at least do;
 //! - `tokio_broadcast`: a `tokio::sync::broadcast::channel(1024)` with N receivers;
-//!   send `K` frames, then each receiver drains with `try_recv`;
+//!   send `K` frames, then each receiver drains with `try_recv` (synchronous, no
+//!   waker ever registered: the best case, which no async server gets);
+//! - `tokio_broadcast_stream`: the same channel read the way an async server reads
+//!   it (as axum users do): each receiver wrapped in `tokio_stream`'s
+//!   `BroadcastStream` and polled until `Pending`, so it waits, and is woken, like
+//!   the hub's streams;
 //! - `hub`: a [`Hub`] with N connected [`ClientStream`]s; `broadcast` `K` times, then
 //!   poll each stream until `Pending`, counting the frames of each batch and dropping it.
 //!
@@ -41,6 +46,7 @@ use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterio
 use futures_lite::Stream;
 use sse_core::{ClientStream, ConnectOptions, Event, Hub, HubConfig};
 use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
 
 /// Events published per iteration.
 const K: usize = 64;
@@ -108,6 +114,33 @@ fn tokio_broadcast(group: &mut BenchmarkGroup<'_, WallTime>, data: &str, n: usiz
     });
 }
 
+fn tokio_broadcast_stream(group: &mut BenchmarkGroup<'_, WallTime>, data: &str, n: usize) {
+    group.bench_function("tokio_broadcast_stream", |b| {
+        let (sender, _) = broadcast::channel::<Bytes>(1024);
+        let mut streams: Vec<_> = (0..n)
+            .map(|_| BroadcastStream::new(sender.subscribe()))
+            .collect();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut run = || {
+            for _ in 0..K {
+                sender
+                    .send(fresh_frame(black_box(data)))
+                    .expect("receivers exist");
+            }
+            let mut delivered = 0;
+            for stream in &mut streams {
+                while let Poll::Ready(Some(frame)) = Pin::new(&mut *stream).poll_next(&mut cx) {
+                    delivered += 1;
+                    drop(frame.expect("nobody lags"));
+                }
+            }
+            delivered
+        };
+        assert_eq!(run(), K * n, "tokio: every stream gets every frame");
+        b.iter(run);
+    });
+}
+
 /// Polls `stream` until it would wait; returns how many frames it yielded.
 fn drain(stream: &mut ClientStream, cx: &mut Context<'_>) -> usize {
     let mut delivered = 0;
@@ -157,6 +190,7 @@ fn fanout(c: &mut Criterion) {
                 .sample_size(20);
             floor(&mut group, &data, n);
             tokio_broadcast(&mut group, &data, n);
+            tokio_broadcast_stream(&mut group, &data, n);
             hub(&mut group, &data, n);
             group.finish();
         }

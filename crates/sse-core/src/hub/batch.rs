@@ -65,6 +65,17 @@ impl Batch {
         self.end += 1;
     }
 
+    /// Appends clones of `frames`, as many as there is room for.
+    #[inline]
+    pub(crate) fn extend<'f>(&mut self, frames: impl Iterator<Item = &'f Bytes>) {
+        for (slot, frame) in self.frames[self.end..].iter_mut().zip(frames) {
+            self.remaining += frame.len();
+            // As in `push`: the slot owns nothing, skip its drop.
+            *slot = frame.clone();
+            self.end += 1;
+        }
+    }
+
     /// How many more frames it has room for.
     #[inline]
     pub(crate) fn room(&self) -> usize {

@@ -84,12 +84,17 @@ impl Log {
         self.entries.get(offset)
     }
 
-    /// The entries from log-local index `index` on, oldest first.
-    pub(crate) fn entries_from(&self, index: u64) -> std::collections::vec_deque::Iter<'_, Entry> {
+    /// The entries from log-local index `index` on, oldest first, in two runs (the
+    /// ring's two halves).
+    pub(crate) fn entries_from(&self, index: u64) -> (&[Entry], &[Entry]) {
         let offset = index
             .saturating_sub(self.first)
-            .min(self.entries.len() as u64);
-        self.entries.range(offset as usize..)
+            .min(self.entries.len() as u64) as usize;
+        let (front, back) = self.entries.as_slices();
+        match front.get(offset..) {
+            Some(front) => (front, back),
+            None => (&[], &back[offset - front.len()..]),
+        }
     }
 
     /// A cursor for a new reader: at the end (live only), or just after `sequence`

@@ -555,15 +555,16 @@ impl State {
                 }
             };
             let stop = second.min(limit.saturating_add(1));
-            let mut taken = 0;
-            for entry in log.entries_from(cursor.next).take(batch.room()) {
-                if entry.sequence >= stop {
+            let (front, back) = log.entries_from(cursor.next);
+            for entries in [front, back] {
+                let room = entries.len().min(batch.room());
+                let run = entries[..room].partition_point(|entry| entry.sequence < stop);
+                batch.extend(entries[..run].iter().map(|entry| &entry.frame));
+                cursor.next += run as u64;
+                if run < room || batch.is_full() {
                     break;
                 }
-                batch.push(entry.frame.clone());
-                taken += 1;
             }
-            cursor.next += taken;
         }
 
         if !batch.is_empty() {
