@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -34,6 +35,10 @@ async fn main() -> std::io::Result<()> {
             let _ = stopped_tx.send(());
         }
     };
+    // Each event is sent as soon as it is written, not held back by Nagle.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
     let server = tokio::spawn(async move { server.await });
     // Give connections a few seconds to end once shutdown began.

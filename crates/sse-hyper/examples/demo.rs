@@ -32,6 +32,8 @@ async fn main() -> std::io::Result<()> {
             accepted = listener.accept() => accepted?,
             () = &mut shutdown => break,
         };
+        // Each event is sent as soon as it is written, not held back by Nagle.
+        let _ = tcp.set_nodelay(true);
         let hub = hub.clone();
         let service = service_fn(move |request| handle(hub.clone(), request));
         let connection = auto::Builder::new(TokioExecutor::new())

@@ -41,14 +41,11 @@ impl SseBody {
         SseBody::from(Bytes::new())
     }
 
-    /// A body of single-frame [`Bytes`] rather than batches, for frameworks whose
-    /// body type wants `Bytes` (axum, warp).
+    /// This body with [`Bytes`] data rather than batches, for frameworks whose body
+    /// type wants `Bytes` (axum, warp); see [`FrameBody`].
     #[must_use]
     pub fn into_frames(self) -> FrameBody {
-        FrameBody {
-            body: self,
-            batch: Batch::new(),
-        }
+        FrameBody { body: self }
     }
 }
 
@@ -93,14 +90,14 @@ impl Body for SseBody {
     }
 }
 
-/// [`SseBody`] one SSE frame at a time, as [`Bytes`]: for frameworks whose body must
-/// yield `Bytes`. The frames of a batch are handed out back to back, so hyper still
-/// queues them all before it flushes.
+/// [`SseBody`] as [`Bytes`], for frameworks whose body must yield `Bytes` (axum,
+/// warp): each batch of ready frames becomes one `Bytes` (a single frame as it is;
+/// several are copied into one buffer, one allocation per batch), so the writer
+/// still sends a whole batch with one write rather than one buffer per frame
+/// (hyper queues at most 16 buffers before it must flush).
 #[derive(Debug)]
 pub struct FrameBody {
     body: SseBody,
-    /// What is left of the last batch.
-    batch: Batch,
 }
 
 impl Body for FrameBody {
@@ -111,31 +108,22 @@ impl Body for FrameBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let this = self.get_mut();
-        if this.batch.is_empty() {
-            match std::task::ready!(Pin::new(&mut this.body).poll_frame(cx)) {
-                Some(Ok(frame)) => {
-                    this.batch = frame.into_data().unwrap_or_default();
-                }
-                Some(Err(never)) => match never {},
-                None => return Poll::Ready(None),
-            }
-        }
-        let len = this.batch.frames().first().map_or(0, Bytes::len);
-        Poll::Ready(Some(Ok(Frame::data(this.batch.copy_to_bytes(len)))))
+        let frame = std::task::ready!(Pin::new(&mut self.get_mut().body).poll_frame(cx));
+        Poll::Ready(frame.map(|frame| {
+            frame.map(|frame| {
+                frame.map_data(|mut batch| {
+                    let len = batch.remaining();
+                    batch.copy_to_bytes(len)
+                })
+            })
+        }))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.batch.is_empty() && self.body.is_end_stream()
+        self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        let mut hint = self.body.size_hint();
-        let buffered = self.batch.remaining() as u64;
-        hint.set_lower(hint.lower() + buffered);
-        if let Some(upper) = hint.upper() {
-            hint.set_upper(upper + buffered);
-        }
-        hint
+        self.body.size_hint()
     }
 }

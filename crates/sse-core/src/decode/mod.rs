@@ -375,7 +375,12 @@ impl Decoder {
     /// replacement takes three bytes for one, so the line limit is checked again on
     /// the text.
     fn text<'v>(&self, value: &'v [u8]) -> Result<Cow<'v, str>, DecodeError> {
-        let text = String::from_utf8_lossy(value);
+        // Valid UTF-8 (the usual case) is checked by the fast validator;
+        // `from_utf8_lossy` walks byte by byte.
+        let text = match std::str::from_utf8(value) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(value),
+        };
         if text.len() > self.limits.max_line_len {
             let limit = self.limits.max_line_len;
             return Err(DecodeError::LineTooLong { limit });
