@@ -1,0 +1,491 @@
+//! The load: N raw HTTP/1.1 `GET /events` connections, spread over a few threads,
+//! each with its own `epoll` (mio) and no async runtime, so the client side costs
+//! as little as it can: one `read` per wake-up into a per-thread buffer (64 KiB),
+//! HTTP chunked framing undone in place, then `sse_core::Decoder`.
+//!
+//! Every event's data starts with its send time (nanoseconds since the UNIX epoch,
+//! 20 digits) and a phase number (3 digits); the latency of an event is the clock at
+//! the `read` that brought it minus its send time, recorded per phase.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use sse_core::{DecodeLimits, Decoded, Decoder};
+
+use crate::http::{find, now_ns};
+use crate::stats::Histogram;
+
+/// Connections a thread has opened but not yet seen answered, at most: a bound on
+/// the connect burst, so the server's accept backlog never overflows.
+const MAX_CONNECTING: usize = 128;
+const READ_BUFFER: usize = 64 * 1024;
+const REQUEST: &[u8] =
+    b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n";
+
+/// What the clients saw in one phase.
+#[derive(Clone, Debug)]
+pub(crate) struct PhaseStats {
+    pub(crate) deliveries: u64,
+    pub(crate) latency: Histogram,
+    /// The wall clock (ns since the epoch) at the last delivery.
+    pub(crate) last_ns: u64,
+}
+
+impl PhaseStats {
+    fn new() -> Self {
+        PhaseStats {
+            deliveries: 0,
+            latency: Histogram::new(),
+            last_ns: 0,
+        }
+    }
+
+    fn merge(&mut self, other: &PhaseStats) {
+        self.deliveries += other.deliveries;
+        self.latency.merge(&other.latency);
+        self.last_ns = self.last_ns.max(other.last_ns);
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    stop: AtomicBool,
+    /// Connections answered with 200 and streaming.
+    streaming: AtomicUsize,
+    /// Connections that failed or ended (after or before streaming).
+    closed: AtomicUsize,
+    /// Events whose data did not carry a send time.
+    malformed: AtomicUsize,
+    /// Per thread, per phase.
+    phases: Vec<Mutex<Vec<PhaseStats>>>,
+}
+
+/// The client connections, running until dropped.
+#[derive(Debug)]
+pub(crate) struct Clients {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Clients {
+    /// Opens `count` connections to `addr` over `threads` threads.
+    pub(crate) fn start(addr: SocketAddr, count: usize, threads: usize) -> io::Result<Self> {
+        let threads = threads.clamp(1, count.max(1));
+        let shared = Arc::new(Shared {
+            phases: (0..threads).map(|_| Mutex::new(Vec::new())).collect(),
+            ..Shared::default()
+        });
+        let mut handles = Vec::with_capacity(threads);
+        for thread in 0..threads {
+            let share = count / threads + usize::from(thread < count % threads);
+            let shared = shared.clone();
+            let poll = Poll::new()?;
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("load-{thread}"))
+                    .spawn(move || run(addr, share, thread, poll, &shared))?,
+            );
+        }
+        Ok(Clients {
+            shared,
+            threads: handles,
+        })
+    }
+
+    /// Waits until `count` connections stream; fails when some closed or `timeout`
+    /// passed.
+    pub(crate) fn wait_streaming(&self, count: usize, timeout: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (streaming, closed) = (self.streaming(), self.closed());
+            if streaming >= count {
+                return Ok(());
+            }
+            if closed > 0 || Instant::now() > deadline {
+                return Err(io::Error::other(format!(
+                    "{streaming} of {count} connections streaming, {closed} failed or closed"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub(crate) fn streaming(&self) -> usize {
+        self.shared.streaming.load(Relaxed)
+    }
+
+    pub(crate) fn closed(&self) -> usize {
+        self.shared.closed.load(Relaxed)
+    }
+
+    pub(crate) fn malformed(&self) -> usize {
+        self.shared.malformed.load(Relaxed)
+    }
+
+    /// What every thread saw in `phase` so far.
+    pub(crate) fn phase(&self, phase: usize) -> PhaseStats {
+        let mut total = PhaseStats::new();
+        for thread in &self.shared.phases {
+            let phases = thread.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(stats) = phases.get(phase) {
+                total.merge(stats);
+            }
+        }
+        total
+    }
+
+    /// Deliveries in `phase` so far (cheaper than [`phase`](Self::phase)).
+    pub(crate) fn deliveries(&self, phase: usize) -> u64 {
+        self.shared
+            .phases
+            .iter()
+            .map(|thread| {
+                let phases = thread.lock().unwrap_or_else(PoisonError::into_inner);
+                phases.get(phase).map_or(0, |stats| stats.deliveries)
+            })
+            .sum()
+    }
+}
+
+impl Drop for Clients {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+enum Stage {
+    /// Connecting; the request is not written yet.
+    Connecting,
+    /// Request written; reading the response head.
+    Head(Vec<u8>),
+    Body,
+    Closed,
+}
+
+struct Connection {
+    stream: TcpStream,
+    stage: Stage,
+    /// `Some` when the body is chunked (hyper's HTTP/1.1 streaming bodies).
+    chunks: Option<Dechunker>,
+    decoder: Decoder,
+}
+
+fn run(addr: SocketAddr, share: usize, thread: usize, mut poll: Poll, shared: &Shared) {
+    let mut events = Events::with_capacity(1024);
+    let mut connections: Vec<Connection> = Vec::with_capacity(share);
+    let mut opened = 0;
+    let mut connecting = 0;
+    let mut buffer = vec![0u8; READ_BUFFER];
+    let mut ready = Vec::with_capacity(256);
+    while !shared.stop.load(Relaxed) {
+        while opened < share && connecting < MAX_CONNECTING {
+            opened += 1;
+            let token = Token(connections.len());
+            let registered = TcpStream::connect(addr).and_then(|mut stream| {
+                poll.registry()
+                    .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+                    .map(|()| stream)
+            });
+            match registered {
+                Ok(stream) => {
+                    connecting += 1;
+                    connections.push(Connection {
+                        stream,
+                        stage: Stage::Connecting,
+                        chunks: None,
+                        decoder: Decoder::with_limits(DecodeLimits::default()),
+                    });
+                }
+                Err(_) => {
+                    shared.closed.fetch_add(1, Relaxed);
+                }
+            }
+        }
+        if poll
+            .poll(&mut events, Some(Duration::from_millis(20)))
+            .is_err()
+        {
+            continue;
+        }
+        for event in &events {
+            let Some(connection) = connections.get_mut(event.token().0) else {
+                continue;
+            };
+            if matches!(connection.stage, Stage::Closed) {
+                continue;
+            }
+            let was_connecting = matches!(connection.stage, Stage::Connecting | Stage::Head(_));
+            if event.is_writable() && matches!(connection.stage, Stage::Connecting) {
+                match connection.stream.write(REQUEST) {
+                    Ok(n) if n == REQUEST.len() => connection.stage = Stage::Head(Vec::new()),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
+                    _ => connection.stage = Stage::Closed,
+                }
+            }
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                read(connection, &mut buffer, &mut ready, shared);
+                if !ready.is_empty() {
+                    record(&ready, &shared.phases[thread]);
+                    ready.clear();
+                }
+            }
+            let now_connecting = matches!(connection.stage, Stage::Connecting | Stage::Head(_));
+            if was_connecting && !now_connecting {
+                connecting -= 1;
+                if matches!(connection.stage, Stage::Body) {
+                    shared.streaming.fetch_add(1, Relaxed);
+                }
+            }
+            if matches!(connection.stage, Stage::Closed) {
+                // Counted once: a closed connection's events are skipped above.
+                let _ = poll.registry().deregister(&mut connection.stream);
+                let _ = connection.stream.shutdown(std::net::Shutdown::Both);
+                connection.decoder = Decoder::new();
+                shared.closed.fetch_add(1, Relaxed);
+            }
+        }
+    }
+}
+
+/// (phase, latency ns, wall clock ns) of each event read.
+type Ready = Vec<(usize, u64, u64)>;
+
+/// Reads what the socket has: one `read` when it returns less than the buffer
+/// (the socket is drained: with edge-triggered `epoll` a later arrival wakes us
+/// again), more while it fills the buffer.
+fn read(connection: &mut Connection, buffer: &mut [u8], ready: &mut Ready, shared: &Shared) {
+    loop {
+        if matches!(connection.stage, Stage::Closed | Stage::Connecting) {
+            return;
+        }
+        let n = match connection.stream.read(buffer) {
+            Ok(0) => {
+                connection.stage = Stage::Closed;
+                return;
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => {
+                connection.stage = Stage::Closed;
+                return;
+            }
+        };
+        let now = now_ns();
+        let mut input = &buffer[..n];
+        if let Stage::Head(head) = &mut connection.stage {
+            head.extend_from_slice(input);
+            let Some(end) = find(head, b"\r\n\r\n") else {
+                if head.len() > 16 * 1024 {
+                    connection.stage = Stage::Closed;
+                }
+                if n < buffer.len() {
+                    return;
+                }
+                continue;
+            };
+            let head_text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
+            if !head_text.starts_with("http/1.1 200") {
+                connection.stage = Stage::Closed;
+                return;
+            }
+            if head_text.contains("transfer-encoding: chunked") {
+                connection.chunks = Some(Dechunker::default());
+            }
+            let rest = head[end + 4..].to_vec();
+            connection.stage = Stage::Body;
+            if !feed(connection, &rest, now, ready, shared) {
+                connection.stage = Stage::Closed;
+                return;
+            }
+            input = &[];
+        }
+        if !feed(connection, input, now, ready, shared) {
+            connection.stage = Stage::Closed;
+            return;
+        }
+        if n < buffer.len() {
+            return;
+        }
+    }
+}
+
+/// Decodes body bytes; returns false on a framing or decoding error.
+fn feed(
+    connection: &mut Connection,
+    input: &[u8],
+    now: u64,
+    ready: &mut Ready,
+    shared: &Shared,
+) -> bool {
+    if input.is_empty() {
+        return true;
+    }
+    let decoder = &mut connection.decoder;
+    let ok = match &mut connection.chunks {
+        Some(chunks) => chunks.feed(input, |data| decoder.push(data).is_ok()),
+        None => decoder.push(input).is_ok(),
+    };
+    for item in decoder {
+        if let Decoded::Event(event) = item {
+            match parse_stamp(event.data.as_bytes()) {
+                Some((sent, phase)) => ready.push((phase, now.saturating_sub(sent), now)),
+                None => {
+                    shared.malformed.fetch_add(1, Relaxed);
+                }
+            }
+        }
+    }
+    ok
+}
+
+/// The send time and phase an event's data starts with: `{ns:020} {phase:03} `.
+pub(crate) fn parse_stamp(data: &[u8]) -> Option<(u64, usize)> {
+    let digits = |bytes: &[u8]| -> Option<u64> {
+        bytes.iter().try_fold(0u64, |acc, &b| {
+            b.is_ascii_digit()
+                .then(|| acc.wrapping_mul(10) + u64::from(b - b'0'))
+        })
+    };
+    if data.len() < 24 || data[20] != b' ' {
+        return None;
+    }
+    Some((digits(&data[..20])?, digits(&data[21..24])? as usize))
+}
+
+fn record(ready: &Ready, phases: &Mutex<Vec<PhaseStats>>) {
+    let mut phases = phases.lock().unwrap_or_else(PoisonError::into_inner);
+    for &(phase, latency, now) in ready {
+        while phases.len() <= phase {
+            phases.push(PhaseStats::new());
+        }
+        let stats = &mut phases[phase];
+        stats.deliveries += 1;
+        stats.latency.record(latency);
+        stats.last_ns = stats.last_ns.max(now);
+    }
+}
+
+/// Undoes HTTP/1.1 chunked transfer coding, incrementally, without copying data.
+#[derive(Debug, Default)]
+struct Dechunker {
+    state: ChunkState,
+    size: u64,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    /// Reading the hex size.
+    #[default]
+    Size,
+    /// Skipping an extension or the CR, up to LF.
+    SizeLineEnd,
+    Data,
+    /// The CRLF after the data: this many bytes to skip.
+    DataEnd(u8),
+    /// The last chunk was read.
+    Done,
+}
+
+impl Dechunker {
+    /// Hands each run of data to `out`; false on bad framing or when `out` fails.
+    fn feed(&mut self, mut input: &[u8], mut out: impl FnMut(&[u8]) -> bool) -> bool {
+        while !input.is_empty() {
+            match self.state {
+                ChunkState::Size => {
+                    let byte = input[0];
+                    input = &input[1..];
+                    match (byte as char).to_digit(16) {
+                        Some(digit) => {
+                            self.size = match self.size.checked_mul(16) {
+                                Some(size) => size + u64::from(digit),
+                                None => return false,
+                            };
+                        }
+                        None if byte == b'\r' || byte == b';' => {
+                            self.state = ChunkState::SizeLineEnd;
+                        }
+                        None if byte == b'\n' => self.end_size_line(),
+                        None => return false,
+                    }
+                }
+                ChunkState::SizeLineEnd => {
+                    let byte = input[0];
+                    input = &input[1..];
+                    if byte == b'\n' {
+                        self.end_size_line();
+                    }
+                }
+                ChunkState::Data => {
+                    let take = input.len().min(self.size as usize);
+                    if !out(&input[..take]) {
+                        return false;
+                    }
+                    input = &input[take..];
+                    self.size -= take as u64;
+                    if self.size == 0 {
+                        self.state = ChunkState::DataEnd(2);
+                    }
+                }
+                ChunkState::DataEnd(left) => {
+                    input = &input[1..];
+                    self.state = if left == 1 {
+                        ChunkState::Size
+                    } else {
+                        ChunkState::DataEnd(left - 1)
+                    };
+                }
+                ChunkState::Done => return true,
+            }
+        }
+        true
+    }
+
+    fn end_size_line(&mut self) {
+        self.state = if self.size == 0 {
+            ChunkState::Done
+        } else {
+            ChunkState::Data
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dechunks_across_any_split() {
+        let wire = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n";
+        for split in 0..wire.len() {
+            let mut dechunker = Dechunker::default();
+            let mut out = Vec::new();
+            for part in [&wire[..split], &wire[split..]] {
+                assert!(dechunker.feed(part, |d| {
+                    out.extend_from_slice(d);
+                    true
+                }));
+            }
+            assert_eq!(out, b"hello, world", "split at {split}");
+            assert_eq!(dechunker.state, ChunkState::Done);
+        }
+        assert!(!Dechunker::default().feed(b"zz\r\n", |_| true));
+    }
+
+    #[test]
+    fn reads_the_stamp() {
+        assert_eq!(parse_stamp(b"00000000000000000042 007 xxxx"), Some((42, 7)));
+        assert_eq!(parse_stamp(b"0000000000000000004x 007 "), None);
+        assert_eq!(parse_stamp(b"short"), None);
+    }
+}

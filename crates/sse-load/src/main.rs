@@ -1,0 +1,256 @@
+//! `sse-load`: end-to-end load over loopback, our demo servers side by side with
+//! axum's own SSE, in one run.
+//!
+//! ```text
+//! cargo run --release -p sse-load                   # the full run (~12 min on 2 cores)
+//! cargo run --release -p sse-load -- --quick        # a smoke run (CI): N=10, 64 B, 1 rep
+//! cargo run --release -p sse-load -- --help         # every flag
+//! ```
+//!
+//! For each server, number of clients N and repetition, the tool starts the server
+//! in its own process on 127.0.0.1 (our four demo servers, built first with cargo;
+//! the two baselines through this binary's `serve` subcommand), opens N raw HTTP/1.1
+//! `GET /events` connections from its own process, and publishes with
+//! `POST /publish` for each event size: first at a fixed rate (latency and cost when
+//! not overloaded: every delivery must arrive, or the tool exits non-zero), then at
+//! full speed (throughput under overload). It prints a Markdown report on stdout;
+//! progress goes to stderr. See `crates/sse-load/README.md` for what each figure
+//! means and how it is measured.
+#![forbid(unsafe_code)]
+
+mod baseline;
+mod client;
+mod http;
+mod report;
+mod run;
+mod server;
+mod stats;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use baseline::Baseline;
+use server::Kind;
+
+const USAGE: &str = "\
+sse-load: our SSE demo servers against axum's own SSE, end to end over loopback.
+
+Usage:
+  sse-load [OPTIONS]            run the load and print a Markdown report
+  sse-load serve axum-sse|axum-bytes [--addr ADDR] [--capacity N]
+                                serve a baseline (the load run starts these itself)
+
+Options:
+  --quick                 smoke run: N=10, 64 B, 1 rep, short phases (exit 1 on loss)
+  --servers LIST          all, ours, baselines, or names: hyper,axum,warp,smol,
+                          axum-sse,axum-bytes [default: all]
+  --clients LIST          numbers of connections [default: 100,1000,10000]
+  --sizes LIST            event data sizes in bytes, at least 25 [default: 64,1024]
+  --reps N                repetitions [default: 3]
+  --seconds S             length of each publishing phase [default: 2]
+  --rate R                fixed-rate phase: deliveries per second, i.e. R/N events
+                          per second (at most 1000 events/s) [default: 20000]
+  --publishers P          full-speed phase: publishing connections [default: 16]
+  --client-threads T      load threads, each with its own epoll [default: 2]
+  --history N             our hub's history per log [default: 1024]
+  --max-lag N             our hub's max lag, and the baselines' broadcast capacity
+                          [default: 256]
+  --policy P              our lag policy: drop-oldest (like broadcast's Lagged) or
+                          disconnect [default: drop-oldest]
+  --variant LABEL=PATH    also run the demo server binary PATH, labelled LABEL, as
+                          ours are (repeatable): to measure a change side by side
+  --no-build              do not run cargo to build the demo servers
+  --out FILE              also write the report to FILE
+  --perf DIR              perf record -g each server during its full-speed phases
+  -h, --help              print this";
+
+/// What the flags say.
+#[derive(Clone, Debug)]
+struct Options {
+    servers: Vec<Kind>,
+    clients: Vec<usize>,
+    sizes: Vec<usize>,
+    reps: usize,
+    seconds: f64,
+    rate: u64,
+    publishers: usize,
+    client_threads: usize,
+    history: usize,
+    max_lag: usize,
+    policy: String,
+    build: bool,
+    out: Option<PathBuf>,
+    perf: Option<PathBuf>,
+    quick: bool,
+    command_line: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            servers: Kind::ALL.to_vec(),
+            clients: vec![100, 1000, 10_000],
+            sizes: vec![64, 1024],
+            reps: 3,
+            seconds: 2.0,
+            rate: 20_000,
+            publishers: 16,
+            client_threads: 2,
+            history: 1024,
+            max_lag: 256,
+            policy: "drop-oldest".into(),
+            build: true,
+            out: None,
+            perf: None,
+            quick: false,
+            command_line: String::new(),
+        }
+    }
+}
+
+fn list<T: std::str::FromStr>(flag: &str, value: &str) -> Result<Vec<T>, String> {
+    value
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse()
+                .map_err(|_| format!("{flag}: bad value {v:?}"))
+        })
+        .collect()
+}
+
+fn one<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{flag}: bad value {value:?}"))
+}
+
+fn parse(args: &[String]) -> Result<Option<Options>, String> {
+    let mut options = Options {
+        command_line: std::iter::once("sse-load")
+            .chain(args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
+        ..Options::default()
+    };
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let mut value = || {
+            args.next()
+                .map(String::as_str)
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--quick" => {
+                options.quick = true;
+                options.clients = vec![10];
+                options.sizes = vec![64];
+                options.reps = 1;
+                options.seconds = 0.4;
+            }
+            "--servers" => {
+                options.servers = match value()? {
+                    "all" => Kind::ALL.to_vec(),
+                    "ours" => Kind::ALL.into_iter().filter(|k| k.is_ours()).collect(),
+                    "baselines" => Kind::ALL.into_iter().filter(|k| !k.is_ours()).collect(),
+                    names => names
+                        .split(',')
+                        .map(|n| Kind::parse(n).ok_or_else(|| format!("unknown server {n:?}")))
+                        .collect::<Result<_, _>>()?,
+                };
+            }
+            "--clients" => options.clients = list(flag, value()?)?,
+            "--sizes" => options.sizes = list(flag, value()?)?,
+            "--reps" => options.reps = one(flag, value()?)?,
+            "--seconds" => options.seconds = one(flag, value()?)?,
+            "--rate" => options.rate = one(flag, value()?)?,
+            "--publishers" => options.publishers = one(flag, value()?)?,
+            "--client-threads" => options.client_threads = one(flag, value()?)?,
+            "--history" => options.history = one(flag, value()?)?,
+            "--max-lag" => options.max_lag = one(flag, value()?)?,
+            "--policy" => {
+                options.policy = match value()? {
+                    p @ ("drop-oldest" | "disconnect") => p.to_string(),
+                    other => return Err(format!("--policy: unknown policy {other:?}")),
+                };
+            }
+            "--variant" => {
+                let spec = value()?;
+                let kind = Kind::variant(spec).ok_or_else(|| format!("--variant: bad {spec:?}"))?;
+                options.servers.push(kind);
+            }
+            "--no-build" => options.build = false,
+            "--out" => options.out = Some(value()?.into()),
+            "--perf" => options.perf = Some(value()?.into()),
+            other => return Err(format!("unknown flag {other:?}")),
+        }
+    }
+    if options.sizes.iter().any(|&s| s < run::STAMP_LEN) {
+        return Err(format!("--sizes: at least {} bytes", run::STAMP_LEN));
+    }
+    if options.clients.contains(&0) || options.reps == 0 || options.servers.is_empty() {
+        return Err("nothing to run".into());
+    }
+    if !(options.seconds > 0.0 && options.seconds < 600.0) {
+        return Err("--seconds: between 0 and 600".into());
+    }
+    options.publishers = options.publishers.clamp(1, 16);
+    options.client_threads = options.client_threads.clamp(1, 64);
+    Ok(Some(options))
+}
+
+/// `serve axum-sse|axum-bytes [--addr ADDR] [--capacity N]`.
+fn serve(args: &[String]) -> Result<(), String> {
+    let baseline = match args.first().map(String::as_str) {
+        Some("axum-sse") => Baseline::AxumSse,
+        Some("axum-bytes") => Baseline::AxumBytes,
+        other => return Err(format!("serve: unknown baseline {other:?}")),
+    };
+    let mut addr = SocketAddr::from(([127, 0, 0, 1], 8080));
+    let mut capacity = 256;
+    let mut rest = args[1..].iter();
+    while let Some(flag) = rest.next() {
+        let value = rest.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--addr" => addr = one(flag, value)?,
+            "--capacity" => capacity = one::<usize>(flag, value)?.max(1),
+            other => return Err(format!("unknown flag {other:?}")),
+        }
+    }
+    baseline::serve(baseline, addr, capacity).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve") {
+        return match serve(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let options = match parse(&args) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("error: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run::run(&options) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
