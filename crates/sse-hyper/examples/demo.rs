@@ -35,7 +35,10 @@ async fn main() -> std::io::Result<()> {
         // Each event is sent as soon as it is written, not held back by Nagle.
         let _ = tcp.set_nodelay(true);
         let hub = hub.clone();
-        let service = service_fn(move |request| handle(hub.clone(), request));
+        // hyper keeps room for the service's future for the connection's whole life:
+        // a boxed one (freed once answered) keeps that room small.
+        let service =
+            service_fn(move |request| -> BoxedResponse { Box::pin(handle(hub.clone(), request)) });
         let connection = auto::Builder::new(TokioExecutor::new())
             .serve_connection_with_upgrades(TokioIo::new(tcp), service)
             .into_owned();
@@ -54,6 +57,9 @@ async fn main() -> std::io::Result<()> {
     println!("shut down");
     Ok(())
 }
+
+type BoxedResponse =
+    std::pin::Pin<Box<dyn Future<Output = Result<http::Response<SseBody>, Infallible>> + Send>>;
 
 async fn handle(
     hub: Hub,

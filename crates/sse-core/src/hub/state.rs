@@ -490,21 +490,11 @@ impl State {
         };
 
         // Slow readers first: the policy applies before anything is read.
-        let lags = std::iter::once(check_lag(global, &mut client.global.cursor, config)).chain(
-            client
-                .topics
-                .iter_mut()
-                .map(|(index, cursor)| check_lag(&topics[*index], &mut cursor.cursor, config)),
-        );
-        for lag in lags {
-            match lag {
-                Lag::None => {}
-                Lag::Dropped(frames) => outcome.dropped += frames,
-                Lag::TooFar => {
-                    client.end = End::Now(DisconnectReason::Lagged);
-                    outcome.read = Read::Ended(DisconnectReason::Lagged);
-                    return outcome;
-                }
+        match apply_lag_policy(client, global, topics, config) {
+            Some(dropped) => outcome.dropped = dropped,
+            None => {
+                outcome.read = Read::Ended(DisconnectReason::Lagged);
+                return outcome;
             }
         }
 
@@ -686,23 +676,12 @@ impl State {
             if waiting {
                 continue;
             }
-            let lags = std::iter::once(check_lag(global, &mut client.global.cursor, config)).chain(
-                client
-                    .topics
-                    .iter_mut()
-                    .map(|(index, cursor)| check_lag(&topics[*index], &mut cursor.cursor, config)),
-            );
-            for lag in lags {
-                match lag {
-                    Lag::None => {}
-                    Lag::Dropped(frames) => tick.dropped += frames,
-                    Lag::TooFar => {
-                        client.end = End::Now(DisconnectReason::Lagged);
-                        let generation = client.generation;
-                        tick.lagged.push(ClientKey { index, generation });
-                        break;
-                    }
-                }
+            match apply_lag_policy(client, global, topics, config) {
+                Some(dropped) => tick.dropped += dropped,
+                None => tick.lagged.push(ClientKey {
+                    index,
+                    generation: client.generation,
+                }),
             }
         }
         tick
@@ -747,6 +726,34 @@ enum Lag {
     None,
     Dropped(u64),
     TooFar,
+}
+
+/// Applies the lag policy to each of the client's cursors: how many frames it
+/// skipped, or `None` when it must go (it is then ending, as lagged).
+fn apply_lag_policy(
+    client: &mut Client,
+    global: &Log,
+    topics: &Slab<Log>,
+    config: &HubConfig,
+) -> Option<u64> {
+    let cursors = std::iter::once((global, &mut client.global.cursor)).chain(
+        client
+            .topics
+            .iter_mut()
+            .map(|(index, cursor)| (&topics[*index], &mut cursor.cursor)),
+    );
+    let mut dropped = 0;
+    for (log, cursor) in cursors {
+        match check_lag(log, cursor, config) {
+            Lag::None => {}
+            Lag::Dropped(frames) => dropped += frames,
+            Lag::TooFar => {
+                client.end = End::Now(DisconnectReason::Lagged);
+                return None;
+            }
+        }
+    }
+    Some(dropped)
 }
 
 /// Applies the lag policy to one cursor: lag counts from where its live traffic
