@@ -6,11 +6,11 @@
 use std::time::Duration;
 
 use axum::Router;
-use axum::serve::ListenerExt;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use axum::serve::ListenerExt;
 use sse_core::Hub;
 use sse_demo::{DemoArgs, MAX_BODY};
 
