@@ -12,6 +12,8 @@
 //! Both count the same events (checked once before timing). Throughput is the input
 //! size. Run with `cargo bench --bench decode`.
 
+mod common;
+
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::time::Duration;
@@ -25,49 +27,6 @@ use sse_core::{DecodeLimits, Decoded, Decoder, Event};
 const STREAM_LEN: usize = 1 << 20;
 const CHUNK_LEN: usize = 16 * 1024;
 
-/// Text of about `len` bytes: words, with a line break every ~80 characters when
-/// `lines` is set. Deterministic, so every run measures the same input.
-fn text(len: usize, lines: bool) -> String {
-    const WORDS: [&str; 16] = [
-        "the",
-        "stream",
-        "event",
-        "client",
-        "server",
-        "sends",
-        "data",
-        "update",
-        "price",
-        "42.17",
-        "order",
-        "status",
-        "shipped",
-        "user",
-        "joined",
-        "{\"ok\":true}",
-    ];
-    let mut out = String::with_capacity(len + 16);
-    let mut line_len = 0;
-    let mut state: u32 = 0x2545_f491;
-    while out.len() < len {
-        state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        let word = WORDS[(state >> 16) as usize % WORDS.len()];
-        if line_len > 0 {
-            if lines && line_len + word.len() >= 80 {
-                out.push('\n');
-                line_len = 0;
-            } else {
-                out.push(' ');
-                line_len += 1;
-            }
-        }
-        out.push_str(word);
-        line_len += word.len();
-    }
-    out.truncate(len);
-    out
-}
-
 /// About [`STREAM_LEN`] bytes of events of about `size` bytes each, and how many
 /// events that is.
 fn stream(size: usize) -> (Vec<u8>, usize) {
@@ -76,7 +35,7 @@ fn stream(size: usize) -> (Vec<u8>, usize) {
     let overhead = "event: update\nid: 1000000\ndata: \n\n".len();
     let per_line = if lines { 80 + 6 } else { usize::MAX };
     let target = size - overhead;
-    let data = text(target - target / per_line * 6, lines);
+    let data = common::text(target - target / per_line * 6, lines);
     let mut out = Vec::with_capacity(STREAM_LEN + size);
     let mut count = 0;
     while out.len() < STREAM_LEN {

@@ -10,55 +10,14 @@
 //! Throughput is the encoded size, so the report reads in bytes per second and the
 //! ratio to `memcpy` is the cost of encoding. Run with `cargo bench --bench encode`.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sse_core::Event;
-
-/// Text of about `len` bytes: words, with a line break every ~80 characters when
-/// `lines` is set. Deterministic, so every run measures the same input.
-fn text(len: usize, lines: bool) -> String {
-    const WORDS: [&str; 16] = [
-        "the",
-        "stream",
-        "event",
-        "client",
-        "server",
-        "sends",
-        "data",
-        "update",
-        "price",
-        "42.17",
-        "order",
-        "status",
-        "shipped",
-        "user",
-        "joined",
-        "{\"ok\":true}",
-    ];
-    let mut out = String::with_capacity(len + 16);
-    let mut line_len = 0;
-    let mut state: u32 = 0x2545_f491;
-    while out.len() < len {
-        state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        let word = WORDS[(state >> 16) as usize % WORDS.len()];
-        if line_len > 0 {
-            if lines && line_len + word.len() >= 80 {
-                out.push('\n');
-                line_len = 0;
-            } else {
-                out.push(' ');
-                line_len += 1;
-            }
-        }
-        out.push_str(word);
-        line_len += word.len();
-    }
-    out.truncate(len);
-    out
-}
 
 /// An event carrying `data`, with a type and an id, as a real server sends them.
 fn event(data: &str) -> Event<'_> {
@@ -75,7 +34,7 @@ fn data_for(size: usize) -> String {
     // Each line break adds a `data: ` prefix (6 bytes) to the frame.
     let per_line = if lines { 80 + 6 } else { usize::MAX };
     let target = size - overhead;
-    text(target - target / per_line * 6, lines)
+    common::text(target - target / per_line * 6, lines)
 }
 
 fn encode(c: &mut Criterion) {
