@@ -90,16 +90,21 @@ fn floor(group: &mut BenchmarkGroup<'_, WallTime>, data: &str, n: usize) {
     });
 }
 
+/// Sends [`K`] fresh frames on a tokio broadcast channel.
+fn send_fresh_frames(sender: &broadcast::Sender<Bytes>, data: &str) {
+    for _ in 0..K {
+        sender
+            .send(fresh_frame(black_box(data)))
+            .expect("receivers exist");
+    }
+}
+
 fn tokio_broadcast(group: &mut BenchmarkGroup<'_, WallTime>, data: &str, n: usize) {
     group.bench_function("tokio_broadcast", |b| {
         let (sender, _) = broadcast::channel::<Bytes>(1024);
         let mut receivers: Vec<_> = (0..n).map(|_| sender.subscribe()).collect();
         let mut run = || {
-            for _ in 0..K {
-                sender
-                    .send(fresh_frame(black_box(data)))
-                    .expect("receivers exist");
-            }
+            send_fresh_frames(&sender, data);
             let mut delivered = 0;
             for receiver in &mut receivers {
                 while let Ok(frame) = receiver.try_recv() {
@@ -122,11 +127,7 @@ fn tokio_broadcast_stream(group: &mut BenchmarkGroup<'_, WallTime>, data: &str, 
             .collect();
         let mut cx = Context::from_waker(Waker::noop());
         let mut run = || {
-            for _ in 0..K {
-                sender
-                    .send(fresh_frame(black_box(data)))
-                    .expect("receivers exist");
-            }
+            send_fresh_frames(&sender, data);
             let mut delivered = 0;
             for stream in &mut streams {
                 while let Poll::Ready(Some(frame)) = Pin::new(&mut *stream).poll_next(&mut cx) {

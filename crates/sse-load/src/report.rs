@@ -176,15 +176,25 @@ impl Report {
             "### Full speed ({} publishing connections, {} s): throughput under overload\n",
             o.publishers, o.seconds
         );
-        let mut head = String::from("| N | size | server | deliveries/s |");
-        let mut rule = String::from("|---:|---:|---|---:|");
-        for baseline in &baselines {
-            let _ = write!(head, " vs {} |", baseline.name());
-            rule.push_str("---:|");
-        }
-        head.push_str(" p50 | p99 | server CPU/delivery (user + sys) | deliveries/write | delivered | drops | lag disc. | server cores | load CPU/delivery | load cores | other cores |");
-        rule.push_str("---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        let _ = writeln!(out, "{head}\n{rule}");
+        table_head(
+            out,
+            &["N", "size", "server", "deliveries/s"],
+            "vs",
+            &baselines,
+            &[
+                "p50",
+                "p99",
+                "server CPU/delivery (user + sys)",
+                "deliveries/write",
+                "delivered",
+                "drops",
+                "lag disc.",
+                "server cores",
+                "load CPU/delivery",
+                "load cores",
+                "other cores",
+            ],
+        );
         for &clients in &o.clients {
             for &size in &o.sizes {
                 for &kind in &o.servers {
@@ -239,15 +249,17 @@ impl Report {
             "### Fixed rate ({} deliveries/s = {}/N events/s, at most 1000 events/s; {} s): latency and cost, not overloaded\n",
             o.rate, o.rate, o.seconds
         );
-        let mut head = String::from("| N | size | server | events/s | p50 | p99 |");
-        let mut rule = String::from("|---:|---:|---|---:|---:|---:|");
-        for baseline in &baselines {
-            let _ = write!(head, " p99 vs {} |", baseline.name());
-            rule.push_str("---:|");
-        }
-        head.push_str(" server CPU/delivery (user + sys) | deliveries/write | missing |");
-        rule.push_str("---:|---:|---:|");
-        let _ = writeln!(out, "{head}\n{rule}");
+        table_head(
+            out,
+            &["N", "size", "server", "events/s", "p50", "p99"],
+            "p99 vs",
+            &baselines,
+            &[
+                "server CPU/delivery (user + sys)",
+                "deliveries/write",
+                "missing",
+            ],
+        );
         for &clients in &o.clients {
             for &size in &o.sizes {
                 for &kind in &o.servers {
@@ -343,6 +355,29 @@ What the figures are:
 - **missing** (fixed rate): deliveries that never arrived; anything but 0 fails the run.
 - **memory per connection**: (server `VmRSS` with N idle streaming connections − `VmRSS` before they connected) / N.
 ";
+
+/// Writes a Markdown table head: the `leading` columns, one `"{label} {baseline}"`
+/// column per baseline, then the `trailing` ones; every column right-aligned but
+/// the server's name.
+fn table_head(
+    out: &mut String,
+    leading: &[&str],
+    label: &str,
+    baselines: &[Kind],
+    trailing: &[&str],
+) {
+    let columns: Vec<String> = leading
+        .iter()
+        .map(|c| c.to_string())
+        .chain(baselines.iter().map(|b| format!("{label} {}", b.name())))
+        .chain(trailing.iter().map(|c| c.to_string()))
+        .collect();
+    let rule: Vec<&str> = columns
+        .iter()
+        .map(|c| if c == "server" { "---" } else { "---:" })
+        .collect();
+    let _ = writeln!(out, "| {} |\n|{}|", columns.join(" | "), rule.join("|"));
+}
 
 fn spread(s: Spread, text: impl Fn(f64) -> String) -> String {
     if (s.max - s.min).abs() <= f64::EPSILON * s.median.abs() {
