@@ -67,6 +67,11 @@ impl Event<'_> {
         if let Some(id) = &self.id {
             put_field(buf, ID, id.as_bytes());
         }
+        self.encode_retry_and_data(buf);
+    }
+
+    /// Writes the `retry` and `data` fields.
+    pub(crate) fn encode_retry_and_data<B: BufMut + ?Sized>(&self, buf: &mut B) {
         if let Some(retry) = self.retry {
             put_field(buf, RETRY, Digits::new(retry_millis(retry)).as_bytes());
         }
@@ -119,6 +124,11 @@ impl Comment<'_> {
 pub struct Frame(Bytes);
 
 impl Frame {
+    /// Wraps bytes the caller built as a complete frame (the encoder's own output).
+    pub(crate) fn from_encoded(bytes: Bytes) -> Frame {
+        Frame(bytes)
+    }
+
     /// A frame holding only a `retry:` field, which sets the client's reconnection
     /// delay without dispatching an event (see [`Event::with_retry`] for rounding).
     ///
@@ -192,6 +202,21 @@ impl From<Comment<'_>> for Frame {
 }
 
 /// The most bytes [`put_sequence_id_and_end`] writes.
+/// Writes an `event` field.
+pub(crate) fn put_event_field<B: BufMut + ?Sized>(buf: &mut B, event: &str) {
+    put_field(buf, EVENT, event.as_bytes());
+}
+
+/// Writes an `id` field.
+pub(crate) fn put_id_field<B: BufMut + ?Sized>(buf: &mut B, id: &str) {
+    put_field(buf, ID, id.as_bytes());
+}
+
+/// The length of an `id` field with a value of `id_len` bytes.
+pub(crate) fn id_field_len(id_len: usize) -> usize {
+    field_len(ID, id_len)
+}
+
 pub(crate) const SEQUENCE_ID_AND_END_MAX_LEN: usize = ID.len() + 20 + 2;
 
 /// Ends an event encoded with `encode_fields` with `id: <sequence>` and the blank

@@ -35,6 +35,7 @@
 
 mod decode;
 mod encode;
+mod encoded;
 mod event;
 mod http;
 mod hub;
@@ -44,10 +45,11 @@ pub use decode::{
     DecodeError, DecodeLimits, Decoded, Decoder, EventStream, EventStreamError, MessageEvent,
 };
 pub use encode::Frame;
+pub use encoded::{EncodedEvent, EncodedEventError};
 pub use event::{Comment, Event, EventError};
 pub use http::{Accepted, LAST_EVENT_ID, Rejection, response_head};
 pub use hub::{
     BATCH_CAPACITY, Batch, ClientInfo, ClientStream, ConnectError, ConnectOptions, ConnectRequest,
-    DisconnectReason, DuplicateIdPolicy, Hooks, Hub, HubConfig, LagPolicy, Metrics, NoHooks,
-    SendError, SendResult,
+    DisconnectReason, DuplicateIdPolicy, Hooks, Hub, HubBuilder, HubConfig, LagPolicy, Metrics,
+    NoHooks, ReplayFuture, ReplayRequest, ReplaySource, Replayed, SendError, SendResult,
 };

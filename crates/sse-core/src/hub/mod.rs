@@ -25,19 +25,23 @@
 //! [`Hub::keep_alive_tick`] from their runtime's timer.
 
 mod batch;
+mod builder;
 mod config;
 mod hooks;
 mod log;
 mod metrics;
 mod registry;
+mod replay;
 mod state;
 mod stream;
 mod sync;
 
 pub use batch::{BATCH_CAPACITY, Batch};
+pub use builder::HubBuilder;
 pub use config::{DuplicateIdPolicy, HubConfig, LagPolicy};
 pub use hooks::{ClientInfo, ConnectRequest, DisconnectReason, Hooks, NoHooks, SendResult};
 pub use metrics::Metrics;
+pub use replay::{ReplayFuture, ReplayRequest, ReplaySource, Replayed};
 pub use stream::ClientStream;
 
 use std::fmt;
@@ -49,12 +53,13 @@ use bytes::{Bytes, BytesMut};
 use http::StatusCode;
 
 use crate::encode::SEQUENCE_ID_AND_END_MAX_LEN;
-use crate::event::Event;
+use crate::event::{Event, EventError};
 use crate::http::Rejection;
-use crate::{Comment, Frame};
+use crate::{Comment, EncodedEvent, Frame};
 use metrics::Counters;
 use registry::ClientKey;
 use state::{Replay, State, WakeList};
+use stream::RemoteReplay;
 use sync::{Mutex, MutexGuard};
 
 /// The fan-out hub. Cheap to clone (an [`Arc`] inside), `Send + Sync`, and usable
@@ -88,6 +93,7 @@ pub struct Hub {
 pub(crate) struct Shared {
     config: HubConfig,
     hooks: Box<dyn Hooks>,
+    replay_source: Option<Box<dyn ReplaySource>>,
     state: Mutex<State>,
     counters: Counters,
     /// Notified when shutdown begins.
@@ -124,6 +130,20 @@ impl Hub {
     /// A hub with `config` and `hooks`.
     #[must_use]
     pub fn with_hooks(config: HubConfig, hooks: impl Hooks) -> Self {
+        Hub::builder().config(config).hooks(hooks).build()
+    }
+
+    /// A [`HubBuilder`], for a hub with a [`ReplaySource`] too.
+    pub fn builder() -> HubBuilder {
+        HubBuilder::default()
+    }
+
+    fn from_builder(builder: HubBuilder) -> Self {
+        let HubBuilder {
+            config,
+            hooks,
+            replay_source,
+        } = builder;
         let config = config.normalised();
         let frame = |frame: Frame| frame.into_bytes();
         Hub {
@@ -138,7 +158,8 @@ impl Hub {
                     .replay_miss_event
                     .as_ref()
                     .map(|e| frame(e.to_frame())),
-                hooks: Box::new(hooks),
+                hooks,
+                replay_source,
                 config,
             }),
         }
@@ -183,7 +204,8 @@ impl Hub {
             .and_then(|()| shared.hooks.admit(&request).map_err(ConnectError::Refused))
             .and_then(|()| {
                 let mut state = shared.lock();
-                let connected = state.connect(options, &shared.config)?;
+                let remote = shared.replay_source.is_some();
+                let connected = state.connect(options, &shared.config, remote)?;
                 shared.counters.active.store(connected.active, Relaxed);
                 Ok(connected)
             });
@@ -203,17 +225,30 @@ impl Hub {
             shared.retry_frame.clone(),
             shared.replay_miss_frame.clone().filter(|_| missed),
         ];
+        let last_event_id = options.last_event_id.as_deref().unwrap_or_default();
+        let remote = match (&shared.replay_source, connected.replay) {
+            (Some(source), Replay::Remote) => Some(RemoteReplay::new(
+                source.replay(ReplayRequest {
+                    last_event_id: last_event_id.to_owned(),
+                    client: connected.info.clone(),
+                }),
+                last_event_id,
+            )),
+            _ => None,
+        };
         // The stream exists before any hook runs: should a hook panic, dropping it
         // still unregisters the client.
-        let stream = ClientStream::new(self.shared.clone(), connected.key, connected.info, lead);
+        let stream = ClientStream::new(
+            self.shared.clone(),
+            connected.key,
+            connected.info,
+            lead,
+            remote,
+        );
         match connected.replay {
-            Replay::NotAsked => {}
+            Replay::NotAsked | Replay::Remote => {}
             Replay::Resumed => Counters::add(&shared.counters.replays, 1),
-            Replay::Missed => {
-                Counters::add(&shared.counters.replay_misses, 1);
-                let last = options.last_event_id.as_deref().unwrap_or_default();
-                shared.hooks.on_replay_miss(stream.info(), last);
-            }
+            Replay::Missed => shared.replay_missed(stream.info(), last_event_id),
         }
         shared.hooks.on_connect(stream.info(), connected.active);
         Ok(stream)
@@ -250,11 +285,69 @@ impl Hub {
         self.append(Some(topic), event)
     }
 
+    /// Appends an event that an external log (a backplane's) ordered and named:
+    /// like [`broadcast`](Self::broadcast) (no `topic`) or
+    /// [`publish`](Self::publish), but its id is `id`, the one the log gave it, and
+    /// a client reconnecting with that id resumes after it. Relay in the log's
+    /// order, from one task, and use only `relay` on a hub that relays (see
+    /// `sse-redis`). Returns the event's sequence in this hub.
+    ///
+    /// ```
+    /// use futures_lite::{StreamExt, future};
+    /// use sse_core::{ConnectOptions, EncodedEvent, Event, Hub};
+    ///
+    /// let hub = Hub::default();
+    /// let mut client = hub.connect(ConnectOptions::new())?;
+    /// let stored = EncodedEvent::new(&Event::new("from another server"));
+    /// hub.relay(None, &stored, "1700000000000-0")?;
+    /// let batch = future::block_on(client.next()).expect("a batch");
+    /// assert_eq!(batch.frames()[0], "data: from another server\nid: 1700000000000-0\n\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When `id` contains a line break or NUL (nothing is appended).
+    pub fn relay(
+        &self,
+        topic: Option<&str>,
+        event: &EncodedEvent,
+        id: &str,
+    ) -> Result<u64, EventError> {
+        let mut fields = BytesMut::with_capacity(event.frame_len(id));
+        event.put_with_id(&mut fields, id)?;
+        Ok(self.append_fields(topic, fields, Some(Arc::from(id))))
+    }
+
+    /// Records that this hub holds every event of an external log up to the one
+    /// with id `id` that it will ever hold: a backplane that starts reading its log
+    /// after `id` marks it, so a client that reconnects with `id` (or whose
+    /// [`Replayed::through`] is `id`) resumes with what is relayed next. One mark is
+    /// kept; a new one replaces it.
+    ///
+    /// # Errors
+    ///
+    /// When `id` contains a line break or NUL.
+    pub fn mark_relayed(&self, id: &str) -> Result<(), EventError> {
+        crate::event::check_id(id)?;
+        self.shared.lock().mark_relayed(id.into());
+        Ok(())
+    }
+
     fn append(&self, topic: Option<&str>, event: &Event<'_>) -> u64 {
-        let shared = &self.shared;
         let mut fields = BytesMut::with_capacity(event.encoded_len() + SEQUENCE_ID_AND_END_MAX_LEN);
         event.encode_fields(&mut fields);
-        let own_id = event.id().map(Arc::from);
+        self.append_fields(topic, fields, event.id().map(Arc::from))
+    }
+
+    /// Appends encoded fields: with `own_id`, they include its `id` field.
+    fn append_fields(
+        &self,
+        topic: Option<&str>,
+        fields: BytesMut,
+        own_id: Option<Arc<str>>,
+    ) -> u64 {
+        let shared = &self.shared;
         let mut wakers = WakeList::new();
         let (sequence, log, mut more) = {
             let mut state = shared.lock();
@@ -419,6 +512,12 @@ impl Hub {
 }
 
 impl Shared {
+    /// Counts a replay miss and tells the hook.
+    fn replay_missed(&self, client: &ClientInfo, last_event_id: &str) {
+        Counters::add(&self.counters.replay_misses, 1);
+        self.hooks.on_replay_miss(client, last_event_id);
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing that can panic runs under the lock (hooks run outside it), but
         // should something, the state is still consistent: keep serving.

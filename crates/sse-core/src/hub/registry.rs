@@ -41,6 +41,9 @@ pub(crate) struct Client {
     pub(crate) idle: bool,
     /// A keep-alive comment is owed.
     pub(crate) keep_alive_due: bool,
+    /// Its stream waits for the replay source; its cursors are placed when it
+    /// resumes.
+    pub(crate) awaiting_replay: bool,
 }
 
 /// A reader's cursor in one log, and whether it is on the log's waiting list.

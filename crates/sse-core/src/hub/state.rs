@@ -38,6 +38,9 @@ pub(crate) struct State {
     topic_index: HashMap<Arc<str>, usize>,
     /// Events' own ids, for those still in a log, to their sequence.
     event_ids: HashMap<Arc<str>, u64>,
+    /// An external log's id up to which this hub holds everything it will, and the
+    /// sequence it stands for (see [`Hub::mark_relayed`](super::Hub::mark_relayed)).
+    relay_mark: Option<(Arc<str>, u64)>,
     pub(crate) shutting_down: bool,
 }
 
@@ -47,6 +50,8 @@ pub(crate) enum Replay {
     NotAsked,
     Resumed,
     Missed,
+    /// Not in the history: the replay source is asked.
+    Remote,
 }
 
 #[derive(Debug)]
@@ -138,6 +143,7 @@ impl State {
             topics: Slab::new(),
             topic_index: HashMap::new(),
             event_ids: HashMap::new(),
+            relay_mark: None,
             shutting_down: false,
         }
     }
@@ -165,10 +171,14 @@ impl State {
         self.topics.len()
     }
 
+    /// Registers a client. With `remote`, a `Last-Event-ID` the history does not
+    /// hold is left to the replay source: the client waits for
+    /// [`resume`](Self::resume).
     pub(crate) fn connect(
         &mut self,
         options: &ConnectOptions,
         config: &HubConfig,
+        remote: bool,
     ) -> Result<Connected, ConnectError> {
         if self.shutting_down {
             return Err(ConnectError::ShuttingDown);
@@ -208,6 +218,7 @@ impl State {
         let mut replay = match after {
             None => Replay::NotAsked,
             Some(Some(_)) => Replay::Resumed,
+            Some(None) if remote => Replay::Remote,
             Some(None) => Replay::Missed,
         };
         let cursors = self
@@ -247,6 +258,7 @@ impl State {
             end: End::Open,
             idle: false,
             keep_alive_due: false,
+            awaiting_replay: replay == Replay::Remote,
         });
         self.ids.insert(id, key);
         Ok(Connected {
@@ -273,11 +285,42 @@ impl State {
         Some((global, topics))
     }
 
+    /// Places a client that waited for the replay source just after `through`, in
+    /// every log it reads; when `through` is `None` or no longer in the history, it
+    /// stays where it connected (live from then on). Returns whether it resumed
+    /// after `through`; `None` when the client is gone.
+    pub(crate) fn resume(&mut self, key: ClientKey, through: Option<&str>) -> Option<bool> {
+        let client = self.client(key)?;
+        let logs: Vec<usize> = client.topics.iter().map(|(index, _)| *index).collect();
+        let after = through.and_then(|id| self.resolve_event_id(id));
+        let placed = after.and_then(|sequence| self.cursors_after(Some(sequence), &logs));
+        let client = self.clients.get_mut(key.index)?;
+        client.awaiting_replay = false;
+        let Some((global, topics)) = placed else {
+            return Some(false);
+        };
+        client.global.cursor = global;
+        for ((_, cursor), placed) in client.topics.iter_mut().zip(topics) {
+            cursor.cursor = placed;
+        }
+        Some(true)
+    }
+
+    pub(crate) fn mark_relayed(&mut self, id: Arc<str>) {
+        self.relay_mark = Some((id, self.sequence));
+    }
+
     /// The sequence a `Last-Event-ID` stands for: an event's own id still in the
-    /// history, or a sequence this hub handed out. `None` when it is neither.
+    /// history, the relay mark, or a sequence this hub handed out. `None` when it is
+    /// none of these.
     fn resolve_event_id(&self, last_event_id: &str) -> Option<u64> {
         if let Some(&sequence) = self.event_ids.get(last_event_id) {
             return Some(sequence);
+        }
+        if let Some((mark, sequence)) = &self.relay_mark
+            && **mark == *last_event_id
+        {
+            return Some(*sequence);
         }
         if last_event_id.is_empty() || !last_event_id.bytes().all(|b| b.is_ascii_digit()) {
             return None;
@@ -489,6 +532,19 @@ impl State {
             End::Open => u64::MAX,
         };
 
+        // Waiting for the replay source: nothing to read yet, but a disconnect or a
+        // shutdown still ends the stream.
+        if client.awaiting_replay {
+            if let End::After(_, reason) = client.end {
+                client.end = End::Now(reason);
+                outcome.read = Read::Ended(reason);
+            } else {
+                client.waker = Some(waker.clone());
+                outcome.read = Read::Pending;
+            }
+            return outcome;
+        }
+
         // Slow readers first: the policy applies before anything is read.
         match apply_lag_policy(client, global, topics, config) {
             Some(dropped) => outcome.dropped = dropped,
@@ -661,7 +717,7 @@ impl State {
             ..
         } = self;
         for (index, client) in clients.iter_mut() {
-            if client.end != End::Open {
+            if client.end != End::Open || client.awaiting_replay {
                 continue;
             }
             // A waiting stream has read everything there is: it cannot lag.

@@ -13,7 +13,9 @@ use super::batch::Batch;
 use super::hooks::{ClientInfo, DisconnectReason, SendResult};
 use super::metrics::Counters;
 use super::registry::ClientKey;
+use super::replay::ReplayFuture;
 use super::state::Read;
+use crate::Frame;
 
 /// The frames for one client, as a [`Stream`] of [`Batch`]es.
 ///
@@ -31,6 +33,9 @@ pub struct ClientStream {
     info: ClientInfo,
     /// Frames sent before anything else: the retry hint, the resync event.
     lead: [Option<Bytes>; 2],
+    /// A replay from the hub's replay source, fetched, then delivered, before the
+    /// hub's own logs are read.
+    remote: Option<Box<RemoteReplay>>,
     started: bool,
     finished: bool,
 }
@@ -41,12 +46,14 @@ impl ClientStream {
         key: ClientKey,
         info: ClientInfo,
         lead: [Option<Bytes>; 2],
+        remote: Option<RemoteReplay>,
     ) -> Self {
         ClientStream {
             shared,
             key,
             info,
             lead,
+            remote: remote.map(Box::new),
             started: false,
             finished: false,
         }
@@ -64,6 +71,55 @@ impl ClientStream {
         &self.info
     }
 
+    /// Polls the replay source's fetch; once it is done, places the client in the
+    /// hub's logs. `Ready(false)` when the stream ended meanwhile.
+    fn poll_remote_fetch(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        let shared = &*self.shared;
+        let Some(remote) = self.remote.as_mut() else {
+            return Poll::Ready(true);
+        };
+        let Some(fetch) = remote.fetch.as_mut() else {
+            return Poll::Ready(true);
+        };
+        let Poll::Ready(replayed) = fetch.as_mut().poll(cx) else {
+            // Registered with the hub too, so a disconnect or a shutdown still ends
+            // the stream.
+            let mut batch = Batch::new();
+            let outcome = shared.lock().read(
+                self.key,
+                &mut batch,
+                cx.waker(),
+                &shared.keep_alive_frame,
+                &shared.config,
+            );
+            return match outcome.read {
+                Read::Ended(reason) => {
+                    self.finish(reason);
+                    Poll::Ready(false)
+                }
+                Read::Pending | Read::Ready => Poll::Pending,
+            };
+        };
+        remote.fetch = None;
+        let through = replayed.as_ref().map(|replayed| replayed.through.as_str());
+        let resumed = shared.lock().resume(self.key, through);
+        match (resumed, replayed) {
+            (None, _) => {
+                self.finish(DisconnectReason::Removed);
+                return Poll::Ready(false);
+            }
+            (Some(true), Some(replayed)) => {
+                Counters::add(&shared.counters.replays, 1);
+                remote.frames = replayed.frames.into_iter();
+            }
+            (Some(_), _) => {
+                shared.replay_missed(&self.info, &remote.last_event_id);
+                self.lead[1] = shared.replay_miss_frame.clone();
+            }
+        }
+        Poll::Ready(true)
+    }
+
     fn finish(&mut self, reason: DisconnectReason) {
         if !std::mem::replace(&mut self.finished, true) {
             self.shared.remove(self.key, reason);
@@ -79,10 +135,27 @@ impl Stream for ClientStream {
         if this.finished {
             return Poll::Ready(None);
         }
+        match this.poll_remote_fetch(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(false) => return Poll::Ready(None),
+            Poll::Ready(true) => {}
+        }
         let shared = &*this.shared;
         let mut batch = Batch::new();
         for frame in this.lead.iter_mut().filter_map(Option::take) {
             batch.push(frame);
+        }
+        if let Some(remote) = &mut this.remote {
+            while !batch.is_full() {
+                let Some(frame) = remote.frames.next() else {
+                    this.remote = None;
+                    break;
+                };
+                batch.push(frame.into_bytes());
+            }
+            if batch.is_full() {
+                return Poll::Ready(Some(this.deliver(batch)));
+            }
         }
         let outcome = shared.lock().read(
             this.key,
@@ -105,18 +178,42 @@ impl Stream for ClientStream {
                 Poll::Ready(None)
             }
             Read::Pending if batch.is_empty() => Poll::Pending,
-            Read::Pending | Read::Ready => {
-                if !std::mem::replace(&mut this.started, true) {
-                    shared.hooks.before_first_send(&this.info);
-                }
-                Counters::add(&shared.counters.delivered, batch.len() as u64);
-                let result = SendResult::Sent {
-                    frames: batch.len(),
-                    bytes: batch.remaining(),
-                };
-                shared.hooks.on_send(&this.info, result);
-                Poll::Ready(Some(batch))
-            }
+            Read::Pending | Read::Ready => Poll::Ready(Some(this.deliver(batch))),
+        }
+    }
+}
+
+impl ClientStream {
+    /// Counts a batch about to be yielded, and tells the hooks.
+    fn deliver(&mut self, batch: Batch) -> Batch {
+        let shared = &*self.shared;
+        if !std::mem::replace(&mut self.started, true) {
+            shared.hooks.before_first_send(&self.info);
+        }
+        Counters::add(&shared.counters.delivered, batch.len() as u64);
+        let result = SendResult::Sent {
+            frames: batch.len(),
+            bytes: batch.remaining(),
+        };
+        shared.hooks.on_send(&self.info, result);
+        batch
+    }
+}
+
+/// A replay from the hub's [`ReplaySource`](super::ReplaySource): the fetch, then
+/// the frames it found, delivered before the hub's own logs are read.
+pub(crate) struct RemoteReplay {
+    fetch: Option<ReplayFuture>,
+    frames: std::vec::IntoIter<Frame>,
+    last_event_id: Box<str>,
+}
+
+impl RemoteReplay {
+    pub(crate) fn new(fetch: ReplayFuture, last_event_id: &str) -> Self {
+        RemoteReplay {
+            fetch: Some(fetch),
+            frames: Vec::new().into_iter(),
+            last_event_id: last_event_id.into(),
         }
     }
 }
