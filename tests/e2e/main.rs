@@ -16,6 +16,8 @@
 
 mod cases;
 mod client;
+mod redis;
+mod redis_server;
 mod server;
 
 use std::future::Future;
@@ -95,11 +97,31 @@ macro_rules! adapter_tests {
     )*};
 }
 
+/// The demos that take `--redis`: the `redis` tests run one process of each.
+pub(crate) const ADAPTERS: &[Adapter] = &[AXUM, WARP];
+
+const HYPER: Adapter = Adapter {
+    bin: env!("CARGO_BIN_EXE_demo-hyper"),
+    h2: true,
+};
+const AXUM: Adapter = Adapter {
+    bin: env!("CARGO_BIN_EXE_demo-axum"),
+    h2: true,
+};
+const WARP: Adapter = Adapter {
+    bin: env!("CARGO_BIN_EXE_demo-warp"),
+    h2: true,
+};
+const SMOL: Adapter = Adapter {
+    bin: env!("CARGO_BIN_EXE_demo-smol"),
+    h2: false,
+};
+
 // One line per adapter. `h2`: whether its demo speaks h2c (then the HTTP/2 cases run
 // over both protocols).
 adapter_tests! {
-    hyper: Adapter { bin: env!("CARGO_BIN_EXE_demo-hyper"), h2: true },
-    axum: Adapter { bin: env!("CARGO_BIN_EXE_demo-axum"), h2: true },
-    warp: Adapter { bin: env!("CARGO_BIN_EXE_demo-warp"), h2: true },
-    smol: Adapter { bin: env!("CARGO_BIN_EXE_demo-smol"), h2: false },
+    hyper: crate::HYPER,
+    axum: crate::AXUM,
+    warp: crate::WARP,
+    smol: crate::SMOL,
 }

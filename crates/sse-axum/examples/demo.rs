@@ -7,21 +7,22 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::serve::ListenerExt;
-use sse_core::Hub;
-use sse_demo::{DemoArgs, MAX_BODY};
+use sse_demo::{Demo, DemoArgs, MAX_BODY};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = DemoArgs::from_env();
-    let hub = Hub::new(args.config);
+    let demo = Demo::open_or_exit(&args).await;
+    let hub = demo.hub().clone();
+    tokio::spawn(demo.clone().run_backplane(tokio::time::sleep));
     sse_axum::spawn_keep_alive(&hub);
     let app = Router::new()
         .route("/events", any(sse_axum::handler))
-        .fallback(demo)
+        .fallback(move |request| respond(demo.clone(), request))
         .with_state(hub.clone());
 
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
@@ -50,10 +51,10 @@ async fn main() -> std::io::Result<()> {
 }
 
 /// Everything but `/events`: the page, publish, disconnect, stats.
-async fn demo(State(hub): State<Hub>, request: Request) -> Response {
+async fn respond(demo: Demo, request: Request) -> Response {
     let route = sse_demo::route(request.method(), request.uri().path());
     let response = match to_bytes(request.into_body(), MAX_BODY).await {
-        Ok(body) => sse_demo::respond(&hub, route, &body),
+        Ok(body) => demo.respond(route, &body).await,
         Err(_) => sse_demo::too_large(),
     };
     response.map(Body::from).into_response()

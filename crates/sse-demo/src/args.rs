@@ -18,6 +18,9 @@ Options:
                                 what to do with a client behind by more than max-lag
   --max-clients N               refuse more clients with 503 [default: no limit]
   --retry MS                    reconnection delay hint sent to every client
+  --redis URL                   publish and relay through a Redis stream, so that
+                                several demo processes serve one stream of events
+                                (e.g. redis://127.0.0.1:6379/)
   -h, --help                    print this";
 
 /// What the flags say.
@@ -28,6 +31,8 @@ pub struct DemoArgs {
     pub addr: SocketAddr,
     /// The hub's settings.
     pub config: HubConfig,
+    /// The Redis server to relay through (`--redis`), if any.
+    pub redis: Option<String>,
 }
 
 impl DemoArgs {
@@ -57,6 +62,7 @@ impl DemoArgs {
         let mut parsed = DemoArgs {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             config: HubConfig::default(),
+            redis: None,
         };
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -84,6 +90,7 @@ impl DemoArgs {
                 "--retry" => {
                     config.retry = Some(Duration::from_millis(parse(&flag, &value()?)?));
                 }
+                "--redis" => parsed.redis = Some(value()?),
                 other => return Err(format!("unknown flag {other:?}")),
             }
         }

@@ -11,11 +11,16 @@
 //! | `GET /stats` | [`stats`]: the hub's metrics as JSON |
 //!
 //! Invalid input is a 4xx with a JSON `{"error": "..."}`, and nothing is sent.
+//!
+//! With `--redis URL`, [`Demo`] publishes through an `sse-redis` backplane, so
+//! several demo processes serve one stream of events.
 
 mod args;
+mod demo;
 mod page;
 
 pub use args::{DemoArgs, USAGE};
+pub use demo::Demo;
 pub use page::PAGE;
 
 use std::time::Duration;
@@ -98,17 +103,49 @@ pub fn respond(hub: &Hub, route: Route, body: &[u8]) -> http::Response<Bytes> {
 /// A publish request.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Publish {
+pub(crate) struct Publish {
     data: String,
     event: Option<String>,
-    id: Option<String>,
+    pub(crate) id: Option<String>,
     /// Milliseconds.
     retry: Option<u64>,
     topic: Option<String>,
     client: Option<String>,
 }
 
+/// Where a publish request sends its event.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target<'a> {
+    Everyone,
+    Topic(&'a str),
+    Client(&'a str),
+}
+
 impl Publish {
+    /// Reads a publish request, or the 400 to answer.
+    pub(crate) fn parse(body: &[u8]) -> Result<Publish, Refusal> {
+        serde_json::from_slice(body).map_err(|e| Refusal::bad_request(format!("invalid JSON: {e}")))
+    }
+
+    /// The event and its target, or the 400 to answer.
+    pub(crate) fn checked(&self) -> Result<(Event<'_>, Target<'_>), Refusal> {
+        let event = self
+            .event()
+            .map_err(|e| Refusal::bad_request(e.to_string()))?;
+        Ok((event, self.target()?))
+    }
+
+    fn target(&self) -> Result<Target<'_>, Refusal> {
+        match (self.topic.as_deref(), self.client.as_deref()) {
+            (Some(_), Some(_)) => Err(Refusal::bad_request(
+                "give a topic or a client, not both".into(),
+            )),
+            (Some(topic), None) => Ok(Target::Topic(topic)),
+            (None, Some(client)) => Ok(Target::Client(client)),
+            (None, None) => Ok(Target::Everyone),
+        }
+    }
+
     fn event(&self) -> Result<Event<'_>, EventError> {
         let mut event = Event::new(self.data.as_str());
         if let Some(kind) = &self.event {
@@ -130,32 +167,59 @@ impl Publish {
 /// nothing).
 #[must_use]
 pub fn publish(hub: &Hub, body: &[u8]) -> http::Response<Bytes> {
-    let request: Publish = match serde_json::from_slice(body) {
+    let request = match Publish::parse(body) {
         Ok(request) => request,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")),
+        Err(refusal) => return refusal.response(),
     };
-    let event = match request.event() {
-        Ok(event) => event,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+    let (event, target) = match request.checked() {
+        Ok(checked) => checked,
+        Err(refusal) => return refusal.response(),
     };
-    let sequence = match (request.topic.as_deref(), request.client.as_deref()) {
-        (Some(_), Some(_)) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "give a topic or a client, not both",
-            );
-        }
-        (Some(topic), None) => hub.publish(topic, &event),
-        (None, Some(client)) => match hub.send_to(client, &event) {
+    let sequence = match target {
+        Target::Topic(topic) => hub.publish(topic, &event),
+        Target::Client(client) => match send_to(hub, client, &event) {
             Ok(sequence) => sequence,
-            Err(e @ SendError::UnknownClient) => {
-                return error(StatusCode::NOT_FOUND, &e.to_string());
-            }
-            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+            Err(refusal) => return refusal.response(),
         },
-        (None, None) => hub.broadcast(&event),
+        Target::Everyone => hub.broadcast(&event),
     };
-    let id = request.id.unwrap_or_else(|| sequence.to_string());
+    accepted(request.id.as_deref().unwrap_or(&sequence.to_string()))
+}
+
+/// Sends to one client of this process, or the 404 or 503 to answer.
+pub(crate) fn send_to(hub: &Hub, client: &str, event: &Event<'_>) -> Result<u64, Refusal> {
+    hub.send_to(client, event).map_err(|e| Refusal {
+        status: match e {
+            SendError::UnknownClient => StatusCode::NOT_FOUND,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        },
+        message: e.to_string(),
+    })
+}
+
+/// A request the demo will not carry out: its status and why.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    status: StatusCode,
+    message: String,
+}
+
+impl Refusal {
+    fn bad_request(message: String) -> Self {
+        Refusal {
+            status: StatusCode::BAD_REQUEST,
+            message,
+        }
+    }
+
+    /// The JSON error response.
+    pub(crate) fn response(self) -> http::Response<Bytes> {
+        error(self.status, &self.message)
+    }
+}
+
+/// 202 `{"id": id}`.
+pub(crate) fn accepted(id: &str) -> http::Response<Bytes> {
     json_response(StatusCode::ACCEPTED, &json!({ "id": id }))
 }
 
@@ -181,10 +245,12 @@ pub fn disconnect(hub: &Hub, body: &[u8]) -> http::Response<Bytes> {
 /// `GET /stats`: the hub's metrics, the number of topics, and the connected ids.
 #[must_use]
 pub fn stats(hub: &Hub) -> http::Response<Bytes> {
+    json_response(StatusCode::OK, &stats_json(hub))
+}
+
+pub(crate) fn stats_json(hub: &Hub) -> serde_json::Value {
     let m = hub.metrics();
-    json_response(
-        StatusCode::OK,
-        &json!({
+    json!({
             "active": m.active,
             "connects": m.connects,
             "disconnects": m.disconnects,
@@ -196,10 +262,9 @@ pub fn stats(hub: &Hub) -> http::Response<Bytes> {
             "replays": m.replays,
             "replay_misses": m.replay_misses,
             "keep_alives": m.keep_alives,
-            "topics": hub.topic_count(),
-            "clients": hub.client_ids(),
-        }),
-    )
+        "topics": hub.topic_count(),
+        "clients": hub.client_ids(),
+    })
 }
 
 /// 413 for a body over [`MAX_BODY`].
@@ -242,7 +307,10 @@ pub fn error(status: StatusCode, message: &str) -> http::Response<Bytes> {
     json_response(status, &json!({ "error": message }))
 }
 
-fn json_response(status: StatusCode, value: &serde_json::Value) -> http::Response<Bytes> {
+pub(crate) fn json_response(
+    status: StatusCode,
+    value: &serde_json::Value,
+) -> http::Response<Bytes> {
     let mut response = http::Response::new(Bytes::from(value.to_string()));
     *response.status_mut() = status;
     response.headers_mut().insert(

@@ -103,10 +103,13 @@ fn flags_set_the_hub_config() {
         "drop-oldest",
         "--max-clients",
         "3",
+        "--redis",
+        "redis://127.0.0.1:6390/",
     ])
     .unwrap()
     .unwrap();
     assert_eq!(parsed.addr.port(), 9000);
+    assert_eq!(parsed.redis.as_deref(), Some("redis://127.0.0.1:6390/"));
     let expected = HubConfig::default()
         .history(50)
         .max_lag(10)
@@ -119,4 +122,21 @@ fn flags_set_the_hub_config() {
     assert!(args(&["--history", "x"]).is_err());
     assert!(args(&["--policy", "sometimes"]).is_err());
     assert!(args(&["--bogus"]).is_err());
+}
+
+#[test]
+fn without_redis_the_demo_publishes_to_its_own_hub() {
+    let args = DemoArgs::parse(Vec::new()).unwrap().unwrap();
+    let demo = futures_lite::future::block_on(Demo::open(&args)).expect("no Redis needed");
+    let mut client = demo.hub().connect(ConnectOptions::new()).unwrap();
+    let publish = demo.respond(Route::Publish, br#"{"data": "hi", "id": "own"}"#);
+    let response = futures_lite::future::block_on(publish);
+    assert_eq!(body_json(&response), json!({"id": "own"}));
+    let stats = futures_lite::future::block_on(demo.respond(Route::Stats, b""));
+    assert_eq!(body_json(&stats)["published"], 1);
+    assert!(body_json(&stats).get("redis").is_none());
+    let batch = futures_lite::future::block_on(futures_lite::StreamExt::next(&mut client));
+    assert_eq!(batch.expect("a batch").frames()[0], "id: own\ndata: hi\n\n");
+    // Returns at once: there is no backplane to run.
+    futures_lite::future::block_on(demo.run_backplane(|_| async {}));
 }

@@ -6,15 +6,16 @@
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use sse_core::Hub;
-use sse_demo::{DemoArgs, MAX_BODY};
+use sse_demo::{Demo, DemoArgs, MAX_BODY};
 use warp::Filter;
 use warp::path::FullPath;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = DemoArgs::from_env();
-    let hub = Hub::new(args.config);
+    let demo = Demo::open_or_exit(&args).await;
+    let hub = demo.hub().clone();
+    tokio::spawn(demo.clone().run_backplane(tokio::time::sleep));
     sse_warp::spawn_keep_alive(&hub);
 
     // `/events` exactly, as `sse_demo::route` has it (`warp::path!` takes `/events/` too).
@@ -31,16 +32,13 @@ async fn main() -> std::io::Result<()> {
     let rest = warp::method()
         .and(warp::path::full())
         .and(warp::body::stream())
-        .then({
-            let hub = hub.clone();
-            move |method, path: FullPath, body| {
-                let hub = hub.clone();
-                async move {
-                    let route = sse_demo::route(&method, path.as_str());
-                    match read_body(body).await {
-                        Some(body) => sse_demo::respond(&hub, route, &body),
-                        None => sse_demo::too_large(),
-                    }
+        .then(move |method, path: FullPath, body| {
+            let demo = demo.clone();
+            async move {
+                let route = sse_demo::route(&method, path.as_str());
+                match read_body(body).await {
+                    Some(body) => demo.respond(route, &body).await,
+                    None => sse_demo::too_large(),
                 }
             }
         });

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
@@ -81,6 +81,7 @@ impl ClientStream {
         let Some(fetch) = remote.fetch.as_mut() else {
             return Poll::Ready(true);
         };
+        let fetch = fetch.get_mut().unwrap_or_else(PoisonError::into_inner);
         let Poll::Ready(replayed) = fetch.as_mut().poll(cx) else {
             // Registered with the hub too, so a disconnect or a shutdown still ends
             // the stream.
@@ -203,7 +204,9 @@ impl ClientStream {
 /// A replay from the hub's [`ReplaySource`](super::ReplaySource): the fetch, then
 /// the frames it found, delivered before the hub's own logs are read.
 pub(crate) struct RemoteReplay {
-    fetch: Option<ReplayFuture>,
+    /// In a mutex only to keep the stream `Sync` (the future need not be): it is
+    /// only ever reached through `&mut`, without locking.
+    fetch: Option<Mutex<ReplayFuture>>,
     frames: std::vec::IntoIter<Frame>,
     last_event_id: Box<str>,
 }
@@ -211,7 +214,7 @@ pub(crate) struct RemoteReplay {
 impl RemoteReplay {
     pub(crate) fn new(fetch: ReplayFuture, last_event_id: &str) -> Self {
         RemoteReplay {
-            fetch: Some(fetch),
+            fetch: Some(Mutex::new(fetch)),
             frames: Vec::new().into_iter(),
             last_event_id: last_event_id.into(),
         }
@@ -232,3 +235,9 @@ impl fmt::Debug for ClientStream {
             .finish_non_exhaustive()
     }
 }
+
+// Adapters hand streams to frameworks that need them `Send + Sync` (warp does).
+const _: fn() = || {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<ClientStream>();
+};

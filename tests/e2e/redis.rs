@@ -1,0 +1,179 @@
+//! Several demo processes on one Redis stream (`--redis`), against a real
+//! `redis-server` started for each test: every client of every process gets every
+//! event in one order, replay works across processes, and Redis restarting loses
+//! and repeats nothing.
+
+use serde_json::{Value, json};
+
+use crate::client::Connect;
+use crate::redis_server::RedisServer;
+use crate::server::Server;
+use crate::{Adapter, run};
+
+/// One demo process per adapter, all on `redis`'s stream.
+fn start_all(redis: &RedisServer, flags: &[&str]) -> Vec<Server> {
+    let url = redis.url();
+    let mut all_flags = vec!["--redis", url.as_str(), "--keep-alive", "0"];
+    all_flags.extend_from_slice(flags);
+    crate::ADAPTERS
+        .iter()
+        .map(|adapter: &Adapter| adapter.start(&all_flags))
+        .collect()
+}
+
+fn data(events: &[sse_core::MessageEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.data.as_str()).collect()
+}
+
+#[test]
+fn every_client_of_every_process_gets_every_event_in_one_order() {
+    run(async {
+        let redis = RedisServer::start();
+        let servers = start_all(&redis, &[]);
+        let mut clients = Vec::new();
+        for server in &servers {
+            clients.push(Connect::new().open(server).await);
+        }
+        // Publishers on every process at once.
+        let publishers = servers.iter().enumerate().map(|(i, server)| async move {
+            for n in 0..10 {
+                server.broadcast(&format!("p{i}-{n}")).await;
+            }
+        });
+        futures_util::future::join_all(publishers).await;
+
+        let total = 10 * servers.len();
+        let first = clients[0].events(total).await;
+        let ids: Vec<(u64, u64)> = first
+            .iter()
+            .map(|e| {
+                let (ms, seq) = e.last_event_id.split_once('-').expect("a stream id");
+                (ms.parse().unwrap(), seq.parse().unwrap())
+            })
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "stream order: {ids:?}");
+        for client in &mut clients[1..] {
+            let events = client.events(total).await;
+            assert_eq!(events, first);
+        }
+    });
+}
+
+#[test]
+fn a_client_reconnecting_to_another_process_gets_exactly_what_it_missed() {
+    run(async {
+        let redis = RedisServer::start();
+        // Each process keeps 2 events per log: replay comes from the stream.
+        let servers = start_all(&redis, &["--history", "2"]);
+        let (first, rest) = servers.split_first().expect("servers");
+        let mut client = Connect::new().topic("t").open(first).await;
+        first.broadcast("e1").await;
+        let last_seen = first.broadcast("e2").await;
+        assert_eq!(data(&client.events(2).await), ["e1", "e2"]);
+        drop(client);
+
+        let publisher = &rest[0];
+        for data in ["e3", "e4"] {
+            publisher.broadcast(data).await;
+        }
+        publisher
+            .publish(&json!({"data": "t5", "topic": "t"}))
+            .await;
+        publisher
+            .publish(&json!({"data": "u6", "topic": "u"}))
+            .await;
+        for data in ["e7", "e8"] {
+            publisher.broadcast(data).await;
+        }
+        for server in &servers {
+            server
+                .wait_for_stats("8 events relayed", |s| s["redis"]["relayed"] == 8)
+                .await;
+        }
+        for target in &servers {
+            let mut back = Connect::new()
+                .topic("t")
+                .header("last-event-id", &last_seen)
+                .open(target)
+                .await;
+            let missed = back.events(5).await;
+            assert_eq!(
+                data(&missed),
+                ["e3", "e4", "t5", "e7", "e8"],
+                "{}",
+                target.addr()
+            );
+        }
+        let live = publisher.broadcast("live").await;
+        let mut back = Connect::new()
+            .header("last-event-id", &live)
+            .open(&rest[rest.len() - 1])
+            .await;
+        publisher.broadcast("after").await;
+        assert_eq!(data(&back.events(1).await), ["after"]);
+    });
+}
+
+#[test]
+fn redis_restarting_mid_stream_loses_and_repeats_nothing() {
+    run(async {
+        let mut redis = RedisServer::start();
+        let servers = start_all(&redis, &[]);
+        let mut clients = Vec::new();
+        for server in &servers {
+            clients.push(Connect::new().open(server).await);
+        }
+        for data in ["1", "2", "3"] {
+            servers[0].broadcast(data).await;
+        }
+        for client in &mut clients {
+            assert_eq!(data(&client.events(3).await), ["1", "2", "3"]);
+        }
+
+        redis.stop();
+        let refused = servers[1]
+            .post("/publish", json!({"data": "lost"}).to_string())
+            .await;
+        assert_eq!(refused.status, 503, "{refused:?}");
+        assert!(refused.json["error"].is_string());
+        for server in &servers {
+            let disconnected = |s: &Value| s["redis"]["connected"] == false;
+            server
+                .wait_for_stats("redis to be gone", disconnected)
+                .await;
+        }
+        redis.restart();
+        for server in &servers {
+            let connected = |s: &Value| s["redis"]["connected"] == true;
+            server.wait_for_stats("redis to be back", connected).await;
+        }
+
+        for (i, server) in servers.iter().enumerate() {
+            server.broadcast(&format!("after-{i}")).await;
+        }
+        let expected: Vec<String> = (0..servers.len()).map(|i| format!("after-{i}")).collect();
+        for client in &mut clients {
+            let events = client.events(servers.len()).await;
+            assert_eq!(data(&events), expected);
+        }
+        for server in &servers {
+            let stats = server.stats().await;
+            assert_eq!(stats["redis"]["connection_losses"], 1, "{stats}");
+            assert_eq!(stats["redis"]["relayed"], 3 + servers.len(), "{stats}");
+        }
+    });
+}
+
+#[test]
+fn an_own_id_is_refused_with_redis_and_nothing_is_sent() {
+    run(async {
+        let redis = RedisServer::start();
+        let servers = start_all(&redis, &[]);
+        let reply = servers[0]
+            .post("/publish", json!({"data": "x", "id": "mine"}).to_string())
+            .await;
+        assert_eq!(reply.status, 400, "{reply:?}");
+        let stats = servers[0].stats().await;
+        assert_eq!(stats["redis"]["published"], 0, "{stats}");
+    });
+}
