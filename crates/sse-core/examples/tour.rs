@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use bytes::Buf;
+
 use futures_lite::{StreamExt, future};
 use sse_core::{ConnectOptions, Decoder, Event, Hub, HubConfig};
 
@@ -27,8 +29,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let news_id = hub.publish("news", &Event::new("news for subscribers"));
     hub.send_to("alice", &Event::new("a word for alice alone"))?;
 
-    let batch = future::block_on(alice.next()).expect("alice has frames");
-    let bytes: Vec<u8> = batch.frames().concat();
+    let mut batch = future::block_on(alice.next()).expect("alice has frames");
+    let bytes = batch.copy_to_bytes(batch.remaining());
     println!("What alice's connection carries:\n{}", show(&bytes));
 
     // 3. The decoder: what a browser makes of those bytes.
@@ -47,10 +49,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .topic("news")
             .last_event_id(news_id.to_string()),
     )?;
-    let batch = future::block_on(alice.next()).expect("replayed frames");
+    let mut batch = future::block_on(alice.next()).expect("replayed frames");
     println!(
         "\nAfter reconnecting with Last-Event-ID {news_id}:\n{}",
-        show(&batch.frames().concat())
+        show(&batch.copy_to_bytes(batch.remaining()))
     );
     println!("{:#?}", hub.metrics());
     Ok(())

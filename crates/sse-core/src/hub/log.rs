@@ -2,7 +2,8 @@
 //! traffic goes through, and that replay reads from.
 //!
 //! Publishing appends once, whatever the number of readers; each reader keeps its own
-//! cursor, a log-local index. Entries carry the hub-wide sequence number, so readers
+//! cursor, a log-local index. The frames live in shared [`Chunk`]s, so a reader takes
+//! a run of them with one reference. Entries carry the hub-wide sequence number, so readers
 //! of several logs can merge them into one order, and a `Last-Event-ID` (a sequence)
 //! places a reader in every log at once.
 
@@ -11,13 +12,16 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::batch::Batch;
+use super::chunk::{CHUNK_LEN, Chunk};
 use super::registry::ClientKey;
 
-/// One published frame.
+/// What the log knows of one published frame (the frame itself is in a chunk).
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub(crate) sequence: u64,
-    pub(crate) frame: Bytes,
+    /// The frame's length, for the history's byte bound.
+    pub(crate) len: usize,
     /// The event's own id, if it had one (it is then in the hub's id index).
     pub(crate) own_id: Option<Arc<str>>,
 }
@@ -39,6 +43,9 @@ pub(crate) struct Log {
     entries: VecDeque<Entry>,
     /// The log-local index of `entries[0]`.
     first: u64,
+    /// The frames: chunk `k` holds indexes `chunk_first() + k * CHUNK_LEN ..`, each
+    /// chunk kept while it holds an entry.
+    chunks: VecDeque<Arc<Chunk>>,
     bytes: usize,
     /// The sequence of the newest entry ever evicted (0 when none was): replay after a
     /// sequence below it would have a gap.
@@ -57,6 +64,7 @@ impl Log {
             topic,
             entries: VecDeque::new(),
             first: 0,
+            chunks: VecDeque::new(),
             bytes: 0,
             evicted_through: 0,
             waiters: Vec::new(),
@@ -97,6 +105,29 @@ impl Log {
         }
     }
 
+    /// Adds up to `count` frames from index `from` on to `batch`, shared; returns
+    /// how many (fewer when the batch fills up).
+    pub(crate) fn read_into(&self, from: u64, count: usize, batch: &mut Batch) -> usize {
+        let mut taken = 0;
+        while taken < count {
+            let index = from + taken as u64;
+            let Some(chunk) = usize::try_from((index - self.chunk_first()) / CHUNK_LEN as u64)
+                .ok()
+                .and_then(|k| self.chunks.get(k))
+            else {
+                break;
+            };
+            let slot = (index % CHUNK_LEN as u64) as usize;
+            let end = (slot + count - taken).min(CHUNK_LEN);
+            let added = batch.extend_run(chunk, slot, end);
+            taken += added;
+            if added < end - slot {
+                break;
+            }
+        }
+        taken
+    }
+
     /// A cursor for a new reader: at the end (live only), or just after `sequence`
     /// when replaying. `None` when the log can no longer replay from there.
     pub(crate) fn cursor_after(&self, sequence: Option<u64>) -> Option<Cursor> {
@@ -117,17 +148,25 @@ impl Log {
         })
     }
 
-    /// Appends an entry, evicting the oldest beyond `history` entries or
-    /// `history_bytes` bytes (the newest is always kept). Returns the own ids of the
-    /// evicted entries through `evicted`.
+    /// Appends an entry and its frame, evicting the oldest beyond `history` entries
+    /// or `history_bytes` bytes (the newest is always kept). Returns the evicted
+    /// entries through `evicted`.
     pub(crate) fn append(
         &mut self,
         entry: Entry,
+        frame: Bytes,
         history: usize,
         history_bytes: usize,
         mut evicted: impl FnMut(Entry),
     ) {
-        self.bytes += entry.frame.len();
+        let slot = (self.end() % CHUNK_LEN as u64) as usize;
+        if slot == 0 || self.chunks.is_empty() {
+            self.chunks.push_back(Chunk::new());
+        }
+        if let Some(chunk) = self.chunks.back() {
+            chunk.set(slot, frame);
+        }
+        self.bytes += entry.len;
         self.entries.push_back(entry);
         while self.entries.len() > history || (self.bytes > history_bytes && self.entries.len() > 1)
         {
@@ -135,10 +174,21 @@ impl Log {
                 break;
             };
             self.first += 1;
-            self.bytes -= old.frame.len();
+            self.bytes -= old.len;
             self.evicted_through = old.sequence;
             evicted(old);
         }
+        // Chunks whose every entry is gone (batches may still hold them).
+        let len = CHUNK_LEN as u64;
+        let needed = ((self.end() - 1) / len - self.first / len + 1) as usize;
+        let gone = self.chunks.len().saturating_sub(needed);
+        self.chunks.drain(..gone);
+    }
+
+    /// The index of the first chunk's first slot: the chunk of the oldest entry
+    /// (entries are evicted oldest first, and a chunk goes with its last entry).
+    fn chunk_first(&self) -> u64 {
+        self.first - self.first % CHUNK_LEN as u64
     }
 }
 
@@ -146,12 +196,18 @@ impl Log {
 mod tests {
     use super::*;
 
-    fn entry(sequence: u64, len: usize) -> Entry {
-        Entry {
+    fn entry(sequence: u64, len: usize) -> (Entry, Bytes) {
+        let entry = Entry {
             sequence,
-            frame: Bytes::from(vec![b'x'; len]),
+            len,
             own_id: None,
-        }
+        };
+        (entry, Bytes::from(vec![b'x'; len]))
+    }
+
+    fn append(log: &mut Log, sequence: u64, len: usize, evicted: &mut Vec<u64>) {
+        let (entry, frame) = entry(sequence, len);
+        log.append(entry, frame, 3, 1000, |e| evicted.push(e.sequence));
     }
 
     #[test]
@@ -159,11 +215,11 @@ mod tests {
         let mut log = Log::new(None);
         let mut evicted = Vec::new();
         for sequence in 1..=5 {
-            log.append(entry(sequence, 10), 3, 1000, |e| evicted.push(e.sequence));
+            append(&mut log, sequence, 10, &mut evicted);
         }
         assert_eq!(evicted, [1, 2]);
         assert_eq!((log.start(), log.end()), (2, 5));
-        log.append(entry(6, 2000), 3, 1000, |e| evicted.push(e.sequence));
+        append(&mut log, 6, 2000, &mut evicted);
         assert_eq!(evicted, [1, 2, 3, 4, 5]);
         assert_eq!(log.get(5).map(|e| e.sequence), Some(6));
         assert!(log.get(4).is_none() && log.get(6).is_none());
@@ -173,7 +229,7 @@ mod tests {
     fn places_readers_after_a_sequence_or_reports_a_gap() {
         let mut log = Log::new(None);
         for sequence in [2, 5, 9] {
-            log.append(entry(sequence, 1), 3, 1000, |_| {});
+            append(&mut log, sequence, 1, &mut Vec::new());
         }
         let next = |log: &Log, after| log.cursor_after(after).map(|c| c.next);
         assert_eq!(next(&log, None), Some(3));
@@ -181,9 +237,33 @@ mod tests {
         assert_eq!(next(&log, Some(5)), Some(2));
         assert_eq!(next(&log, Some(6)), Some(2));
         assert_eq!(next(&log, Some(9)), Some(3));
-        log.append(entry(12, 1), 3, 1000, |_| {});
+        append(&mut log, 12, 1, &mut Vec::new());
         // Sequence 2 was evicted: replaying after 1 would miss it, after 2 would not.
         assert_eq!(next(&log, Some(1)), None);
         assert_eq!(next(&log, Some(2)), Some(1));
+    }
+
+    #[test]
+    fn frames_are_read_in_shared_runs_and_chunks_go_with_their_entries() {
+        let mut log = Log::new(None);
+        let frame = |n: u64| Bytes::from(n.to_string());
+        for sequence in 1..=100 {
+            let entry = Entry {
+                sequence,
+                len: 1,
+                own_id: None,
+            };
+            log.append(entry, frame(sequence), 40, usize::MAX, |_| {});
+        }
+        // Entries 60..100 (indexes 60..99) are held: chunks 1 (32..64), 2 and 3.
+        assert_eq!(log.chunks.len(), 3);
+        assert_eq!(log.chunk_first(), 32);
+        let mut batch = Batch::new();
+        assert_eq!(log.read_into(62, 30, &mut batch), 30);
+        let read: Vec<Bytes> = batch.frames().cloned().collect();
+        let expected: Vec<Bytes> = (63..93).map(frame).collect();
+        assert_eq!(read, expected);
+        let mut full = Batch::new();
+        assert_eq!(log.read_into(60, 40, &mut full), crate::hub::BATCH_CAPACITY);
     }
 }

@@ -26,6 +26,7 @@
 
 mod batch;
 mod builder;
+mod chunk;
 mod config;
 mod hooks;
 mod log;
@@ -82,7 +83,7 @@ use sync::{Mutex, MutexGuard};
 /// let alice_got = future::block_on(alice.next()).expect("a batch");
 /// assert_eq!(alice_got.len(), 2);
 /// let bob_got = future::block_on(bob.next()).expect("a batch");
-/// assert_eq!(bob_got.frames()[1], "data: to news readers\nid: 2\n\n");
+/// assert_eq!(bob_got.frames().nth(1).unwrap(), "data: to news readers\nid: 2\n\n");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
@@ -301,7 +302,7 @@ impl Hub {
     /// let stored = EncodedEvent::new(&Event::new("from another server"));
     /// hub.relay(None, &stored, "1700000000000-0")?;
     /// let batch = future::block_on(client.next()).expect("a batch");
-    /// assert_eq!(batch.frames()[0], "data: from another server\nid: 1700000000000-0\n\n");
+    /// assert_eq!(batch.frames().next().unwrap(), "data: from another server\nid: 1700000000000-0\n\n");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///

@@ -388,10 +388,11 @@ impl State {
         };
         let entry = Entry {
             sequence,
-            frame: fields.freeze(),
+            len: fields.len(),
             own_id,
         };
-        log.append(entry, config.history, config.history_bytes, |old| {
+        let frame = fields.freeze();
+        log.append(entry, frame, config.history, config.history_bytes, |old| {
             if let Some(id) = old.own_id
                 && event_ids.get(&id) == Some(&old.sequence)
             {
@@ -600,16 +601,22 @@ impl State {
                     (&topics[*index], &mut cursor.cursor)
                 }
             };
+            // The run: the entries below `stop`, as many as the batch has room for.
             let stop = second.min(limit.saturating_add(1));
             let (front, back) = log.entries_from(cursor.next);
+            let mut run = 0;
             for entries in [front, back] {
-                let room = entries.len().min(batch.room());
-                let run = entries[..room].partition_point(|entry| entry.sequence < stop);
-                batch.extend(entries[..run].iter().map(|entry| &entry.frame));
-                cursor.next += run as u64;
-                if run < room || batch.is_full() {
+                let room = entries.len().min(batch.room() - run);
+                let below = entries[..room].partition_point(|entry| entry.sequence < stop);
+                run += below;
+                if below < entries.len() {
                     break;
                 }
+            }
+            let taken = log.read_into(cursor.next, run, batch);
+            cursor.next += taken as u64;
+            if taken < run || run == 0 {
+                break;
             }
         }
 
