@@ -12,14 +12,15 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use sse_core::Hub;
-use sse_demo::{DemoArgs, MAX_BODY, Route};
-use sse_hyper::SseBody;
+use sse_demo::{Demo, DemoArgs, MAX_BODY, Route};
+use sse_hyper::{FrameBody, SseBody};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = DemoArgs::from_env();
-    let hub = Hub::new(args.config);
+    let demo = Demo::open_or_exit(&args).await;
+    let hub = demo.hub().clone();
+    tokio::spawn(demo.clone().run_backplane(tokio::time::sleep));
     sse_hyper::spawn_keep_alive(&hub);
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
@@ -34,17 +35,19 @@ async fn main() -> std::io::Result<()> {
         };
         // Each event is sent as soon as it is written, not held back by Nagle.
         let _ = tcp.set_nodelay(true);
-        let hub = hub.clone();
+        let demo = demo.clone();
         // hyper keeps room for the service's future for the connection's whole life:
         // a boxed one (freed once answered) keeps that room small.
         let service =
-            service_fn(move |request| -> BoxedResponse { Box::pin(handle(hub.clone(), request)) });
-        let connection = auto::Builder::new(TokioExecutor::new())
-            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+            service_fn(move |request| -> BoxedResponse { Box::pin(handle(demo.clone(), request)) });
+        // The builder lives in the task and the connection borrows it (no owned copy
+        // inside the connection), and SSE needs no upgrades: less memory per client.
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _ = connection.await;
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let _ = watcher
+                .watch(builder.serve_connection(TokioIo::new(tcp), service))
+                .await;
         });
     }
 
@@ -59,19 +62,22 @@ async fn main() -> std::io::Result<()> {
 }
 
 type BoxedResponse =
-    std::pin::Pin<Box<dyn Future<Output = Result<http::Response<SseBody>, Infallible>> + Send>>;
+    std::pin::Pin<Box<dyn Future<Output = Result<http::Response<FrameBody>, Infallible>> + Send>>;
 
+/// Streams answer with [`FrameBody`]: each batch of frames as one `Bytes`, so
+/// hyper's write queue holds small buffers (a `Batch` is a few hundred bytes
+/// inline, and the queue keeps its room for the connection's life).
 async fn handle(
-    hub: Hub,
+    demo: Demo,
     request: http::Request<Incoming>,
-) -> Result<http::Response<SseBody>, Infallible> {
+) -> Result<http::Response<FrameBody>, Infallible> {
     let route = sse_demo::route(request.method(), request.uri().path());
     if route == Route::Events {
-        return Ok(sse_hyper::respond(&hub, request));
+        return Ok(sse_hyper::respond(demo.hub(), request).map(SseBody::into_frames));
     }
     let response = match Limited::new(request.into_body(), MAX_BODY).collect().await {
-        Ok(body) => sse_demo::respond(&hub, route, &body.to_bytes()),
+        Ok(body) => demo.respond(route, &body.to_bytes()).await,
         Err(_) => sse_demo::too_large(),
     };
-    Ok(response.map(SseBody::from))
+    Ok(response.map(|body| SseBody::from(body).into_frames()))
 }

@@ -9,14 +9,15 @@ use async_io::Timer;
 use async_net::TcpListener;
 use async_signal::{Signal, Signals};
 use futures_lite::{StreamExt, future};
-use sse_core::Hub;
-use sse_demo::{DemoArgs, MAX_BODY};
+use sse_demo::{Demo, DemoArgs, MAX_BODY};
 use sse_smol::{Limits, Server};
 
 fn main() -> std::io::Result<()> {
     let args = DemoArgs::from_env();
     smol::block_on(async {
-        let hub = Hub::new(args.config);
+        let demo = Demo::open_or_exit(&args).await;
+        let hub = demo.hub().clone();
+        smol::spawn(demo.clone().run_backplane(Timer::after)).detach();
         let listener = TcpListener::bind(args.addr).await?;
         println!("listening on http://{}", listener.local_addr()?);
 
@@ -33,14 +34,11 @@ fn main() -> std::io::Result<()> {
 
         let server = Server::new(hub.clone())
             .limits(Limits::default().max_body(MAX_BODY))
-            .fallback({
-                let hub = hub.clone();
-                move |request| {
-                    let hub = hub.clone();
-                    async move {
-                        let route = sse_demo::route(request.method(), request.uri().path());
-                        sse_demo::respond(&hub, route, request.body())
-                    }
+            .fallback(move |request| {
+                let demo = demo.clone();
+                async move {
+                    let route = sse_demo::route(request.method(), request.uri().path());
+                    demo.respond(route, request.body()).await
                 }
             });
         // Give clients a few seconds to take the farewell once shutdown began.

@@ -4,7 +4,7 @@
 //!
 //! | item | use |
 //! |---|---|
-//! | [`write_events`] | streams a client to any `futures-io` [`AsyncWrite`](futures_lite::AsyncWrite) (a TCP or TLS stream): every ready frame in one vectored write, then one flush |
+//! | [`write_events`] | streams a client to any `futures-io` [`AsyncWrite`](futures_lite::AsyncWrite) (a TCP or TLS stream): every ready frame in one vectored write, then one flush; one executor turn of coalescing |
 //! | [`write_head`], [`write_response`] | the response head (flushed at once) and whole responses |
 //! | [`read_request`], [`parse_head`], [`Limits`] | bounded HTTP/1.1 request reading (`httparse`) |
 //! | [`Server`] | a small accept loop: one path streams, the rest goes to your handler; graceful shutdown with the hub |

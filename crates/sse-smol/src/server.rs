@@ -2,13 +2,13 @@
 //! handler.
 
 use std::future::Future;
-use std::io;
+use std::io::{self, Read};
 use std::sync::Arc;
 
-use async_io::Timer;
+use async_io::{Async, Timer};
 use async_net::{TcpListener, TcpStream};
 use bytes::Bytes;
-use futures_lite::{AsyncReadExt, future};
+use futures_lite::future;
 use http::StatusCode;
 use sse_core::{ConnectOptions, Hub};
 
@@ -164,12 +164,23 @@ impl Server {
         let Some(stream) = accepted.stream else {
             return; // HEAD
         };
-        // The client is gone when its side closes, even while nothing is written.
-        let peer_closed = async {
-            let mut scratch = [0; 64];
-            while let Ok(1..) = reader.read(&mut scratch).await {}
-            Ok(())
-        };
-        let _ = future::or(write_events(&mut writer, stream), peer_closed).await;
+        drop(reader);
+        let socket: Arc<Async<std::net::TcpStream>> = writer.into();
+        let _ = future::or(write_events(&mut &*socket, stream), peer_closed(&socket)).await;
+    }
+}
+
+/// Resolves when the client closes its side (or the connection fails), even while
+/// nothing is written. It waits for readability, so it costs no system call while
+/// the client is silent, however often the task is woken to write.
+async fn peer_closed(socket: &Async<std::net::TcpStream>) -> io::Result<()> {
+    let mut scratch = [0; 64];
+    loop {
+        socket.readable().await?;
+        match socket.get_ref().read(&mut scratch) {
+            Ok(0) => return Ok(()),
+            Err(error) if error.kind() != io::ErrorKind::WouldBlock => return Ok(()),
+            _ => {}
+        }
     }
 }

@@ -1,10 +1,12 @@
 //! Writing responses: the head, whole bodies, and a client's frames as they come.
 
 use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::Poll;
 
 use bytes::Buf;
-use futures_lite::{AsyncWrite, AsyncWriteExt, StreamExt};
-use sse_core::{BATCH_CAPACITY, ClientStream};
+use futures_lite::{AsyncWrite, AsyncWriteExt, Stream, StreamExt, future};
+use sse_core::{BATCH_CAPACITY, Batch, ClientStream};
 
 /// Writes a response head as HTTP/1.1, with `Connection: close` (the body, a
 /// stream or not, ends when the connection does), and flushes it so the client sees
@@ -53,9 +55,16 @@ pub async fn write_response<W: AsyncWrite + Unpin>(
     writer.flush().await
 }
 
+/// The most frames gathered into one vectored write.
+const MAX_SLICES: usize = 4 * BATCH_CAPACITY;
+
 /// Streams a client's frames to `writer` until the stream ends: each time the
-/// stream yields, every ready frame is written (with vectored writes) and then
-/// flushed once, so no frame waits for the next.
+/// stream yields, every ready frame is written (with vectored writes, up to 128
+/// frames each) and then flushed once, so no frame waits for the next.
+///
+/// Once woken, it lets the executor's other tasks (other clients, publishers) run
+/// once before it writes: what they publish meanwhile goes in the same write.
+/// Under load that halves the writes, for one turn of the executor's queue.
 ///
 /// Returning (or failing) drops the stream, which removes the client from the hub.
 ///
@@ -66,28 +75,69 @@ pub async fn write_events<W: AsyncWrite + Unpin>(
     writer: &mut W,
     mut stream: ClientStream,
 ) -> io::Result<()> {
-    while let Some(mut batch) = stream.next().await {
-        write_all_buf(writer, &mut batch).await?;
+    while let Some(batch) = stream.next().await {
+        let mut batches = vec![batch];
+        future::yield_now().await;
+        let ended = take_ready(&mut stream, &mut batches).await;
+        write_all_batches(writer, &mut batches).await?;
         writer.flush().await?;
+        if ended {
+            break;
+        }
     }
     Ok(())
 }
 
-/// Writes all of `buf`, as many of its chunks at a time as the writer takes.
-async fn write_all_buf<W: AsyncWrite + Unpin>(
+/// Appends the batches `stream` has ready, while they fit in one write; whether the
+/// stream ended.
+async fn take_ready(stream: &mut ClientStream, batches: &mut Vec<Batch>) -> bool {
+    future::poll_fn(|cx| {
+        let mut frames: usize = batches.iter().map(Batch::len).sum();
+        while frames + BATCH_CAPACITY <= MAX_SLICES {
+            match Pin::new(&mut *stream).poll_next(cx) {
+                Poll::Ready(Some(batch)) => {
+                    frames += batch.len();
+                    batches.push(batch);
+                }
+                Poll::Ready(None) => return Poll::Ready(true),
+                Poll::Pending => break,
+            }
+        }
+        Poll::Ready(false)
+    })
+    .await
+}
+
+/// Writes all of `batches`, as many of their frames at a time as the writer takes.
+async fn write_all_batches<W: AsyncWrite + Unpin>(
     writer: &mut W,
-    buf: &mut impl Buf,
+    batches: &mut [Batch],
 ) -> io::Result<()> {
-    while buf.has_remaining() {
-        let written = {
-            let mut slices = [IoSlice::new(&[]); BATCH_CAPACITY];
-            let count = buf.chunks_vectored(&mut slices);
-            writer.write_vectored(&slices[..count]).await?
-        };
+    let mut first = 0;
+    while first < batches.len() {
+        // The slices live only within a poll, not in the future across awaits.
+        let written = future::poll_fn(|cx| {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut count = 0;
+            for batch in &batches[first..] {
+                count += batch.chunks_vectored(&mut slices[count..]);
+            }
+            Pin::new(&mut *writer).poll_write_vectored(cx, &slices[..count])
+        })
+        .await?;
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
-        buf.advance(written);
+        let mut left = written;
+        while let Some(batch) = batches.get_mut(first) {
+            let step = left.min(batch.remaining());
+            batch.advance(step);
+            left -= step;
+            if batch.has_remaining() {
+                break;
+            }
+            first += 1;
+        }
     }
     Ok(())
 }
