@@ -98,7 +98,7 @@ macro_rules! adapter_tests {
 }
 
 /// The demos that take `--redis`: the `redis` tests run one process of each.
-pub(crate) const ADAPTERS: &[Adapter] = &[AXUM, WARP];
+pub(crate) const ADAPTERS: &[Adapter] = &[HYPER, AXUM, WARP, SMOL];
 
 const HYPER: Adapter = Adapter {
     bin: env!("CARGO_BIN_EXE_demo-hyper"),
