@@ -181,8 +181,9 @@ impl Log {
         // Chunks whose every entry is gone (batches may still hold them).
         let len = CHUNK_LEN as u64;
         let needed = ((self.end() - 1) / len - self.first / len + 1) as usize;
-        let gone = self.chunks.len().saturating_sub(needed);
-        self.chunks.drain(..gone);
+        while self.chunks.len() > needed {
+            self.chunks.pop_front();
+        }
     }
 
     /// The index of the first chunk's first slot: the chunk of the oldest entry
@@ -255,9 +256,10 @@ mod tests {
             };
             log.append(entry, frame(sequence), 40, usize::MAX, |_| {});
         }
-        // Entries 60..100 (indexes 60..99) are held: chunks 1 (32..64), 2 and 3.
-        assert_eq!(log.chunks.len(), 3);
-        assert_eq!(log.chunk_first(), 32);
+        // Entries 61..=100 (indexes 60..=99) are held, and only their chunks.
+        let len = CHUNK_LEN as u64;
+        assert_eq!(log.chunks.len() as u64, 99 / len - 60 / len + 1);
+        assert_eq!(log.chunk_first(), 60 - 60 % len);
         let mut batch = Batch::new();
         assert_eq!(log.read_into(62, 30, &mut batch), 30);
         let read: Vec<Bytes> = batch.frames().cloned().collect();

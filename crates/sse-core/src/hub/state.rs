@@ -3,6 +3,7 @@
 //! handed back so the caller wakes them after unlocking.
 
 use std::collections::HashMap;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::task::Waker;
 
@@ -99,14 +100,24 @@ pub(crate) struct Sent {
 
 /// Wakers collected under the lock, woken after it, without allocating.
 pub(crate) struct WakeList {
-    wakers: [Option<Waker>; 32],
+    /// Only `wakers[..len]` can hold a waker: dropping looks at those alone (most
+    /// publishes find nobody waiting).
+    wakers: ManuallyDrop<[Option<Waker>; 32]>,
     len: usize,
+}
+
+impl Drop for WakeList {
+    fn drop(&mut self) {
+        for waker in &mut self.wakers[..self.len] {
+            drop(waker.take());
+        }
+    }
 }
 
 impl WakeList {
     pub(crate) fn new() -> Self {
         WakeList {
-            wakers: [const { None }; 32],
+            wakers: ManuallyDrop::new([const { None }; 32]),
             len: 0,
         }
     }
@@ -400,6 +411,17 @@ impl State {
             }
         });
         (sequence, log_ref)
+    }
+
+    /// Whether readers wait on `log`.
+    pub(crate) fn has_waiters(&self, log_ref: LogRef) -> bool {
+        match log_ref {
+            LogRef::Global => !self.global.waiters.is_empty(),
+            LogRef::Topic(index) => self
+                .topics
+                .get(index)
+                .is_some_and(|log| !log.waiters.is_empty()),
+        }
     }
 
     /// Moves the wakers of readers waiting on `log` into `wakers`, until it is full.
