@@ -74,22 +74,25 @@ pub(crate) struct Clients {
 }
 
 impl Clients {
-    /// Opens `count` connections to `addr` over `threads` threads.
-    pub(crate) fn start(addr: SocketAddr, count: usize, threads: usize) -> io::Result<Self> {
+    /// Opens `count` connections over `threads` threads, spread evenly over
+    /// `addrs` (connection k goes to `addrs[k % addrs.len()]`).
+    pub(crate) fn start(addrs: &[SocketAddr], count: usize, threads: usize) -> io::Result<Self> {
         let threads = threads.clamp(1, count.max(1));
         let shared = Arc::new(Shared {
             phases: (0..threads).map(|_| Mutex::new(Vec::new())).collect(),
             ..Shared::default()
         });
         let mut handles = Vec::with_capacity(threads);
-        for thread in 0..threads {
-            let share = count / threads + usize::from(thread < count % threads);
+        for (thread, targets) in Targets::split(addrs, count, threads)
+            .into_iter()
+            .enumerate()
+        {
             let shared = shared.clone();
             let poll = Poll::new()?;
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("load-{thread}"))
-                    .spawn(move || run(addr, share, thread, poll, &shared))?,
+                    .spawn(move || run(&targets, thread, poll, &shared))?,
             );
         }
         Ok(Clients {
@@ -179,7 +182,39 @@ struct Connection {
     decoder: Decoder,
 }
 
-fn run(addr: SocketAddr, share: usize, thread: usize, mut poll: Poll, shared: &Shared) {
+/// The connections one thread opens: `share` of them, numbered from `first`
+/// among all the threads', each to the address its number picks.
+struct Targets {
+    addrs: Vec<SocketAddr>,
+    first: usize,
+    share: usize,
+}
+
+impl Targets {
+    /// `count` connections over `threads` threads, numbered in turn.
+    fn split(addrs: &[SocketAddr], count: usize, threads: usize) -> Vec<Targets> {
+        let mut first = 0;
+        (0..threads)
+            .map(|thread| {
+                let share = count / threads + usize::from(thread < count % threads);
+                first += share;
+                Targets {
+                    addrs: addrs.to_vec(),
+                    first: first - share,
+                    share,
+                }
+            })
+            .collect()
+    }
+
+    /// Where the thread's `k`th connection goes.
+    fn addr(&self, k: usize) -> SocketAddr {
+        self.addrs[(self.first + k) % self.addrs.len()]
+    }
+}
+
+fn run(targets: &Targets, thread: usize, mut poll: Poll, shared: &Shared) {
+    let share = targets.share;
     let mut events = Events::with_capacity(1024);
     let mut connections: Vec<Connection> = Vec::with_capacity(share);
     let mut opened = 0;
@@ -188,6 +223,7 @@ fn run(addr: SocketAddr, share: usize, thread: usize, mut poll: Poll, shared: &S
     let mut ready = Vec::with_capacity(256);
     while !shared.stop.load(Relaxed) {
         while opened < share && connecting < MAX_CONNECTING {
+            let addr = targets.addr(opened);
             opened += 1;
             let token = Token(connections.len());
             let registered = TcpStream::connect(addr).and_then(|mut stream| {
@@ -480,6 +516,23 @@ mod tests {
             assert_eq!(dechunker.state, ChunkState::Done);
         }
         assert!(!Dechunker::default().feed(b"zz\r\n", |_| true));
+    }
+
+    #[test]
+    fn splits_the_connections_evenly_over_the_servers() {
+        let addrs: Vec<SocketAddr> = (1..=2)
+            .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+            .collect();
+        for (count, threads) in [(10, 2), (11, 2), (1000, 3), (7, 1)] {
+            let mut per_server = [0; 2];
+            for targets in Targets::split(&addrs, count, threads) {
+                for k in 0..targets.share {
+                    per_server[usize::from(targets.addr(k).port() - 1)] += 1;
+                }
+            }
+            assert_eq!(per_server[0] + per_server[1], count);
+            assert_eq!(per_server[0], count.div_ceil(2), "{count} over {threads}");
+        }
     }
 
     #[test]

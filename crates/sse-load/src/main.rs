@@ -2,7 +2,7 @@
 //! axum's own SSE, in one run.
 //!
 //! ```text
-//! cargo run --release -p sse-load                   # the full run (~12 min on 2 cores)
+//! cargo run --release -p sse-load                   # the full run (~14 min on 2 cores)
 //! cargo run --release -p sse-load -- --quick        # a smoke run (CI): N=10, 64 B, 1 rep
 //! cargo run --release -p sse-load -- --help         # every flag
 //! ```
@@ -13,14 +13,17 @@
 //! `GET /events` connections from its own process, and publishes with
 //! `POST /publish` for each event size: first at a fixed rate (latency and cost when
 //! not overloaded: every delivery must arrive, or the tool exits non-zero), then at
-//! full speed (throughput under overload). It prints a Markdown report on stdout;
-//! progress goes to stderr. See `crates/sse-load/README.md` for what each figure
-//! means and how it is measured.
+//! full speed (throughput under overload). The Redis row (`axum-redis`, in `all`
+//! when `redis-server` is installed) runs two processes of a demo server relaying
+//! through a `redis-server` the tool starts, with the clients split between them.
+//! It prints a Markdown report on stdout; progress goes to stderr. See
+//! `crates/sse-load/README.md` for what each figure means and how it is measured.
 #![forbid(unsafe_code)]
 
 mod baseline;
 mod client;
 mod http;
+mod redis;
 mod report;
 mod run;
 mod server;
@@ -43,8 +46,12 @@ Usage:
 
 Options:
   --quick                 smoke run: N=10, 64 B, 1 rep, short phases (exit 1 on loss)
-  --servers LIST          all, ours, baselines, or names: hyper,axum,warp,smol,
-                          axum-sse,axum-bytes [default: all]
+  --servers LIST          all, ours, baselines, redis, or names: hyper,axum,warp,
+                          smol, axum-redis, axum-sse,axum-bytes [default: all];
+                          X-redis (also hyper-, warp-, smol-redis; `redis`: the
+                          four) is two processes of demo X relaying through a
+                          redis-server the tool starts, skipped with a note when
+                          redis-server is not installed
   --clients LIST          numbers of connections [default: 100,1000,10000]
   --sizes LIST            event data sizes in bytes, at least 25 [default: 64,1024]
   --reps N                repetitions [default: 3]
@@ -84,6 +91,8 @@ struct Options {
     perf: Option<PathBuf>,
     quick: bool,
     command_line: String,
+    /// Said in the report's head: what was left out and why.
+    notes: Vec<String>,
 }
 
 impl Default for Options {
@@ -105,6 +114,7 @@ impl Default for Options {
             perf: None,
             quick: false,
             command_line: String::new(),
+            notes: Vec::new(),
         }
     }
 }
@@ -156,6 +166,7 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
                     "all" => Kind::ALL.to_vec(),
                     "ours" => Kind::ALL.into_iter().filter(|k| k.is_ours()).collect(),
                     "baselines" => Kind::ALL.into_iter().filter(|k| !k.is_ours()).collect(),
+                    "redis" => Kind::REDIS.to_vec(),
                     names => names
                         .split(',')
                         .map(|n| Kind::parse(n).ok_or_else(|| format!("unknown server {n:?}")))
@@ -202,6 +213,26 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
     Ok(Some(options))
 }
 
+/// Leaves out the Redis rows when `redis-server` cannot be run, with a note.
+fn skip_redis_if_missing(options: &mut Options) {
+    if !options.servers.iter().any(|kind| kind.is_redis()) || redis::available() {
+        return;
+    }
+    let skipped: Vec<&str> = options
+        .servers
+        .iter()
+        .filter(|kind| kind.is_redis())
+        .map(|kind| kind.key())
+        .collect();
+    let note = format!(
+        "redis-server is not installed (the Debian package redis-server): skipped {}.",
+        skipped.join(", ")
+    );
+    eprintln!("note: {note}");
+    options.notes.push(note);
+    options.servers.retain(|kind| !kind.is_redis());
+}
+
 /// `serve axum-sse|axum-bytes [--addr ADDR] [--capacity N]`.
 fn serve(args: &[String]) -> Result<(), String> {
     let baseline = match args.first().map(String::as_str) {
@@ -234,7 +265,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let options = match parse(&args) {
+    let mut options = match parse(&args) {
         Ok(Some(options)) => options,
         Ok(None) => {
             println!("{USAGE}");
@@ -245,6 +276,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    skip_redis_if_missing(&mut options);
+    if options.servers.is_empty() {
+        eprintln!("error: nothing to run");
+        return ExitCode::from(2);
+    }
     match run::run(&options) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,

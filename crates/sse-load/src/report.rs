@@ -25,6 +25,8 @@ pub(crate) struct PhaseResult {
     pub(crate) system_ns: f64,
     /// The load tool's own CPU time per delivery (clients and publishers).
     pub(crate) load_ns: f64,
+    /// `redis-server`'s CPU time per delivery (NaN without Redis).
+    pub(crate) redis_ns: f64,
     /// CPU time over wall time, from the first publish to the end of the drain.
     pub(crate) server_cores: f64,
     pub(crate) load_cores: f64,
@@ -113,6 +115,11 @@ impl Report {
         Spread::of(&values)
     }
 
+    /// Whether the run has Redis rows (and so a column for `redis-server`'s CPU).
+    fn has_redis(&self) -> bool {
+        self.options.servers.iter().any(|kind| kind.is_redis())
+    }
+
     fn baselines(&self) -> Vec<Kind> {
         self.options
             .servers
@@ -147,11 +154,20 @@ impl Report {
              Each cell: median (min–max) of the repetitions; ratios compare medians.\n",
             o.client_threads, o.history, o.max_lag, o.policy, o.max_lag
         );
+        if self.has_redis() {
+            let _ = writeln!(out, "{REDIS_SETUP}\n");
+        }
+        for note in &o.notes {
+            let _ = writeln!(out, "Note: {note}\n");
+        }
 
         self.full_speed_table(&mut out);
         self.fixed_rate_table(&mut out);
         self.memory_table(&mut out);
         out.push_str(NOTES);
+        if self.has_redis() {
+            out.push_str(REDIS_NOTES);
+        }
         if !self.failures.is_empty() {
             let _ = writeln!(out, "\n**Failed runs:**\n");
             for failure in &self.failures {
@@ -176,24 +192,26 @@ impl Report {
             "### Full speed ({} publishing connections, {} s): throughput under overload\n",
             o.publishers, o.seconds
         );
+        let mut trailing = vec!["p50", "p99", "server CPU/delivery (user + sys)"];
+        if self.has_redis() {
+            trailing.push("redis CPU/delivery");
+        }
+        trailing.extend([
+            "deliveries/write",
+            "delivered",
+            "drops",
+            "lag disc.",
+            "server cores",
+            "load CPU/delivery",
+            "load cores",
+            "other cores",
+        ]);
         table_head(
             out,
             &["N", "size", "server", "deliveries/s"],
             "vs",
             &baselines,
-            &[
-                "p50",
-                "p99",
-                "server CPU/delivery (user + sys)",
-                "deliveries/write",
-                "delivered",
-                "drops",
-                "lag disc.",
-                "server cores",
-                "load CPU/delivery",
-                "load cores",
-                "other cores",
-            ],
+            &trailing,
         );
         for &clients in &o.clients {
             for &size in &o.sizes {
@@ -214,18 +232,19 @@ impl Report {
                             self.spread(baseline, clients, size, |r| r.full.deliveries_per_second);
                         let _ = write!(row, " {} |", ratio(Some(rate), theirs, kind == baseline));
                     }
-                    let user = f(|r| r.full.user_ns);
-                    let system = f(|r| r.full.system_ns);
-                    let _ = writeln!(
-                        row,
-                        " {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    let mut cells = vec![
                         opt(f(|r| r.full.p50_ns), time_text),
                         opt(f(|r| r.full.p99_ns), time_text),
-                        cpu_text(user, system),
+                        cpu_text(f(|r| r.full.user_ns), f(|r| r.full.system_ns)),
+                    ];
+                    if self.has_redis() {
+                        cells.push(opt(f(|r| r.full.redis_ns), time_text));
+                    }
+                    cells.extend([
                         opt(f(|r| r.full.deliveries_per_write), |v| format!("{v:.1}")),
                         opt(
                             f(|r| r.full.delivered as f64 / r.full.expected.max(1) as f64),
-                            |v| format!("{:.1}%", v * 100.0)
+                            |v| format!("{:.1}%", v * 100.0),
                         ),
                         opt(f(|r| r.full.drops as f64), count_text),
                         opt(f(|r| r.full.lag_disconnects as f64), count_text),
@@ -233,8 +252,8 @@ impl Report {
                         opt(f(|r| r.full.load_ns), time_text),
                         opt(f(|r| r.full.load_cores), |v| format!("{v:.2}")),
                         opt(f(|r| r.full.other_cores), |v| format!("{v:.2}")),
-                    );
-                    out.push_str(&row);
+                    ]);
+                    let _ = writeln!(out, "{row} {} |", cells.join(" | "));
                 }
             }
         }
@@ -249,16 +268,17 @@ impl Report {
             "### Fixed rate ({} deliveries/s = {}/N events/s, at most 1000 events/s; {} s): latency and cost, not overloaded\n",
             o.rate, o.rate, o.seconds
         );
+        let mut trailing = vec!["server CPU/delivery (user + sys)"];
+        if self.has_redis() {
+            trailing.push("redis CPU/delivery");
+        }
+        trailing.extend(["deliveries/write", "missing"]);
         table_head(
             out,
             &["N", "size", "server", "events/s", "p50", "p99"],
             "p99 vs",
             &baselines,
-            &[
-                "server CPU/delivery (user + sys)",
-                "deliveries/write",
-                "missing",
-            ],
+            &trailing,
         );
         for &clients in &o.clients {
             for &size in &o.sizes {
@@ -286,13 +306,16 @@ impl Report {
                         .filter(|r| r.kind == kind && r.clients == clients && r.size == size)
                         .map(|r| r.fixed.expected.saturating_sub(r.fixed.delivered))
                         .sum::<u64>();
-                    let _ = writeln!(
-                        row,
-                        " {} | {} | {missing} |",
-                        cpu_text(f(|r| r.fixed.user_ns), f(|r| r.fixed.system_ns)),
+                    let mut cells =
+                        vec![cpu_text(f(|r| r.fixed.user_ns), f(|r| r.fixed.system_ns))];
+                    if self.has_redis() {
+                        cells.push(opt(f(|r| r.fixed.redis_ns), time_text));
+                    }
+                    cells.extend([
                         opt(f(|r| r.fixed.deliveries_per_write), |v| format!("{v:.1}")),
-                    );
-                    out.push_str(&row);
+                        missing.to_string(),
+                    ]);
+                    let _ = writeln!(out, "{row} {} |", cells.join(" | "));
                 }
             }
         }
@@ -354,6 +377,19 @@ What the figures are:
 - **load CPU/delivery**: the load tool's own CPU time (its client threads and publishers) per delivery: it must stay below the server's, or the load is the bottleneck.
 - **missing** (fixed rate): deliveries that never arrived; anything but 0 fails the run.
 - **memory per connection**: (server `VmRSS` with N idle streaming connections − `VmRSS` before they connected) / N.
+";
+
+/// How the Redis rows run, for the report's head.
+const REDIS_SETUP: &str = "\
+Redis rows (`sse-X ×2 + redis`): a `redis-server` of the tool's own (`--save \"\" --appendonly no`) and two processes of the demo server with `--redis`; \
+the clients are split evenly between the two, the publishing goes to the first: \
+`POST /publish` is an `XADD`, and each process reads the stream (`XREAD BLOCK`) and fans every event out to its own clients. \
+Latency is end to end across both processes; server CPU, deliveries/write and memory are both processes' together; `redis-server`'s CPU is its own column.";
+
+const REDIS_NOTES: &str = "\
+- **Redis rows**: latency includes the `XADD`, the `XREAD` that brings the entry back, and the fan-out, for the clients of either process. \
+**server CPU/delivery**, **server cores**, **deliveries/write** and **memory per connection** sum both demo processes; **redis CPU/delivery** is `redis-server`'s CPU time over the phase per delivery (outside **other cores**). \
+The write calls a `POST` takes are measured as for the others, here with both processes relaying each calibration event alone; at full speed they relay in batches, so the relays' `XREAD` writes are slightly over-subtracted.
 ";
 
 /// Writes a Markdown table head: the `leading` columns, one `"{label} {baseline}"`

@@ -8,7 +8,7 @@ use crate::Options;
 use crate::client::Clients;
 use crate::http::{HttpClient, now_ns};
 use crate::report::{MemoryResult, PhaseResult, Report, RunResult};
-use crate::server::{self, Kind, PerfRecord, ProcSample, Server, ServerConfig};
+use crate::server::{self, Deployment, Kind, PerfRecord, ProcSample, ServerConfig};
 
 /// The send time and phase every event's data starts with: `{ns:020} {phase:03} `.
 pub(crate) const STAMP_LEN: usize = 25;
@@ -18,6 +18,9 @@ const CALIBRATION_POSTS: u64 = 50;
 /// The fixed-rate phase never asks for more events per second than this (one
 /// publishing connection, waiting for each answer).
 const MAX_FIXED_EVENTS_PER_SECOND: u64 = 1000;
+/// After the calibration `POST`s, time for the servers to finish what they do
+/// for them (with Redis: each process relays them), so their writes are counted.
+const CALIBRATION_SETTLE: Duration = Duration::from_millis(50);
 /// Once publishing ends, how long deliveries may keep arriving.
 const DRAIN_QUIET: Duration = Duration::from_millis(500);
 const DRAIN_MAX: Duration = Duration::from_secs(10);
@@ -89,7 +92,8 @@ fn event_data(phase: usize, size: usize) -> String {
     data
 }
 
-/// One server process: connect, measure memory, then both phases for every size.
+/// One server (one process, or the Redis rows' processes): connect, measure
+/// memory, then both phases for every size.
 fn run_server(
     kind: Kind,
     clients: usize,
@@ -97,22 +101,15 @@ fn run_server(
     options: &Options,
     config: &ServerConfig,
 ) -> io::Result<(MemoryResult, Vec<RunResult>)> {
-    let server = Server::spawn(kind, config)?;
-    let pid = server.pid.to_string();
-    let mut http = HttpClient::new(server.addr);
+    let server = Deployment::start(kind, config)?;
+    let mut http = HttpClient::new(server.publish_addr());
+    let writes_per_post = calibrate(&server, &mut http)?;
 
-    let before = server::sample(&pid)?;
-    for _ in 0..CALIBRATION_POSTS {
-        http.publish(&event_data(0, 64))?;
-    }
-    let after = server::sample(&pid)?;
-    let writes_per_post = (after.syscw - before.syscw) as f64 / CALIBRATION_POSTS as f64;
-
-    let rss_before = server::rss_kib(server.pid)?;
-    let load = Clients::start(server.addr, clients, options.client_threads)?;
+    let rss_before = server.rss_kib()?;
+    let load = Clients::start(&server.addrs(), clients, options.client_threads)?;
     load.wait_streaming(clients, Duration::from_secs(60))?;
     std::thread::sleep(Duration::from_millis(300));
-    let rss_after = server::rss_kib(server.pid)?;
+    let rss_after = server.rss_kib()?;
     let memory = MemoryResult {
         kind,
         clients,
@@ -128,7 +125,7 @@ fn run_server(
     for &size in &options.sizes {
         let warm = phase;
         let measured = Measure {
-            pid: &pid,
+            server: &server,
             load: &load,
             writes_per_post,
         };
@@ -150,14 +147,14 @@ fn run_server(
         })?;
         let perf = match &options.perf {
             Some(dir) if rep == 0 => Some(PerfRecord::start(
-                server.pid,
-                &dir.join(format!("{}-{clients}-{size}.data", kind.name())),
+                &server.pids(),
+                &dir.join(format!("{}-{clients}-{size}.data", kind.key())),
             )?),
             _ => None,
         };
         let full = measured.phase(&mut http, phase + 2, perf, |_| {
             publish_full(
-                server.addr,
+                server.publish_addr(),
                 options.publishers,
                 options.seconds,
                 phase + 2,
@@ -196,12 +193,24 @@ fn run_server(
     Ok((memory, runs))
 }
 
+/// Publishes a few events with no client connected; returns how many write calls
+/// (all server processes together) answering one `POST` takes.
+fn calibrate(server: &Deployment, http: &mut HttpClient) -> io::Result<f64> {
+    let before = server.sample()?;
+    for _ in 0..CALIBRATION_POSTS {
+        http.publish(&event_data(0, 64))?;
+    }
+    std::thread::sleep(CALIBRATION_SETTLE);
+    let after = server.sample()?;
+    Ok((after.syscw - before.syscw) as f64 / CALIBRATION_POSTS as f64)
+}
+
 fn alive(load: &Clients) -> usize {
     load.streaming().saturating_sub(load.closed())
 }
 
 struct Measure<'a> {
-    pid: &'a str,
+    server: &'a Deployment,
     load: &'a Clients,
     writes_per_post: f64,
 }
@@ -214,7 +223,19 @@ struct ServerCounters {
     lag_disconnects: u64,
 }
 
-fn counters(http: &mut HttpClient) -> io::Result<ServerCounters> {
+/// The counters of every server process, summed: `publisher` asks the first
+/// (it is connected to it), a fresh connection each of the others.
+fn counters(publisher: &mut HttpClient, server: &Deployment) -> io::Result<ServerCounters> {
+    let mut total = process_counters(publisher)?;
+    for &addr in &server.addrs()[1..] {
+        let other = process_counters(&mut HttpClient::new(addr))?;
+        total.dropped += other.dropped;
+        total.lag_disconnects += other.lag_disconnects;
+    }
+    Ok(total)
+}
+
+fn process_counters(http: &mut HttpClient) -> io::Result<ServerCounters> {
     let stats = http.stats()?;
     let get = |name: &str| {
         stats
@@ -240,8 +261,9 @@ impl Measure<'_> {
     ) -> io::Result<PhaseResult> {
         let alive = alive(self.load) as u64;
         let closed_before = self.load.closed();
-        let counters_before = counters(http)?;
-        let server_before = server::sample(self.pid)?;
+        let counters_before = counters(http, self.server)?;
+        let server_before = self.server.sample()?;
+        let redis_before = self.server.redis_sample()?;
         let load_before = server::sample("self")?;
         let busy_before = server::machine_busy()?;
         let start_ns = now_ns();
@@ -268,10 +290,11 @@ impl Measure<'_> {
         drop(perf);
         let wall = started.elapsed().as_secs_f64();
 
-        let server_after = server::sample(self.pid)?;
+        let server_after = self.server.sample()?;
+        let redis_after = self.server.redis_sample()?;
         let load_after = server::sample("self")?;
         let busy_after = server::machine_busy()?;
-        let counters_after = counters(http)?;
+        let counters_after = counters(http, self.server)?;
         let stats = self.load.phase(phase);
         let delivered = stats.deliveries.max(1) as f64;
         let ticks = server::clock_ticks() as f64;
@@ -287,10 +310,12 @@ impl Measure<'_> {
         let (load_user, load_system) = cpu(&load_before, &load_after);
         let writes = (server_after.syscw - server_before.syscw) as f64
             - self.writes_per_post * published as f64;
-        let server_ticks =
-            (server_after.utime + server_after.stime) - (server_before.utime + server_before.stime);
-        let load_ticks =
-            (load_after.utime + load_after.stime) - (load_before.utime + load_before.stime);
+        let server_ticks = server_after.ticks() - server_before.ticks();
+        let load_ticks = load_after.ticks() - load_before.ticks();
+        let redis_ticks = match (redis_before, redis_after) {
+            (Some(before), Some(after)) => Some(after.ticks() - before.ticks()),
+            _ => None,
+        };
         let seconds = (stats.last_ns.saturating_sub(start_ns)) as f64 / 1e9;
         Ok(PhaseResult {
             published,
@@ -306,9 +331,11 @@ impl Measure<'_> {
             user_ns,
             system_ns,
             load_ns: load_user + load_system,
+            redis_ns: redis_ticks.map_or(f64::NAN, |t| t as f64 * 1e9 / ticks / delivered),
             server_cores: server_ticks as f64 / ticks / wall,
             load_cores: load_ticks as f64 / ticks / wall,
-            other_cores: (busy_after - busy_before).saturating_sub(server_ticks + load_ticks)
+            other_cores: (busy_after - busy_before)
+                .saturating_sub(server_ticks + load_ticks + redis_ticks.unwrap_or(0))
                 as f64
                 / ticks
                 / wall,

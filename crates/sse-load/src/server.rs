@@ -1,5 +1,6 @@
 //! The server under test: which one, building it, running it in its own process
-//! (killed when dropped), and what `/proc` says about it.
+//! (or, for the Redis rows, two processes and a `redis-server`; killed when
+//! dropped), and what `/proc` says about it.
 
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
@@ -9,12 +10,21 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::baseline::Baseline;
+use crate::redis::RedisServer;
+
+/// How many demo processes share the Redis stream in a [`Kind::Redis`] run.
+const REDIS_PROCESSES: usize = 2;
 
 /// A server the tool can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     /// One of our demo servers (`examples/demo.rs` of an adapter crate).
     Ours(&'static str),
+    /// One of our demo servers in [`REDIS_PROCESSES`] processes publishing and
+    /// relaying through a Redis stream (`--redis`) on a `redis-server` of the
+    /// tool's own: the clients are split between the processes, the publishing
+    /// goes to the first.
+    Redis(&'static str),
     /// A baseline, run by this tool's `serve` subcommand.
     Baseline(Baseline),
     /// A demo server binary given on the command line (`--variant LABEL=PATH`), run
@@ -26,15 +36,27 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 6] = [
+    /// `--servers all`, the default: our four, one Redis row, the baselines.
+    pub(crate) const ALL: [Kind; 7] = [
         Kind::Ours("hyper"),
         Kind::Ours("axum"),
         Kind::Ours("warp"),
         Kind::Ours("smol"),
+        Kind::Redis("axum"),
         Kind::Baseline(Baseline::AxumSse),
         Kind::Baseline(Baseline::AxumBytes),
     ];
 
+    /// Every Redis row (`--servers redis`); only `axum-redis` is in
+    /// [`ALL`](Self::ALL).
+    pub(crate) const REDIS: [Kind; 4] = [
+        Kind::Redis("hyper"),
+        Kind::Redis("axum"),
+        Kind::Redis("warp"),
+        Kind::Redis("smol"),
+    ];
+
+    /// The row's label in the report.
     pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Ours(adapter) => match adapter {
@@ -43,21 +65,47 @@ impl Kind {
                 "warp" => "sse-warp",
                 _ => "sse-smol",
             },
+            Kind::Redis(adapter) => match adapter {
+                "hyper" => "sse-hyper ×2 + redis",
+                "axum" => "sse-axum ×2 + redis",
+                "warp" => "sse-warp ×2 + redis",
+                _ => "sse-smol ×2 + redis",
+            },
             Kind::Baseline(Baseline::AxumSse) => "axum-sse",
             Kind::Baseline(Baseline::AxumBytes) => "axum-bytes",
             Kind::Variant { label, .. } => label,
         }
     }
 
+    /// The name `--servers` takes (and `--perf` files are named after).
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Kind::Ours(adapter) => adapter,
+            Kind::Redis(adapter) => match adapter {
+                "hyper" => "hyper-redis",
+                "axum" => "axum-redis",
+                "warp" => "warp-redis",
+                _ => "smol-redis",
+            },
+            Kind::Baseline(_) | Kind::Variant { .. } => self.name(),
+        }
+    }
+
+    /// A known server by its key (`axum`, `axum-redis`) or label (`sse-axum`).
     pub(crate) fn parse(name: &str) -> Option<Kind> {
         let name = name.trim();
         Kind::ALL
             .into_iter()
-            .find(|kind| kind.name() == name || kind.name().strip_prefix("sse-") == Some(name))
+            .chain(Kind::REDIS)
+            .find(|kind| kind.key() == name || kind.name() == name)
     }
 
     pub(crate) fn is_ours(self) -> bool {
         !matches!(self, Kind::Baseline(_))
+    }
+
+    pub(crate) fn is_redis(self) -> bool {
+        matches!(self, Kind::Redis(_))
     }
 
     /// `LABEL=PATH`, for `--variant`.
@@ -93,13 +141,15 @@ pub(crate) fn build_demos(kinds: &[Kind]) -> io::Result<PathBuf> {
         .parent()
         .ok_or_else(|| io::Error::other("no target dir"))?;
     let examples = profile_dir.join("examples");
-    let ours: Vec<&str> = kinds
+    let mut ours: Vec<&str> = kinds
         .iter()
         .filter_map(|kind| match kind {
-            Kind::Ours(adapter) => Some(*adapter),
+            Kind::Ours(adapter) | Kind::Redis(adapter) => Some(*adapter),
             Kind::Baseline(_) | Kind::Variant { .. } => None,
         })
         .collect();
+    ours.sort_unstable();
+    ours.dedup();
     if ours.is_empty() {
         return Ok(examples);
     }
@@ -135,51 +185,22 @@ pub(crate) fn build_demos(kinds: &[Kind]) -> io::Result<PathBuf> {
     Ok(examples)
 }
 
-/// A running server; killed (SIGKILL) and reaped when dropped.
+/// A running server process; killed (SIGKILL) and reaped when dropped.
 #[derive(Debug)]
-pub(crate) struct Server {
+struct Server {
     child: Child,
-    pub(crate) pid: u32,
-    pub(crate) addr: SocketAddr,
+    pid: u32,
+    addr: SocketAddr,
 }
 
 impl Server {
-    pub(crate) fn spawn(kind: Kind, config: &ServerConfig) -> io::Result<Server> {
-        let mut command = match kind {
-            Kind::Ours(_) | Kind::Variant { .. } => {
-                let (binary, smol) = match kind {
-                    Kind::Variant { path, .. } => (PathBuf::from(path), path.contains("smol")),
-                    Kind::Ours(adapter) => (
-                        config.examples.join(format!("demo-{adapter}")),
-                        adapter == "smol",
-                    ),
-                    Kind::Baseline(_) => unreachable!("matched above"),
-                };
-                let mut command = Command::new(binary);
-                command
-                    .args(["--addr", "127.0.0.1:0", "--keep-alive", "0"])
-                    .args(["--history", &config.history.to_string()])
-                    .args(["--max-lag", &config.max_lag.to_string()])
-                    .args(["--policy", &config.policy]);
-                if smol {
-                    // smol's global executor runs on one thread unless told otherwise;
-                    // give it as many as tokio's multi-threaded runtime takes.
-                    command.env("SMOL_THREADS", cpus().to_string());
-                }
-                command
-            }
-            Kind::Baseline(baseline) => {
-                let mut command = Command::new(std::env::current_exe()?);
-                let variant = match baseline {
-                    Baseline::AxumSse => "axum-sse",
-                    Baseline::AxumBytes => "axum-bytes",
-                };
-                command
-                    .args(["serve", variant, "--addr", "127.0.0.1:0"])
-                    .args(["--capacity", &config.max_lag.to_string()]);
-                command
-            }
-        };
+    /// Starts one process of `kind`; ours relay through the Redis at `redis`
+    /// (`--redis URL`) when given.
+    fn spawn(kind: Kind, config: &ServerConfig, redis: Option<&str>) -> io::Result<Server> {
+        let mut command = server_command(kind, config)?;
+        if let Some(url) = redis {
+            command.args(["--redis", url]);
+        }
         command.stdin(Stdio::null()).stdout(Stdio::piped());
         let mut child = command.spawn()?;
         let pid = child.id();
@@ -212,10 +233,114 @@ impl Server {
     }
 }
 
+/// The command that starts one process of `kind`.
+fn server_command(kind: Kind, config: &ServerConfig) -> io::Result<Command> {
+    Ok(match kind {
+        Kind::Ours(adapter) | Kind::Redis(adapter) => demo_command(
+            &config.examples.join(format!("demo-{adapter}")),
+            adapter == "smol",
+            config,
+        ),
+        Kind::Variant { path, .. } => demo_command(Path::new(path), path.contains("smol"), config),
+        Kind::Baseline(baseline) => {
+            let mut command = Command::new(std::env::current_exe()?);
+            let variant = match baseline {
+                Baseline::AxumSse => "axum-sse",
+                Baseline::AxumBytes => "axum-bytes",
+            };
+            command
+                .args(["serve", variant, "--addr", "127.0.0.1:0"])
+                .args(["--capacity", &config.max_lag.to_string()]);
+            command
+        }
+    })
+}
+
+/// One of our demo servers with the run's hub settings.
+fn demo_command(binary: &Path, smol: bool, config: &ServerConfig) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .args(["--addr", "127.0.0.1:0", "--keep-alive", "0"])
+        .args(["--history", &config.history.to_string()])
+        .args(["--max-lag", &config.max_lag.to_string()])
+        .args(["--policy", &config.policy]);
+    if smol {
+        // smol's global executor runs on one thread unless told otherwise; give it
+        // as many as tokio's multi-threaded runtime takes.
+        command.env("SMOL_THREADS", cpus().to_string());
+    }
+    command
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Everything one run of a [`Kind`] starts: one server process, or for
+/// [`Kind::Redis`] a `redis-server` and the demo processes relaying through it.
+/// Killed when dropped, the servers first.
+#[derive(Debug)]
+pub(crate) struct Deployment {
+    /// The server processes: the first takes the publishing.
+    servers: Vec<Server>,
+    redis: Option<RedisServer>,
+}
+
+impl Deployment {
+    pub(crate) fn start(kind: Kind, config: &ServerConfig) -> io::Result<Deployment> {
+        if !kind.is_redis() {
+            return Ok(Deployment {
+                servers: vec![Server::spawn(kind, config, None)?],
+                redis: None,
+            });
+        }
+        let redis = RedisServer::start()?;
+        let url = redis.url();
+        let servers = (0..REDIS_PROCESSES)
+            .map(|_| Server::spawn(kind, config, Some(&url)))
+            .collect::<io::Result<_>>()?;
+        Ok(Deployment {
+            servers,
+            redis: Some(redis),
+        })
+    }
+
+    /// Where to publish: the first server.
+    pub(crate) fn publish_addr(&self) -> SocketAddr {
+        self.servers[0].addr
+    }
+
+    /// Every server's address, for the clients to be spread over.
+    pub(crate) fn addrs(&self) -> Vec<SocketAddr> {
+        self.servers.iter().map(|server| server.addr).collect()
+    }
+
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.servers.iter().map(|server| server.pid).collect()
+    }
+
+    /// CPU time and writes of the server processes, summed (not `redis-server`'s).
+    pub(crate) fn sample(&self) -> io::Result<ProcSample> {
+        self.servers
+            .iter()
+            .map(|server| sample(&server.pid.to_string()))
+            .sum()
+    }
+
+    /// `redis-server`'s CPU time, when there is one.
+    pub(crate) fn redis_sample(&self) -> io::Result<Option<ProcSample>> {
+        self.redis
+            .as_ref()
+            .map(|redis| sample(&redis.pid.to_string()))
+            .transpose()
+    }
+
+    /// Resident memory of the server processes, summed, in KiB.
+    pub(crate) fn rss_kib(&self) -> io::Result<u64> {
+        self.servers.iter().map(|server| rss_kib(server.pid)).sum()
     }
 }
 
@@ -227,6 +352,23 @@ pub(crate) struct ProcSample {
     pub(crate) stime: u64,
     /// `syscw` from `/proc/PID/io`: `write`/`writev`/`pwrite*` calls (not `send*`).
     pub(crate) syscw: u64,
+}
+
+impl ProcSample {
+    /// User plus system time, in clock ticks.
+    pub(crate) fn ticks(&self) -> u64 {
+        self.utime + self.stime
+    }
+}
+
+impl std::iter::Sum for ProcSample {
+    fn sum<I: Iterator<Item = ProcSample>>(samples: I) -> ProcSample {
+        samples.fold(ProcSample::default(), |total, s| ProcSample {
+            utime: total.utime + s.utime,
+            stime: total.stime + s.stime,
+            syscw: total.syscw + s.syscw,
+        })
+    }
 }
 
 /// `pid` is a number, or `self`.
@@ -306,9 +448,10 @@ pub(crate) fn cpus() -> usize {
 pub(crate) struct PerfRecord(Child);
 
 impl PerfRecord {
-    pub(crate) fn start(pid: u32, output: &Path) -> io::Result<PerfRecord> {
+    pub(crate) fn start(pids: &[u32], output: &Path) -> io::Result<PerfRecord> {
+        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
         let child = Command::new("perf")
-            .args(["record", "-F", "999", "-g", "-p", &pid.to_string(), "-o"])
+            .args(["record", "-F", "999", "-g", "-p", &pids.join(","), "-o"])
             .arg(output)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
