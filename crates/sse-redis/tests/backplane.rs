@@ -4,22 +4,59 @@
 #[path = "../../../tests/e2e/redis_server.rs"]
 mod redis_server;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_lite::StreamExt;
 use redis_server::RedisServer;
 use sse_core::{ClientStream, ConnectOptions, Decoded, Decoder, Event, Hub, HubConfig};
-use sse_redis::{Backplane, Error, RedisOptions, StreamId};
+use sse_redis::{
+    Backplane, BackplaneHooks, Error, InvalidEntry, NoBackplaneHooks, RedisOptions, StreamId,
+};
+
+/// Hooks that write down every call.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+impl Recorder {
+    fn calls(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl BackplaneHooks for Recorder {
+    fn on_connection_lost(&self, _error: &Error) {
+        self.0.lock().unwrap().push("lost".into());
+    }
+
+    fn on_reconnected(&self) {
+        self.0.lock().unwrap().push("reconnected".into());
+    }
+
+    fn on_invalid_entry(&self, _id: StreamId, reason: InvalidEntry) {
+        self.0.lock().unwrap().push(format!("invalid: {reason}"));
+    }
+}
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A backplane (one server process's worth), its reader running.
 async fn open(redis: &RedisServer, history: usize) -> Backplane {
+    open_with_hooks(redis, history, NoBackplaneHooks).await
+}
+
+async fn open_with_hooks(
+    redis: &RedisServer,
+    history: usize,
+    hooks: impl BackplaneHooks,
+) -> Backplane {
     let options = RedisOptions::new(redis.url())
         .block(Duration::from_millis(200))
         .backoff(Duration::from_millis(20), Duration::from_millis(200));
     let hub = Hub::builder().config(HubConfig::default().history(history));
-    let backplane = Backplane::open(options, hub).await.expect("redis is up");
+    let backplane = Backplane::open_with_hooks(options, hub, hooks)
+        .await
+        .expect("redis is up");
     tokio::spawn({
         let backplane = backplane.clone();
         async move { backplane.run(tokio::time::sleep).await }
@@ -197,7 +234,9 @@ async fn redis_going_away_loses_nothing_and_repeats_nothing_once_it_is_back() {
     let Some(mut redis) = RedisServer::start() else {
         return;
     };
-    let (a, b) = (open(&redis, 64).await, open(&redis, 64).await);
+    let hooks = Recorder::default();
+    let a = open_with_hooks(&redis, 64, hooks.clone()).await;
+    let b = open(&redis, 64).await;
     let mut on_a = connect(&a, ConnectOptions::new());
     let mut on_b = connect(&b, ConnectOptions::new());
     broadcast_all(&a, &["1", "2", "3"]).await;
@@ -222,6 +261,7 @@ async fn redis_going_away_loses_nothing_and_repeats_nothing_once_it_is_back() {
         assert_eq!(metrics.relayed, 5);
     }
     assert_eq!(a.metrics().publish_errors, 1);
+    assert_eq!(hooks.calls(), ["lost", "reconnected"], "once per outage");
     // Nothing else is pending for either client.
     broadcast_all(&a, &["6"]).await;
     assert_eq!(data(&next_events(&mut on_a, 1).await), ["6"]);
@@ -233,7 +273,8 @@ async fn entries_not_written_by_the_backplane_are_skipped_and_counted() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let a = open(&redis, 64).await;
+    let hooks = Recorder::default();
+    let a = open_with_hooks(&redis, 64, hooks.clone()).await;
     let mut client = connect(&a, ConnectOptions::new());
     let raw = redis::Client::open(redis.url()).unwrap();
     let mut raw = raw.get_multiplexed_async_connection().await.unwrap();
@@ -249,4 +290,11 @@ async fn entries_not_written_by_the_backplane_are_skipped_and_counted() {
     }
     assert_eq!(data(&next_events(&mut client, 1).await), ["ok"]);
     assert_eq!(a.metrics().invalid_entries, 2);
+    assert_eq!(
+        hooks.calls(),
+        [
+            "invalid: the entry's event is invalid: encoded event contains a blank line",
+            "invalid: the entry has no event field",
+        ]
+    );
 }
