@@ -63,7 +63,7 @@ use crate::{Comment, EncodedEvent, Frame};
 use metrics::Counters;
 use registry::ClientKey;
 use state::{Replay, State, WakeList};
-use stream::RemoteReplay;
+use stream::{Lead, RemoteReplay};
 use sync::{Mutex, MutexGuard};
 
 /// The fan-out hub. Cheap to clone (an [`Arc`] inside), `Send + Sync`, and usable
@@ -224,11 +224,10 @@ impl Hub {
             waker.wake();
         }
         Counters::add(&shared.counters.connects, 1);
-        let missed = connected.replay == Replay::Missed;
-        let lead = [
-            shared.retry_frame.clone(),
-            shared.replay_miss_frame.clone().filter(|_| missed),
-        ];
+        let lead = Lead {
+            retry: shared.retry_frame.is_some(),
+            resync: connected.replay == Replay::Missed && shared.replay_miss_frame.is_some(),
+        };
         let last_event_id = options.last_event_id.as_deref().unwrap_or_default();
         let remote = match (&shared.replay_source, connected.replay) {
             (Some(source), Replay::Remote) => Some(RemoteReplay::new(

@@ -26,14 +26,9 @@ pub(crate) struct Client {
     pub(crate) global: LogCursor,
     /// Its place in each topic's log, by the log's index in the hub's topic slab.
     pub(crate) topics: Box<[(usize, LogCursor)]>,
-    /// Its own queue, made on the first frame sent to it alone.
-    pub(crate) direct: Option<(
-        async_channel::Sender<Direct>,
-        async_channel::Receiver<Direct>,
-    )>,
-    /// A frame taken from `direct` but not yet delivered (merging needs to look at
-    /// the head of the queue).
-    pub(crate) peeked: Option<Direct>,
+    /// Its own queue, made on the first frame sent to it alone (boxed: most
+    /// clients never get one).
+    pub(crate) direct: Option<Box<DirectQueue>>,
     /// Set while the stream waits for something to read.
     pub(crate) waker: Option<Waker>,
     pub(crate) end: End,
@@ -44,6 +39,35 @@ pub(crate) struct Client {
     /// Its stream waits for the replay source; its cursors are placed when it
     /// resumes.
     pub(crate) awaiting_replay: bool,
+}
+
+/// A client's own bounded queue.
+#[derive(Debug)]
+pub(crate) struct DirectQueue {
+    pub(crate) sender: async_channel::Sender<Direct>,
+    pub(crate) receiver: async_channel::Receiver<Direct>,
+    /// A frame taken from the queue but not yet delivered (merging needs to look at
+    /// the head of the queue).
+    pub(crate) peeked: Option<Direct>,
+}
+
+impl DirectQueue {
+    pub(crate) fn new(capacity: usize) -> Box<Self> {
+        let (sender, receiver) = async_channel::bounded(capacity);
+        Box::new(DirectQueue {
+            sender,
+            receiver,
+            peeked: None,
+        })
+    }
+
+    /// The head of the queue, taken out to be looked at.
+    pub(crate) fn peek(&mut self) -> Option<&Direct> {
+        if self.peeked.is_none() {
+            self.peeked = self.receiver.try_recv().ok();
+        }
+        self.peeked.as_ref()
+    }
 }
 
 /// A reader's cursor in one log, and whether it is on the log's waiting list.

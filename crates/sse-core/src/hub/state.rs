@@ -14,7 +14,7 @@ use super::batch::Batch;
 use super::config::{DuplicateIdPolicy, HubConfig, LagPolicy};
 use super::hooks::{ClientInfo, DisconnectReason};
 use super::log::{Cursor, Entry, Log};
-use super::registry::{Client, ClientKey, End, LogCursor};
+use super::registry::{Client, ClientKey, DirectQueue, End, LogCursor};
 use super::{ConnectError, ConnectOptions, SendError};
 use crate::encode::put_sequence_id_and_end;
 
@@ -42,6 +42,7 @@ pub(crate) struct State {
     /// An external log's id up to which this hub holds everything it will, and the
     /// sequence it stands for (see [`Hub::mark_relayed`](super::Hub::mark_relayed)).
     relay_mark: Option<(Arc<str>, u64)>,
+    no_topics: Arc<[Arc<str>]>,
     pub(crate) shutting_down: bool,
 }
 
@@ -155,6 +156,7 @@ impl State {
             topic_index: HashMap::new(),
             event_ids: HashMap::new(),
             relay_mark: None,
+            no_topics: Arc::new([]),
             shutting_down: false,
         }
     }
@@ -247,7 +249,12 @@ impl State {
         self.next_generation += 1;
         let info = ClientInfo {
             id: id.clone(),
-            topics: topics.into(),
+            // Most clients have no topic: they share one empty list.
+            topics: if topics.is_empty() {
+                self.no_topics.clone()
+            } else {
+                topics.into()
+            },
         };
         let entry = self.clients.vacant_entry();
         let key = ClientKey {
@@ -264,7 +271,6 @@ impl State {
                 .map(|(index, cursor)| (index, LogCursor::new(cursor)))
                 .collect(),
             direct: None,
-            peeked: None,
             waker: None,
             end: End::Open,
             idle: false,
@@ -487,11 +493,11 @@ impl State {
             .ok_or(SendError::UnknownClient)?;
         // Taken only if the frame is queued.
         let sequence = self.sequence + 1;
-        let (sender, receiver) = client
+        let queue = client
             .direct
-            .get_or_insert_with(|| async_channel::bounded(config.client_queue));
+            .get_or_insert_with(|| DirectQueue::new(config.client_queue));
         let mut dropped = false;
-        if let Err(full) = sender.try_send((sequence, frame)) {
+        if let Err(full) = queue.sender.try_send((sequence, frame)) {
             match config.lag_policy {
                 LagPolicy::Disconnect => {
                     if let Some(waker) = client.end_now(DisconnectReason::Lagged) {
@@ -501,12 +507,12 @@ impl State {
                 }
                 LagPolicy::DropOldest => {
                     // The oldest frame is the one already taken for merging, if any.
-                    if client.peeked.take().is_none() {
-                        let _ = receiver.try_recv();
+                    if queue.peeked.take().is_none() {
+                        let _ = queue.receiver.try_recv();
                     }
                     dropped = true;
                     // There is room now: one frame was just taken out.
-                    let _ = sender.try_send(full.into_inner());
+                    let _ = queue.sender.try_send(full.into_inner());
                 }
             }
         }
@@ -581,14 +587,10 @@ impl State {
         // lowest head, take every frame below the lowest head of the others (for a
         // client that reads only the broadcast log, everything ready in one go).
         while !batch.is_full() {
-            if client.peeked.is_none()
-                && let Some((_, receiver)) = &client.direct
-            {
-                client.peeked = receiver.try_recv().ok();
-            }
             let mut best: Option<(u64, Source)> = client
-                .peeked
-                .as_ref()
+                .direct
+                .as_mut()
+                .and_then(|queue| queue.peek())
                 .map(|(sequence, _)| (*sequence, Source::Direct));
             let mut second = u64::MAX;
             let mut consider = |sequence: u64, source: Source| match best {
@@ -612,7 +614,7 @@ impl State {
                 Some((sequence, _)) if sequence > limit => break,
                 None => break,
                 Some((_, Source::Direct)) => {
-                    if let Some((_, frame)) = client.peeked.take() {
+                    if let Some((_, frame)) = client.direct.as_mut().and_then(|q| q.peeked.take()) {
                         batch.push(frame);
                     }
                     continue;

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
-use bytes::{Buf, Bytes};
+use bytes::Buf;
 use futures_core::Stream;
 
 use super::Shared;
@@ -31,8 +31,8 @@ pub struct ClientStream {
     shared: Arc<Shared>,
     key: ClientKey,
     info: ClientInfo,
-    /// Frames sent before anything else: the retry hint, the resync event.
-    lead: [Option<Bytes>; 2],
+    /// Frames owed before anything else.
+    lead: Lead,
     /// A replay from the hub's replay source, fetched, then delivered, before the
     /// hub's own logs are read.
     remote: Option<Box<RemoteReplay>>,
@@ -45,7 +45,7 @@ impl ClientStream {
         shared: Arc<Shared>,
         key: ClientKey,
         info: ClientInfo,
-        lead: [Option<Bytes>; 2],
+        lead: Lead,
         remote: Option<RemoteReplay>,
     ) -> Self {
         ClientStream {
@@ -115,7 +115,7 @@ impl ClientStream {
             }
             (Some(_), _) => {
                 shared.replay_missed(&self.info, &remote.last_event_id);
-                self.lead[1] = shared.replay_miss_frame.clone();
+                self.lead.resync = shared.replay_miss_frame.is_some();
             }
         }
         Poll::Ready(true)
@@ -143,8 +143,14 @@ impl Stream for ClientStream {
         }
         let shared = &*this.shared;
         let mut batch = Batch::new();
-        for frame in this.lead.iter_mut().filter_map(Option::take) {
-            batch.push(frame);
+        let lead = std::mem::take(&mut this.lead);
+        for (owed, frame) in [
+            (lead.retry, &shared.retry_frame),
+            (lead.resync, &shared.replay_miss_frame),
+        ] {
+            if let (true, Some(frame)) = (owed, frame) {
+                batch.push(frame.clone());
+            }
         }
         if let Some(remote) = &mut this.remote {
             while !batch.is_full() {
@@ -199,6 +205,15 @@ impl ClientStream {
         shared.hooks.on_send(&self.info, result);
         batch
     }
+}
+
+/// The frames a stream owes before anything else, shared by every stream of the hub.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Lead {
+    /// The retry hint ([`HubConfig::retry`](super::HubConfig::retry)).
+    pub(crate) retry: bool,
+    /// The resync event, after a replay miss.
+    pub(crate) resync: bool,
 }
 
 /// A replay from the hub's [`ReplaySource`](super::ReplaySource): the fetch, then
