@@ -9,7 +9,7 @@ use serde_json::json;
 use sse_core::Hub;
 use sse_redis::{Backplane, RedisOptions};
 
-use crate::{DemoArgs, Publish, Route, Target, accepted, error, json_response, send_to};
+use crate::{DemoArgs, Publish, Refusal, Route, Target, accepted, json_response, send_to};
 
 /// The hub a demo's clients stream from and, with `--redis`, the backplane that
 /// feeds it: events published on any demo process sharing the Redis stream reach
@@ -92,30 +92,32 @@ impl Demo {
 /// (202 with the stream entry id), to a client of this process (as without Redis);
 /// 503 when Redis cannot be reached, and nothing is sent.
 async fn publish_through(backplane: &Backplane, body: &[u8]) -> http::Response<Bytes> {
-    let request = match Publish::parse(body) {
-        Ok(request) => request,
-        Err(refusal) => return refusal.response(),
-    };
-    let (event, target) = match request.checked() {
-        Ok(checked) => checked,
-        Err(refusal) => return refusal.response(),
-    };
+    publish_to_backplane(backplane, body)
+        .await
+        .unwrap_or_else(Refusal::response)
+}
+
+async fn publish_to_backplane(
+    backplane: &Backplane,
+    body: &[u8],
+) -> Result<http::Response<Bytes>, Refusal> {
+    let request = Publish::parse(body)?;
+    let (event, target) = request.checked()?;
     let published = match target {
         Target::Client(client) => {
-            return match send_to(backplane.hub(), client, &event) {
-                Ok(sequence) => accepted(&sequence.to_string()),
-                Err(refusal) => refusal.response(),
-            };
+            let sequence = send_to(backplane.hub(), client, &event)?;
+            return Ok(accepted(&sequence.to_string()));
         }
         _ if request.id.is_some() => {
             let message = "with Redis, the stream entry id is the event's id: leave out \"id\"";
-            return error(StatusCode::BAD_REQUEST, message);
+            return Err(Refusal::bad_request(message.into()));
         }
         Target::Topic(topic) => backplane.publish(topic, &event).await,
         Target::Everyone => backplane.broadcast(&event).await,
     };
-    match published {
-        Ok(id) => accepted(&id.to_string()),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
-    }
+    let id = published.map_err(|e| Refusal {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: e.to_string(),
+    })?;
+    Ok(accepted(&id.to_string()))
 }

@@ -167,23 +167,20 @@ impl Publish {
 /// nothing).
 #[must_use]
 pub fn publish(hub: &Hub, body: &[u8]) -> http::Response<Bytes> {
-    let request = match Publish::parse(body) {
-        Ok(request) => request,
-        Err(refusal) => return refusal.response(),
-    };
-    let (event, target) = match request.checked() {
-        Ok(checked) => checked,
-        Err(refusal) => return refusal.response(),
-    };
+    publish_to_hub(hub, body).unwrap_or_else(Refusal::response)
+}
+
+fn publish_to_hub(hub: &Hub, body: &[u8]) -> Result<http::Response<Bytes>, Refusal> {
+    let request = Publish::parse(body)?;
+    let (event, target) = request.checked()?;
     let sequence = match target {
         Target::Topic(topic) => hub.publish(topic, &event),
-        Target::Client(client) => match send_to(hub, client, &event) {
-            Ok(sequence) => sequence,
-            Err(refusal) => return refusal.response(),
-        },
+        Target::Client(client) => send_to(hub, client, &event)?,
         Target::Everyone => hub.broadcast(&event),
     };
-    accepted(request.id.as_deref().unwrap_or(&sequence.to_string()))
+    Ok(accepted(
+        request.id.as_deref().unwrap_or(&sequence.to_string()),
+    ))
 }
 
 /// Sends to one client of this process, or the 404 or 503 to answer.
@@ -200,12 +197,12 @@ pub(crate) fn send_to(hub: &Hub, client: &str, event: &Event<'_>) -> Result<u64,
 /// A request the demo will not carry out: its status and why.
 #[derive(Debug)]
 pub(crate) struct Refusal {
-    status: StatusCode,
-    message: String,
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
 }
 
 impl Refusal {
-    fn bad_request(message: String) -> Self {
+    pub(crate) fn bad_request(message: String) -> Self {
         Refusal {
             status: StatusCode::BAD_REQUEST,
             message,
