@@ -687,3 +687,37 @@ pub(crate) async fn graceful_shutdown_sends_shutdown_ends_streams_and_exits_0(ad
         "stdout after SIGTERM: {stdout:?}"
     );
 }
+
+/// With its file descriptors used up by streaming clients, a server cannot accept
+/// more, but it must not stop: once clients leave, it accepts again and serves old
+/// and new clients alike (a failed `accept` pauses accepting, nothing more).
+pub(crate) async fn running_out_of_file_descriptors_pauses_accepting_only(adapter: Adapter) {
+    const FILES: u32 = 64;
+    let server = adapter.start_with_file_limit(&[], FILES);
+    let mut clients = Vec::new();
+    // Connect until the server has no descriptor left for one more.
+    for _ in 0..FILES {
+        let attempt = Connect::new().send(&server);
+        match tokio::time::timeout(Duration::from_millis(500), attempt).await {
+            Ok(Ok(client)) => clients.push(client),
+            _ => break,
+        }
+    }
+    assert!(
+        clients.len() < FILES as usize,
+        "all {FILES} clients connected: the limit did not apply"
+    );
+    assert!(
+        clients.len() > 8,
+        "only {} clients connected",
+        clients.len()
+    );
+    // Clients leave; new ones get in, and those that stayed are still served.
+    clients.truncate(clients.len() - 8);
+    let mut late = Connect::new().open(&server).await;
+    let id = server.broadcast("after").await;
+    assert_eq!(late.next_event().await.last_event_id, id);
+    for client in &mut clients {
+        assert_eq!(client.next_event().await.last_event_id, id);
+    }
+}

@@ -40,6 +40,11 @@ impl Adapter {
         Server::start(self.bin, flags)
     }
 
+    /// Starts its demo with at most `files` open file descriptors.
+    pub(crate) fn start_with_file_limit(self, flags: &[&str], files: u32) -> Server {
+        Server::start_with_file_limit(self.bin, flags, files)
+    }
+
     /// The protocols its clients can use.
     pub(crate) fn protocols(self) -> &'static [Protocol] {
         if self.h2 {
@@ -92,6 +97,7 @@ macro_rules! adapter_tests {
                 slow_client_that_never_reads_is_handled_by_its_policy,
                 invalid_publish_is_rejected_and_sends_nothing,
                 graceful_shutdown_sends_shutdown_ends_streams_and_exits_0,
+                running_out_of_file_descriptors_pauses_accepting_only,
             );
         }
     )*};

@@ -28,7 +28,22 @@ impl Server {
     /// Starts the demo binary `bin` on `127.0.0.1:0` with `flags`, and waits until it
     /// says where it listens.
     pub(crate) fn start(bin: &str, flags: &[&str]) -> Server {
-        let mut child = Command::new(bin)
+        Server::spawn(Command::new(bin), bin, flags)
+    }
+
+    /// [`start`](Self::start), with at most `files` open file descriptors (sockets
+    /// included) for the server process.
+    pub(crate) fn start_with_file_limit(bin: &str, flags: &[&str], files: u32) -> Server {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {files} && exec \"$0\" \"$@\""))
+            .arg(bin);
+        Server::spawn(command, bin, flags)
+    }
+
+    fn spawn(mut command: Command, bin: &str, flags: &[&str]) -> Server {
+        let mut child = command
             .args(["--addr", "127.0.0.1:0"])
             .args(flags)
             .stdin(Stdio::null())

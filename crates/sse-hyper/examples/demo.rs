@@ -29,9 +29,17 @@ async fn main() -> std::io::Result<()> {
     let shutdown = sse_demo::shut_down_on_signal(hub.clone());
     tokio::pin!(shutdown);
     loop {
-        let (tcp, _) = tokio::select! {
-            accepted = listener.accept() => accepted?,
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
+            // Out of file descriptors, say: keep serving, accept again shortly.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
         };
         // Each event is sent as soon as it is written, not held back by Nagle.
         let _ = tcp.set_nodelay(true);

@@ -15,6 +15,10 @@ use sse_core::{ConnectOptions, Hub};
 use crate::request::{Limits, read_request};
 use crate::writer::{write_events, write_head, write_response};
 
+/// How long accepting pauses after an error such as running out of file
+/// descriptors.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+
 type Handler = dyn Fn(http::Request<Bytes>) -> future::Boxed<http::Response<Bytes>> + Send + Sync;
 
 /// An HTTP/1.1 server for a hub: requests for [`events_path`](Self::events_path)
@@ -103,9 +107,13 @@ impl Server {
     /// Accepts connections until the hub shuts down, then waits until every client
     /// is gone. Runs keep-alive meanwhile.
     ///
+    /// A failed accept does not stop the server: a connection that went away is
+    /// skipped, and running out of file descriptors (or memory) pauses accepting
+    /// for 100 ms while the connected clients keep being served.
+    ///
     /// # Errors
     ///
-    /// When accepting fails.
+    /// When the listener itself is unusable (not listening).
     pub async fn run(self, listener: TcpListener) -> io::Result<()> {
         let keep_alive = {
             let hub = self.hub.clone();
@@ -113,9 +121,22 @@ impl Server {
         };
         let accept = async {
             loop {
-                let (connection, _) = listener.accept().await?;
-                let _ = connection.set_nodelay(true);
-                smol::spawn(self.clone().serve(connection)).detach();
+                match listener.accept().await {
+                    Ok((connection, _)) => {
+                        let _ = connection.set_nodelay(true);
+                        smol::spawn(self.clone().serve(connection)).detach();
+                    }
+                    Err(error) => match error.kind() {
+                        io::ErrorKind::InvalidInput => return Err(error),
+                        io::ErrorKind::ConnectionAborted
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::Interrupted
+                        | io::ErrorKind::PermissionDenied => {}
+                        _ => {
+                            Timer::after(ACCEPT_BACKOFF).await;
+                        }
+                    },
+                }
             }
         };
         let stopping = async {
