@@ -63,6 +63,14 @@ fn small_history() -> HubConfig {
     HubConfig::default().history(2)
 }
 
+/// A hub keeping 2 events per log, replaying the rest from `log`.
+fn hub_replaying_from(log: &ExternalLog) -> Hub {
+    Hub::builder()
+        .config(small_history())
+        .replay_source(log.clone())
+        .build()
+}
+
 fn resume(last: &str) -> ConnectOptions {
     ConnectOptions::new().last_event_id(last)
 }
@@ -111,10 +119,7 @@ fn the_relay_mark_resumes_with_what_is_relayed_next() {
 #[test]
 fn an_id_past_the_history_is_replayed_by_the_source_then_the_logs_follow() {
     let log = ExternalLog::default();
-    let hub = Hub::builder()
-        .config(small_history())
-        .replay_source(log.clone())
-        .build();
+    let hub = hub_replaying_from(&log);
     for data in ["a", "b", "c", "d"] {
         log.append(&hub, None, data);
     }
@@ -134,10 +139,7 @@ fn events_relayed_while_the_source_fetches_are_neither_lost_nor_repeated() {
         gate: Some(gate),
         ..ExternalLog::default()
     };
-    let hub = Hub::builder()
-        .config(small_history())
-        .replay_source(log.clone())
-        .build();
+    let hub = hub_replaying_from(&log);
     for data in ["a", "b", "c"] {
         log.append(&hub, None, data);
     }
@@ -155,10 +157,7 @@ fn events_relayed_while_the_source_fetches_are_neither_lost_nor_repeated() {
 #[test]
 fn a_long_replay_comes_in_batches_before_anything_live() {
     let log = ExternalLog::default();
-    let hub = Hub::builder()
-        .config(small_history())
-        .replay_source(log.clone())
-        .build();
+    let hub = hub_replaying_from(&log);
     let data: Vec<String> = (0..100).map(|n| n.to_string()).collect();
     for d in &data {
         log.append(&hub, None, d);
@@ -184,10 +183,7 @@ fn the_source_is_asked_only_for_what_the_history_does_not_hold() {
 #[test]
 fn the_source_sees_the_topics_and_replays_only_those() {
     let log = ExternalLog::default();
-    let hub = Hub::builder()
-        .config(small_history())
-        .replay_source(log.clone())
-        .build();
+    let hub = hub_replaying_from(&log);
     log.append(&hub, None, "start");
     log.append(&hub, Some("news"), "news 1");
     log.append(&hub, Some("sport"), "sport 1");
@@ -235,10 +231,7 @@ fn a_client_waiting_for_the_source_can_be_disconnected_or_shut_down() {
         gate: Some(gate),
         ..ExternalLog::default()
     };
-    let hub = Hub::builder()
-        .config(small_history())
-        .replay_source(log.clone())
-        .build();
+    let hub = hub_replaying_from(&log);
     log.append(&hub, None, "a");
     let mut first = hub.connect(resume("0-1").client_id("first")).unwrap();
     let mut second = hub.connect(resume("0-1").client_id("second")).unwrap();
