@@ -39,9 +39,7 @@ impl Event<'_> {
         if let Some(retry) = self.retry {
             len += field_len(RETRY, Digits::new(retry_millis(retry)).as_bytes().len());
         }
-        for_each_line(self.data.as_bytes(), |line| {
-            len += field_len(DATA, line.len());
-        });
+        self.for_each_data_line(|line| len += field_len(DATA, line.len()));
         len
     }
 
@@ -60,6 +58,7 @@ impl Event<'_> {
     }
 
     /// Writes every field, but not the blank line that ends the event.
+    #[inline]
     pub(crate) fn encode_fields<B: BufMut + ?Sized>(&self, buf: &mut B) {
         if let Some(event) = &self.event {
             put_field(buf, EVENT, event.as_bytes());
@@ -71,11 +70,23 @@ impl Event<'_> {
     }
 
     /// Writes the `retry` and `data` fields.
+    #[inline]
     pub(crate) fn encode_retry_and_data<B: BufMut + ?Sized>(&self, buf: &mut B) {
         if let Some(retry) = self.retry {
             put_field(buf, RETRY, Digits::new(retry_millis(retry)).as_bytes());
         }
-        for_each_line(self.data.as_bytes(), |line| put_field(buf, DATA, line));
+        self.for_each_data_line(|line| put_field(buf, DATA, line));
+    }
+
+    /// Calls `line` with each line of the data (once, with all of it, when it has
+    /// no line break).
+    #[inline]
+    fn for_each_data_line(&self, mut line: impl FnMut(&[u8])) {
+        if self.multiline {
+            for_each_line(self.data.as_bytes(), line);
+        } else {
+            line(self.data.as_bytes());
+        }
     }
 
     /// Encodes this event into a new [`Frame`] of exactly the right size.
@@ -201,7 +212,6 @@ impl From<Comment<'_>> for Frame {
     }
 }
 
-/// The most bytes [`put_sequence_id_and_end`] writes.
 /// Writes an `event` field.
 pub(crate) fn put_event_field<B: BufMut + ?Sized>(buf: &mut B, event: &str) {
     put_field(buf, EVENT, event.as_bytes());
@@ -217,13 +227,21 @@ pub(crate) fn id_field_len(id_len: usize) -> usize {
     field_len(ID, id_len)
 }
 
-pub(crate) const SEQUENCE_ID_AND_END_MAX_LEN: usize = ID.len() + 20 + 2;
+/// The number of bytes [`put_sequence_id_and_end`] writes for `sequence`.
+pub(crate) fn sequence_id_and_end_len(sequence: u64) -> usize {
+    ID.len() + digit_count(sequence) + 2
+}
 
 /// Ends an event encoded with `encode_fields` with `id: <sequence>` and the blank
-/// line (the hub's ids for events that have none of their own).
+/// line (the hub's ids for events that have none of their own), in one write.
 pub(crate) fn put_sequence_id_and_end<B: BufMut + ?Sized>(buf: &mut B, sequence: u64) {
-    put_field(buf, ID, Digits::new(sequence).as_bytes());
-    buf.put_u8(b'\n');
+    const END: &[u8] = b"\n\n";
+    let mut line = [0; ID.len() + MAX_DIGITS + END.len()];
+    let digits_end = line.len() - END.len();
+    line[digits_end..].copy_from_slice(END);
+    let start = write_digits(&mut line[..digits_end], sequence) - ID.len();
+    line[start..start + ID.len()].copy_from_slice(ID);
+    buf.put_slice(&line[start..]);
 }
 
 #[inline]
@@ -244,24 +262,54 @@ fn retry_millis(retry: Duration) -> u64 {
     u64::try_from(millis).unwrap_or(u64::MAX)
 }
 
+/// The most decimal digits a `u64` has.
+const MAX_DIGITS: usize = 20;
+
+/// Every two-digit number, `00` to `99`, for writing digits two at a time.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// The number of decimal digits of `value`.
+fn digit_count(value: u64) -> usize {
+    value.checked_ilog10().map_or(1, |log| log as usize + 1)
+}
+
+/// Writes the decimal digits of `value` at the end of `buf` (at least
+/// [`digit_count`] bytes long); returns where they start.
+fn write_digits(buf: &mut [u8], mut value: u64) -> usize {
+    let mut start = buf.len();
+    while value >= 100 {
+        let pair = (value % 100) as usize * 2;
+        value /= 100;
+        start -= 2;
+        buf[start..start + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if value >= 10 {
+        let pair = value as usize * 2;
+        start -= 2;
+        buf[start..start + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        start -= 1;
+        buf[start] = b'0' + value as u8;
+    }
+    start
+}
+
 /// The decimal digits of a `u64`, formatted on the stack.
 struct Digits {
-    buf: [u8; 20],
+    buf: [u8; MAX_DIGITS],
     start: usize,
 }
 
 impl Digits {
-    fn new(mut value: u64) -> Digits {
-        let mut buf = [0; 20];
-        let mut start = buf.len();
-        loop {
-            start -= 1;
-            buf[start] = b'0' + (value % 10) as u8;
-            value /= 10;
-            if value == 0 {
-                return Digits { buf, start };
-            }
-        }
+    fn new(value: u64) -> Digits {
+        let mut buf = [0; MAX_DIGITS];
+        let start = write_digits(&mut buf, value);
+        Digits { buf, start }
     }
 
     fn as_bytes(&self) -> &[u8] {
@@ -331,6 +379,31 @@ mod tests {
         let comment = Comment::new("a\rb\r\nc\nd");
         assert_eq!(comment.to_frame().as_bytes(), ": a\n: b\n: c\n: d\n\n");
         assert_eq!(comment.encoded_len(), comment.to_frame().len());
+    }
+
+    #[test]
+    fn digits_and_sequence_ids_match_the_standard_formatting() {
+        let mut values = vec![0, 1, 9, 10, 99, 100, 101, 999, 1_000, u64::MAX];
+        values.extend((1..20).flat_map(|power| {
+            let at = 10u64.pow(power);
+            [at - 1, at, at + 1]
+        }));
+        for value in values {
+            assert_eq!(Digits::new(value).as_bytes(), value.to_string().as_bytes());
+            let mut buf = Vec::new();
+            put_sequence_id_and_end(&mut buf, value);
+            assert_eq!(buf, format!("id: {value}\n\n").as_bytes());
+            assert_eq!(buf.len(), sequence_id_and_end_len(value));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn digits_of_any_value_match_the_standard_formatting(value: u64) {
+            let digits = Digits::new(value);
+            let expected = value.to_string();
+            proptest::prop_assert_eq!(digits.as_bytes(), expected.as_bytes());
+        }
     }
 
     #[test]

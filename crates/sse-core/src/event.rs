@@ -35,6 +35,9 @@ use std::time::Duration;
 pub struct Event<'a> {
     pub(crate) event: Option<Cow<'a, str>>,
     pub(crate) data: Cow<'a, str>,
+    /// Whether `data` holds a line break: found once, when the event is made, so
+    /// one-line data (the usual case) is encoded without scanning it again.
+    pub(crate) multiline: bool,
     pub(crate) id: Option<Cow<'a, str>>,
     pub(crate) retry: Option<Duration>,
 }
@@ -46,8 +49,10 @@ impl<'a> Event<'a> {
     /// Empty data is still sent as one empty `data:` line, so the event is dispatched.
     #[must_use]
     pub fn new(data: impl Into<Cow<'a, str>>) -> Self {
+        let data = data.into();
         Event {
-            data: data.into(),
+            multiline: has_line_break(&data),
+            data,
             ..Event::default()
         }
     }
@@ -132,6 +137,7 @@ impl<'a> Event<'a> {
         Event {
             event: self.event.map(|e| Cow::Owned(e.into_owned())),
             data: Cow::Owned(self.data.into_owned()),
+            multiline: self.multiline,
             id: self.id.map(|id| Cow::Owned(id.into_owned())),
             retry: self.retry,
         }
@@ -143,7 +149,7 @@ impl Event<'static> {
     /// An event whose data is `value` serialised as JSON (feature `json`).
     ///
     /// Compact JSON never contains a raw line break (strings escape them), so the
-    /// data is one `data:` line, copied into the frame as it is.
+    /// data is one `data:` line, copied into the frame as it is, without a scan.
     ///
     /// # Errors
     ///
@@ -156,7 +162,12 @@ impl Event<'static> {
     /// # Ok::<(), serde_json::Error>(())
     /// ```
     pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
-        serde_json::to_string(value).map(Event::new)
+        let data = serde_json::to_string(value)?;
+        debug_assert!(!has_line_break(&data), "compact JSON is one line");
+        Ok(Event {
+            data: Cow::Owned(data),
+            ..Event::default()
+        })
     }
 }
 

@@ -280,7 +280,7 @@ impl Buf for Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::chunk::CHUNK_LEN;
+    use crate::hub::chunk::{CHUNK_LEN, ChunkWriter};
     use proptest::prelude::*;
 
     fn batch_of(frames: &[&'static [u8]]) -> Batch {
@@ -291,12 +291,12 @@ mod tests {
         batch
     }
 
-    fn chunk_of(frames: &[&'static [u8]]) -> Arc<Chunk> {
-        let chunk = Chunk::new();
-        for (slot, frame) in frames.iter().enumerate() {
-            chunk.set(slot, Bytes::from_static(frame));
+    fn chunk_of(frames: impl IntoIterator<Item = Bytes>) -> Arc<Chunk> {
+        let mut writer = ChunkWriter::new();
+        for frame in frames {
+            writer.push(frame);
         }
-        chunk
+        writer.chunk().clone()
     }
 
     fn read_all(batch: &mut Batch) -> Vec<u8> {
@@ -318,7 +318,7 @@ mod tests {
 
     #[test]
     fn runs_of_a_chunk_are_shared_widened_and_read_like_frames() {
-        let chunk = chunk_of(&[b"a", b"bb", b"ccc", b"dddd"]);
+        let chunk = chunk_of([&b"a"[..], b"bb", b"ccc", b"dddd"].map(Bytes::from_static));
         let mut batch = batch_of(&[b"lead "]);
         assert_eq!(batch.extend_run(&chunk, 0, 2), 2);
         assert_eq!(batch.extend_run(&chunk, 2, 3), 1, "widens the last run");
@@ -350,10 +350,7 @@ mod tests {
 
     #[test]
     fn holds_up_to_its_capacity_in_frames_and_in_pieces() {
-        let chunk = Chunk::new();
-        for slot in 0..CHUNK_LEN {
-            chunk.set(slot, Bytes::from_static(b"x"));
-        }
+        let chunk = chunk_of(vec![Bytes::from_static(b"x"); CHUNK_LEN]);
         let mut batch = Batch::new();
         let mut taken = 0;
         while !batch.is_full() {
@@ -382,10 +379,7 @@ mod tests {
             let mut expected = Vec::new();
             for (shared, frames) in &pieces {
                 if *shared {
-                    let chunk = Chunk::new();
-                    for (slot, frame) in frames.iter().enumerate() {
-                        chunk.set(slot, Bytes::from(frame.clone()));
-                    }
+                    let chunk = chunk_of(frames.iter().cloned().map(Bytes::from));
                     let taken = batch.extend_run(&chunk, 0, frames.len());
                     expected.extend(frames[..taken].concat());
                 } else if !batch.is_full() {

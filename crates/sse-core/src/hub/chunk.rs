@@ -3,40 +3,179 @@
 //! A log keeps its frames in fixed-size chunks behind an [`Arc`]: a stream that
 //! reads a run of frames takes one reference to their chunk instead of one to each
 //! frame, so a delivery costs no atomic operation of its own, only one per run.
+//!
+//! A chunk is filled while readers already share it, one slot after the other, by
+//! its one [`ChunkWriter`]. This is the crate's only `unsafe` code: a slot is a
+//! plain cell written once, published by a release store of the count of written
+//! slots and read after an acquire load of it, so writing a frame costs two plain
+//! stores, where a `OnceLock` per slot cost two atomic read-modify-writes and a
+//! call (measured: about 15 % of publishing to one client, `benches/fanout.rs`).
+//!
+//! Why it is sound:
+//!
+//! - Only a [`ChunkWriter`] writes, and each chunk has exactly one (it is made with
+//!   its chunk and is not `Clone`); writing takes `&mut self`, so writes to a chunk
+//!   never race with each other.
+//! - The writer writes slot `n` only when `written` is `n`, then stores `n + 1`
+//!   (release). Slots below `written` are never written again, nor dropped before
+//!   the chunk is.
+//! - A reader reads slot `n` only when it loads `written` (acquire) and finds it
+//!   above `n`: the load synchronises with the writer's store, so the write happened
+//!   before the read, and no write to that slot can follow.
+//! - Dropping the chunk (`&mut self`: no reader is left) drops the slots below
+//!   `written`, the initialised ones, each once.
+#![allow(unsafe_code)]
 
-use std::sync::{Arc, OnceLock};
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use bytes::Bytes;
 
 /// Frames per chunk: small enough for the allocator's fast path (a chunk is
-/// about 650 bytes).
+/// about 540 bytes).
 pub(crate) const CHUNK_LEN: usize = 16;
 
-/// Up to [`CHUNK_LEN`] frames, each written once by the log (under the hub's lock)
-/// before any reader is told it exists.
-#[derive(Debug)]
+/// Up to [`CHUNK_LEN`] frames, written once each, in order, by the chunk's
+/// [`ChunkWriter`].
 pub(crate) struct Chunk {
-    frames: [OnceLock<Bytes>; CHUNK_LEN],
+    /// How many slots are written: those below it hold a frame for good.
+    written: AtomicUsize,
+    slots: [UnsafeCell<MaybeUninit<Bytes>>; CHUNK_LEN],
 }
 
-/// What an unwritten slot reads as; readers are never given one.
+// SAFETY: shared access only reads slots below `written` (acquire), which their one
+// writer finished before its release store and never writes again (module docs);
+// `Bytes` is `Send + Sync`.
+unsafe impl Sync for Chunk {}
+
+// A panic cannot leave a chunk half-changed: a slot is written, then counted, by
+// code that does not panic; so batches stay unwind-safe, as they were.
+impl std::panic::RefUnwindSafe for Chunk {}
+
+/// What a slot not yet written reads as; readers are never given one.
 static UNWRITTEN: Bytes = Bytes::new();
 
 impl Chunk {
-    pub(crate) fn new() -> Arc<Chunk> {
-        Arc::new(Chunk {
-            frames: [const { OnceLock::new() }; CHUNK_LEN],
-        })
-    }
-
-    /// Writes slot `slot` (once; a second write is ignored).
-    pub(crate) fn set(&self, slot: usize, frame: Bytes) {
-        let _ = self.frames[slot].set(frame);
-    }
-
-    /// The frame in slot `slot`.
+    /// The frame in slot `slot` (empty if it is not written yet).
     #[inline]
     pub(crate) fn frame(&self, slot: usize) -> &Bytes {
-        self.frames[slot].get().unwrap_or(&UNWRITTEN)
+        if slot < self.written.load(Acquire) {
+            // SAFETY: `slot` is below `written`, loaded with acquire: its writer
+            // initialised it before the matching release store, and never writes
+            // it again while the chunk lives.
+            unsafe { (*self.slots[slot].get()).assume_init_ref() }
+        } else {
+            &UNWRITTEN
+        }
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        let written = *self.written.get_mut();
+        for slot in &mut self.slots[..written] {
+            // SAFETY: slots below `written` are initialised, and `&mut self` means
+            // no reader is left; each is dropped once, here.
+            unsafe { slot.get_mut().assume_init_drop() }
+        }
+    }
+}
+
+impl std::fmt::Debug for Chunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let written = self.written.load(Acquire);
+        f.debug_list()
+            .entries((0..written).map(|slot| self.frame(slot)))
+            .finish()
+    }
+}
+
+/// The one handle that fills a [`Chunk`], slot after slot.
+#[derive(Debug)]
+pub(crate) struct ChunkWriter {
+    chunk: Arc<Chunk>,
+}
+
+impl ChunkWriter {
+    /// A writer with a new, empty chunk.
+    pub(crate) fn new() -> Self {
+        ChunkWriter {
+            chunk: Arc::new(Chunk {
+                written: AtomicUsize::new(0),
+                slots: [const { UnsafeCell::new(MaybeUninit::uninit()) }; CHUNK_LEN],
+            }),
+        }
+    }
+
+    /// The chunk, to share with readers.
+    pub(crate) fn chunk(&self) -> &Arc<Chunk> {
+        &self.chunk
+    }
+
+    /// Whether every slot is written.
+    pub(crate) fn is_full(&self) -> bool {
+        self.chunk.written.load(Relaxed) == CHUNK_LEN
+    }
+
+    /// Writes `frame` into the next slot.
+    ///
+    /// # Panics
+    ///
+    /// If the chunk is full; check [`is_full`](Self::is_full) first.
+    pub(crate) fn push(&mut self, frame: Bytes) {
+        // Only this writer stores `written`, so its own last store is what it loads.
+        let next = self.chunk.written.load(Relaxed);
+        let slot = &self.chunk.slots[next];
+        // SAFETY: this writer is the chunk's only one and `&mut self` is exclusive,
+        // so no other write races with this one; readers read slot `next` only once
+        // `written` is above it, which the release store below makes it, after this
+        // write. The slot was never written: `written` only grows.
+        unsafe { (*slot.get()).write(frame) };
+        self.chunk.written.store(next + 1, Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_read_once_written_and_dropped_with_the_chunk() {
+        let frame = Bytes::from(vec![b'x'; 100]);
+        let mut writer = ChunkWriter::new();
+        let chunk = writer.chunk().clone();
+        assert!(chunk.frame(0).is_empty());
+        for _ in 0..CHUNK_LEN {
+            assert!(!writer.is_full());
+            writer.push(frame.clone());
+        }
+        assert!(writer.is_full());
+        assert!((0..CHUNK_LEN).all(|slot| *chunk.frame(slot) == frame));
+        drop((writer, chunk));
+        // Every clone the chunk held was dropped with it.
+        assert!(frame.is_unique());
+    }
+
+    #[test]
+    fn readers_on_other_threads_see_every_frame_written_before_they_look() {
+        let mut writer = ChunkWriter::new();
+        let chunk = writer.chunk().clone();
+        let reader = std::thread::spawn(move || {
+            let mut seen = 0;
+            while seen < CHUNK_LEN {
+                let frame = chunk.frame(seen);
+                if !frame.is_empty() {
+                    assert_eq!(frame, seen.to_string().as_bytes());
+                    seen += 1;
+                }
+            }
+        });
+        for slot in 0..CHUNK_LEN {
+            writer.push(Bytes::from(slot.to_string()));
+        }
+        reader.join().expect("the reader saw every frame");
     }
 }

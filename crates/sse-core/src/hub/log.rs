@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::batch::Batch;
-use super::chunk::{CHUNK_LEN, Chunk};
+use super::chunk::{CHUNK_LEN, Chunk, ChunkWriter};
 use super::registry::ClientKey;
 
 /// What the log knows of one published frame (the frame itself is in a chunk).
@@ -46,6 +46,8 @@ pub(crate) struct Log {
     /// The frames: chunk `k` holds indexes `chunk_first() + k * CHUNK_LEN ..`, each
     /// chunk kept while it holds an entry.
     chunks: VecDeque<Arc<Chunk>>,
+    /// Fills the newest chunk.
+    writer: Option<ChunkWriter>,
     bytes: usize,
     /// The sequence of the newest entry ever evicted (0 when none was): replay after a
     /// sequence below it would have a gap.
@@ -65,6 +67,7 @@ impl Log {
             entries: VecDeque::new(),
             first: 0,
             chunks: VecDeque::new(),
+            writer: None,
             bytes: 0,
             evicted_through: 0,
             waiters: Vec::new(),
@@ -151,6 +154,7 @@ impl Log {
     /// Appends an entry and its frame, evicting the oldest beyond `history` entries
     /// or `history_bytes` bytes (the newest is always kept). Returns the evicted
     /// entries through `evicted`.
+    #[inline]
     pub(crate) fn append(
         &mut self,
         entry: Entry,
@@ -159,13 +163,17 @@ impl Log {
         history_bytes: usize,
         mut evicted: impl FnMut(Entry),
     ) {
-        let slot = (self.end() % CHUNK_LEN as u64) as usize;
-        if slot == 0 || self.chunks.is_empty() {
-            self.chunks.push_back(Chunk::new());
-        }
-        if let Some(chunk) = self.chunks.back() {
-            chunk.set(slot, frame);
-        }
+        // Chunk `k` holds indexes `k * CHUNK_LEN ..`: a new one starts when the
+        // last is full.
+        let writer = match &mut self.writer {
+            Some(writer) if !writer.is_full() => writer,
+            writer => {
+                let new = ChunkWriter::new();
+                self.chunks.push_back(new.chunk().clone());
+                writer.insert(new)
+            }
+        };
+        writer.push(frame);
         self.bytes += entry.len;
         self.entries.push_back(entry);
         while self.entries.len() > history || (self.bytes > history_bytes && self.entries.len() > 1)

@@ -42,7 +42,10 @@ pub(crate) struct Counters {
     pub(crate) connects: AtomicU64,
     pub(crate) disconnects: AtomicU64,
     pub(crate) refused: AtomicU64,
-    pub(crate) published: AtomicU64,
+    /// The newest sequence taken, stored under the hub's lock: every event
+    /// published takes one, so it counts them without an atomic add of its own,
+    /// and sizes the next frame's `id` line.
+    pub(crate) newest_sequence: AtomicU64,
     pub(crate) delivered: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) lag_disconnects: AtomicU64,
@@ -58,13 +61,14 @@ impl Counters {
         }
     }
 
-    pub(crate) fn snapshot(&self) -> Metrics {
+    /// The counters now, for a hub whose first sequence is `first_sequence`.
+    pub(crate) fn snapshot(&self, first_sequence: u64) -> Metrics {
         Metrics {
             active: self.active.load(Relaxed),
             connects: self.connects.load(Relaxed),
             disconnects: self.disconnects.load(Relaxed),
             refused: self.refused.load(Relaxed),
-            published: self.published.load(Relaxed),
+            published: self.newest_sequence.load(Relaxed) - first_sequence,
             delivered: self.delivered.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             lag_disconnects: self.lag_disconnects.load(Relaxed),

@@ -49,14 +49,14 @@ pub use replay::{ReplayFuture, ReplayRequest, ReplaySource, Replayed};
 pub use stream::ClientStream;
 
 use std::fmt;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
 
-use crate::encode::SEQUENCE_ID_AND_END_MAX_LEN;
+use crate::encode::sequence_id_and_end_len;
 use crate::event::{Event, EventError};
 use crate::http::Rejection;
 use crate::{Comment, EncodedEvent, Frame};
@@ -153,7 +153,10 @@ impl Hub {
         Hub {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::new(config.first_sequence)),
-                counters: Counters::default(),
+                counters: Counters {
+                    newest_sequence: AtomicU64::new(config.first_sequence),
+                    ..Counters::default()
+                },
                 stopping: event_listener::Event::new(),
                 gone: event_listener::Event::new(),
                 keep_alive_frame: frame(Comment::new("keep-alive").to_frame()),
@@ -338,7 +341,16 @@ impl Hub {
     }
 
     fn append(&self, topic: Option<&str>, event: &Event<'_>) -> u64 {
-        let mut fields = BytesMut::with_capacity(event.encoded_len() + SEQUENCE_ID_AND_END_MAX_LEN);
+        // Sized exactly (the sequence is taken later, but almost always has the
+        // digits of the one after the newest), so the frame becomes `Bytes`
+        // without an allocation of its own.
+        let frame_len = if event.id().is_some() {
+            event.encoded_len()
+        } else {
+            let next = self.shared.counters.newest_sequence.load(Relaxed) + 1;
+            event.encoded_len() - 1 + sequence_id_and_end_len(next)
+        };
+        let mut fields = BytesMut::with_capacity(frame_len);
         event.encode_fields(&mut fields);
         self.append_fields(topic, fields, event.id().map(Arc::from))
     }
@@ -354,6 +366,7 @@ impl Hub {
         let (sequence, log, wakers) = {
             let mut state = shared.lock();
             let (sequence, log) = state.publish(topic, fields, own_id, &shared.config);
+            shared.counters.newest_sequence.store(sequence, Relaxed);
             // Most publishes find nobody waiting (readers are busy with the last).
             let wakers = state.has_waiters(log).then(|| {
                 let mut wakers = WakeList::new();
@@ -362,7 +375,6 @@ impl Hub {
             });
             (sequence, log, wakers)
         };
-        Counters::add(&shared.counters.published, 1);
         if let Some((mut wakers, mut more)) = wakers {
             wakers.wake_all();
             while more {
@@ -386,8 +398,15 @@ impl Hub {
     pub fn send_to(&self, client_id: &str, event: &Event<'_>) -> Result<u64, SendError> {
         let shared = &self.shared;
         let frame = event.to_frame().into_bytes();
-        let sent = shared.lock().send_to(client_id, frame, &shared.config)?;
-        Counters::add(&shared.counters.published, 1);
+        let sent = {
+            let mut state = shared.lock();
+            let sent = state.send_to(client_id, frame, &shared.config)?;
+            shared
+                .counters
+                .newest_sequence
+                .store(sent.sequence, Relaxed);
+            sent
+        };
         Counters::add(&shared.counters.dropped, u64::from(sent.dropped));
         if let Some(waker) = sent.waker {
             waker.wake();
@@ -510,7 +529,9 @@ impl Hub {
     /// A snapshot of the counters.
     #[must_use]
     pub fn metrics(&self) -> Metrics {
-        self.shared.counters.snapshot()
+        self.shared
+            .counters
+            .snapshot(self.shared.config.first_sequence)
     }
 
     /// How long to wait before retrying, for 503 responses.
