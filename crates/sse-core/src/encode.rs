@@ -227,21 +227,60 @@ pub(crate) fn id_field_len(id_len: usize) -> usize {
     field_len(ID, id_len)
 }
 
-/// The number of bytes [`put_sequence_id_and_end`] writes for `sequence`.
+/// The length of the [`SequenceIdLine`] of `sequence`.
 pub(crate) fn sequence_id_and_end_len(sequence: u64) -> usize {
-    ID.len() + digit_count(sequence) + 2
+    ID.len() + digit_count(sequence) + SEQUENCE_LINE_END.len()
 }
 
-/// Ends an event encoded with `encode_fields` with `id: <sequence>` and the blank
-/// line (the hub's ids for events that have none of their own), in one write.
-pub(crate) fn put_sequence_id_and_end<B: BufMut + ?Sized>(buf: &mut B, sequence: u64) {
-    const END: &[u8] = b"\n\n";
-    let mut line = [0; ID.len() + MAX_DIGITS + END.len()];
-    let digits_end = line.len() - END.len();
-    line[digits_end..].copy_from_slice(END);
-    let start = write_digits(&mut line[..digits_end], sequence) - ID.len();
-    line[start..start + ID.len()].copy_from_slice(ID);
-    buf.put_slice(&line[start..]);
+/// What ends the hub's events: the `id` line's end and the blank line.
+const SEQUENCE_LINE_END: &[u8] = b"\n\n";
+
+/// `id: <sequence>` and the blank line, which end an event encoded with
+/// `encode_fields` (the hub's ids, for events that have none of their own).
+///
+/// The hub numbers events one after the other, so the line is kept and counted up
+/// in decimal: the next number usually differs in its last digit alone, where
+/// formatting it anew costs a chain of divisions per event.
+#[derive(Clone, Debug)]
+pub(crate) struct SequenceIdLine {
+    line: [u8; ID.len() + MAX_DIGITS + SEQUENCE_LINE_END.len()],
+    /// Where `id: ` starts.
+    start: usize,
+}
+
+impl SequenceIdLine {
+    const DIGITS_END: usize = ID.len() + MAX_DIGITS;
+
+    /// The line for `sequence`.
+    pub(crate) fn new(sequence: u64) -> Self {
+        let mut line = [0; ID.len() + MAX_DIGITS + SEQUENCE_LINE_END.len()];
+        line[Self::DIGITS_END..].copy_from_slice(SEQUENCE_LINE_END);
+        let digits_start = write_digits(&mut line[..Self::DIGITS_END], sequence);
+        let start = digits_start - ID.len();
+        line[start..digits_start].copy_from_slice(ID);
+        SequenceIdLine { line, start }
+    }
+
+    /// Turns the line for `n` into the line for `n + 1` (`n` below `u64::MAX`).
+    pub(crate) fn increment(&mut self) {
+        let digits_start = self.start + ID.len();
+        for digit in self.line[digits_start..Self::DIGITS_END].iter_mut().rev() {
+            if *digit < b'9' {
+                *digit += 1;
+                return;
+            }
+            *digit = b'0';
+        }
+        // Every digit was a 9: one more digit, a 1, where `id: ` ended.
+        self.line[digits_start - 1] = b'1';
+        self.start -= 1;
+        self.line[self.start..self.start + ID.len()].copy_from_slice(ID);
+    }
+
+    /// The line's bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.line[self.start..]
+    }
 }
 
 #[inline]
@@ -390,10 +429,20 @@ mod tests {
         }));
         for value in values {
             assert_eq!(Digits::new(value).as_bytes(), value.to_string().as_bytes());
-            let mut buf = Vec::new();
-            put_sequence_id_and_end(&mut buf, value);
-            assert_eq!(buf, format!("id: {value}\n\n").as_bytes());
-            assert_eq!(buf.len(), sequence_id_and_end_len(value));
+            let line = SequenceIdLine::new(value);
+            assert_eq!(line.as_bytes(), format!("id: {value}\n\n").as_bytes());
+            assert_eq!(line.as_bytes().len(), sequence_id_and_end_len(value));
+        }
+    }
+
+    #[test]
+    fn sequence_id_lines_count_up_through_every_carry() {
+        for start in [0, 95, 9_990, 999_999_990, u64::MAX - 20, 10u64.pow(19) - 5] {
+            let mut line = SequenceIdLine::new(start);
+            for value in start..start + 15 {
+                assert_eq!(line.as_bytes(), format!("id: {value}\n\n").as_bytes());
+                line.increment();
+            }
         }
     }
 

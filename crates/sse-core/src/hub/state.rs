@@ -16,7 +16,7 @@ use super::hooks::{ClientInfo, DisconnectReason};
 use super::log::{Cursor, Entry, Log};
 use super::registry::{Client, ClientKey, DirectQueue, End, LogCursor};
 use super::{ConnectError, ConnectOptions, SendError};
-use crate::encode::put_sequence_id_and_end;
+use crate::encode::SequenceIdLine;
 
 /// Which log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +29,8 @@ pub(crate) enum LogRef {
 pub(crate) struct State {
     /// The last sequence number handed out.
     pub(crate) sequence: u64,
+    /// The id line of the next sequence, counted up with it.
+    next_id_line: SequenceIdLine,
     first_sequence: u64,
     clients: Slab<Client>,
     next_generation: u64,
@@ -146,6 +148,7 @@ impl State {
     pub(crate) fn new(first_sequence: u64) -> Self {
         State {
             sequence: first_sequence,
+            next_id_line: SequenceIdLine::new(first_sequence.saturating_add(1)),
             first_sequence,
             clients: Slab::new(),
             next_generation: 0,
@@ -369,6 +372,13 @@ impl State {
         index
     }
 
+    /// Hands out the next sequence number.
+    fn take_sequence(&mut self) -> u64 {
+        self.sequence += 1;
+        self.next_id_line.increment();
+        self.sequence
+    }
+
     /// Appends an event to the broadcast log or a topic's. `fields` is the encoded
     /// event without its final blank line; events without an id of their own get
     /// the sequence as id.
@@ -379,13 +389,12 @@ impl State {
         own_id: Option<Arc<str>>,
         config: &HubConfig,
     ) -> (u64, LogRef) {
-        self.sequence += 1;
-        let sequence = self.sequence;
         if own_id.is_some() {
             fields.put_u8(b'\n');
         } else {
-            put_sequence_id_and_end(&mut fields, sequence);
+            fields.put_slice(self.next_id_line.as_bytes());
         }
+        let sequence = self.take_sequence();
         let log_ref = match topic {
             None => LogRef::Global,
             Some(topic) => LogRef::Topic(self.topic_log(topic)),
@@ -516,10 +525,11 @@ impl State {
                 }
             }
         }
-        self.sequence = sequence;
+        let waker = client.waker.take();
+        self.take_sequence();
         Ok(Sent {
             sequence,
-            waker: client.waker.take(),
+            waker,
             dropped,
         })
     }
