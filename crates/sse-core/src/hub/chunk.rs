@@ -22,8 +22,10 @@
 //! - A reader reads slot `n` only when it loads `written` (acquire) and finds it
 //!   above `n`: the load synchronises with the writer's store, so the write happened
 //!   before the read, and no write to that slot can follow.
-//! - Dropping the chunk (`&mut self`: no reader is left) drops the slots below
-//!   `written`, the initialised ones, each once.
+//! - The log drops the frames of entries it evicts early, when it holds the chunk
+//!   alone (`&mut`, through `Arc::get_mut`): those slots, a prefix, are counted in
+//!   `dropped`, and read as empty from then on. Slots in `dropped..written` are the
+//!   initialised ones; dropping the chunk drops them, each once.
 #![allow(unsafe_code)]
 
 use std::cell::UnsafeCell;
@@ -41,7 +43,10 @@ pub(crate) const CHUNK_LEN: usize = 16;
 /// Up to [`CHUNK_LEN`] frames, written once each, in order, by the chunk's
 /// [`ChunkWriter`].
 pub(crate) struct Chunk {
-    /// How many slots are written: those below it hold a frame for good.
+    /// How many of the first slots had their frame dropped early (changed only
+    /// through `&mut`).
+    dropped: usize,
+    /// How many slots are written: those in `dropped..written` hold a frame.
     written: AtomicUsize,
     slots: [UnsafeCell<MaybeUninit<Bytes>>; CHUNK_LEN],
 }
@@ -59,16 +64,32 @@ impl std::panic::RefUnwindSafe for Chunk {}
 static UNWRITTEN: Bytes = Bytes::new();
 
 impl Chunk {
-    /// The frame in slot `slot` (empty if it is not written yet).
+    /// The frame in slot `slot` (empty if it is not written yet, or dropped).
     #[inline]
     pub(crate) fn frame(&self, slot: usize) -> &Bytes {
-        if slot < self.written.load(Acquire) {
+        if slot >= self.dropped && slot < self.written.load(Acquire) {
             // SAFETY: `slot` is below `written`, loaded with acquire: its writer
             // initialised it before the matching release store, and never writes
-            // it again while the chunk lives.
+            // it again; it is not dropped before the chunk is, since `dropped`
+            // (which only `&mut` changes) is not above it.
             unsafe { (*self.slots[slot].get()).assume_init_ref() }
         } else {
             &UNWRITTEN
+        }
+    }
+
+    /// Drops the frames of slots `..=slot` that are still held: the log frees an
+    /// evicted entry's frame at once, rather than with its whole chunk (freeing a
+    /// chunk's frames all at once makes the allocator merge and split them).
+    pub(crate) fn drop_through(&mut self, slot: usize) {
+        let end = (slot + 1).min(*self.written.get_mut());
+        while self.dropped < end {
+            let slot = &mut self.slots[self.dropped];
+            self.dropped += 1;
+            // SAFETY: the slot is in `dropped..written` (before the increment):
+            // initialised, and now outside that range, so it is never read or
+            // dropped again; `&mut self` means no reader is left.
+            unsafe { slot.get_mut().assume_init_drop() }
         }
     }
 }
@@ -76,9 +97,9 @@ impl Chunk {
 impl Drop for Chunk {
     fn drop(&mut self) {
         let written = *self.written.get_mut();
-        for slot in &mut self.slots[..written] {
-            // SAFETY: slots below `written` are initialised, and `&mut self` means
-            // no reader is left; each is dropped once, here.
+        for slot in &mut self.slots[self.dropped..written] {
+            // SAFETY: slots in `dropped..written` are initialised, and `&mut self`
+            // means no reader is left; each is dropped once, here.
             unsafe { slot.get_mut().assume_init_drop() }
         }
     }
@@ -88,7 +109,7 @@ impl std::fmt::Debug for Chunk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let written = self.written.load(Acquire);
         f.debug_list()
-            .entries((0..written).map(|slot| self.frame(slot)))
+            .entries((self.dropped..written).map(|slot| self.frame(slot)))
             .finish()
     }
 }
@@ -104,6 +125,7 @@ impl ChunkWriter {
     pub(crate) fn new() -> Self {
         ChunkWriter {
             chunk: Arc::new(Chunk {
+                dropped: 0,
                 written: AtomicUsize::new(0),
                 slots: [const { UnsafeCell::new(MaybeUninit::uninit()) }; CHUNK_LEN],
             }),
@@ -156,6 +178,29 @@ mod tests {
         assert!((0..CHUNK_LEN).all(|slot| *chunk.frame(slot) == frame));
         drop((writer, chunk));
         // Every clone the chunk held was dropped with it.
+        assert!(frame.is_unique());
+    }
+
+    #[test]
+    fn frames_dropped_early_read_as_empty_and_are_dropped_once() {
+        let frame = Bytes::from(vec![b'x'; 100]);
+        let mut writer = ChunkWriter::new();
+        for _ in 0..4 {
+            writer.push(frame.clone());
+        }
+        let mut chunk = writer.chunk().clone();
+        drop(writer);
+        let only = Arc::get_mut(&mut chunk).expect("the writer is gone");
+        only.drop_through(1);
+        only.drop_through(0);
+        assert!(chunk.frame(0).is_empty() && chunk.frame(1).is_empty());
+        assert_eq!(*chunk.frame(2), frame);
+        // Beyond what was written, nothing happens.
+        Arc::get_mut(&mut chunk)
+            .expect("alone")
+            .drop_through(CHUNK_LEN - 1);
+        assert!(chunk.frame(3).is_empty());
+        drop(chunk);
         assert!(frame.is_unique());
     }
 

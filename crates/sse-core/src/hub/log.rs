@@ -181,6 +181,11 @@ impl Log {
             let Some(old) = self.entries.pop_front() else {
                 break;
             };
+            // The oldest entry's frame is in the first chunk: freed now, unless a
+            // batch (or the writer) still shares the chunk.
+            if let Some(chunk) = self.chunks.front_mut().and_then(Arc::get_mut) {
+                chunk.drop_through((self.first % CHUNK_LEN as u64) as usize);
+            }
             self.first += 1;
             self.bytes -= old.len;
             self.evicted_through = old.sequence;
