@@ -16,6 +16,13 @@ use super::batch::Batch;
 use super::chunk::{CHUNK_LEN, Chunk, ChunkWriter};
 use super::registry::ClientKey;
 
+/// Frames of at least this many bytes are freed as their entry is evicted, not
+/// with their whole chunk: sixteen large blocks freed together are merged by the
+/// allocator, then split again for the next frames (glibc's per-thread cache,
+/// which keeps small blocks apart, takes blocks up to about 1 KiB). Smaller frames
+/// go with their chunk, which saves checking that no batch shares it.
+const FREE_AT_ONCE_FROM: usize = 1024;
+
 /// What the log knows of one published frame (the frame itself is in a chunk).
 #[derive(Debug)]
 pub(crate) struct Entry {
@@ -181,9 +188,11 @@ impl Log {
             let Some(old) = self.entries.pop_front() else {
                 break;
             };
-            // The oldest entry's frame is in the first chunk: freed now, unless a
-            // batch (or the writer) still shares the chunk.
-            if let Some(chunk) = self.chunks.front_mut().and_then(Arc::get_mut) {
+            // A large frame is freed now (its chunk is the first), unless a batch
+            // or the writer still shares the chunk; small ones go with the chunk.
+            if old.len >= FREE_AT_ONCE_FROM
+                && let Some(chunk) = self.chunks.front_mut().and_then(Arc::get_mut)
+            {
                 chunk.drop_through((self.first % CHUNK_LEN as u64) as usize);
             }
             self.first += 1;

@@ -356,6 +356,7 @@ impl Hub {
     }
 
     /// Appends encoded fields: with `own_id`, they include its `id` field.
+    #[inline]
     fn append_fields(
         &self,
         topic: Option<&str>,

@@ -382,6 +382,7 @@ impl State {
     /// Appends an event to the broadcast log or a topic's. `fields` is the encoded
     /// event without its final blank line; events without an id of their own get
     /// the sequence as id.
+    #[inline]
     pub(crate) fn publish(
         &mut self,
         topic: Option<&str>,
