@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use futures_lite::Stream;
 use sse_core::{
     Batch, ClientInfo, ClientStream, ConnectError, ConnectOptions, Decoded, Decoder,
-    DisconnectReason, Event, Hooks, Hub, HubConfig, SendError,
+    DisconnectReason, Event, Hooks, Hub, HubConfig, LagPolicy, SendError,
 };
 
 const ROUNDS: u64 = 20;
@@ -508,5 +508,66 @@ fn a_broadcast_wakes_every_waiting_reader() {
     assert_eq!(count.0.load(SeqCst), 100, "the old waker is not woken");
     for stream in &mut streams {
         assert!(matches!(poll(stream, &topic_waker), Poll::Ready(Some(_))));
+    }
+}
+
+/// Large frames are freed as their entry leaves a short history, unless a batch still
+/// shares their chunk: readers on other threads that hold their batches a while
+/// still read every frame whole, in order, while the publisher evicts.
+#[test]
+fn large_frames_evicted_while_readers_hold_them_stay_whole() {
+    const EVENTS: u64 = 20_000;
+    let hub = Hub::new(
+        HubConfig::default()
+            .history(16)
+            .max_lag(15)
+            .lag_policy(LagPolicy::DropOldest)
+            .keep_alive(None),
+    );
+    // Over the size that is freed at eviction, each event's number repeated.
+    let data = |n: u64| format!("{n:08}").repeat(200);
+    let readers: Vec<_> = (0..3)
+        .map(|reader| {
+            let mut stream = hub.connect(ConnectOptions::new()).expect("connects");
+            thread::spawn(move || {
+                let mut cx = Context::from_waker(Waker::noop());
+                let (mut last, mut frames) = (0, 0);
+                let deadline = Instant::now() + ROUND_LIMIT;
+                while last < EVENTS {
+                    assert!(Instant::now() < deadline, "reader {reader} is stuck");
+                    let batch = match Pin::new(&mut stream).poll_next(&mut cx) {
+                        Poll::Ready(Some(batch)) => batch,
+                        Poll::Ready(None) => panic!("reader {reader}'s stream ended"),
+                        Poll::Pending => {
+                            thread::yield_now();
+                            continue;
+                        }
+                    };
+                    // Hold the batch while the publisher moves on.
+                    if frames % 7 == 0 {
+                        thread::sleep(Duration::from_micros(50));
+                    }
+                    for frame in batch.frames() {
+                        let text = std::str::from_utf8(frame).expect("utf-8");
+                        let payload = text
+                            .strip_prefix("data: ")
+                            .and_then(|rest| rest.split('\n').next())
+                            .unwrap_or_else(|| panic!("a whole frame, got {text:.40}"));
+                        let n: u64 = payload[..8].parse().expect("a number");
+                        assert_eq!(payload, data(n), "frame {n} is intact");
+                        assert!(n > last, "in order: {n} after {last}");
+                        (last, frames) = (n, frames + 1);
+                    }
+                }
+                frames
+            })
+        })
+        .collect();
+    for n in 1..=EVENTS {
+        hub.broadcast(&Event::new(data(n)));
+    }
+    for reader in readers {
+        let frames = reader.join().expect("the reader read every frame whole");
+        assert!(frames > 0);
     }
 }
