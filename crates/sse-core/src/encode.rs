@@ -235,6 +235,9 @@ pub(crate) fn sequence_id_and_end_len(sequence: u64) -> usize {
 /// What ends the hub's events: the `id` line's end and the blank line.
 const SEQUENCE_LINE_END: &[u8] = b"\n\n";
 
+/// The longest [`SequenceIdLine`].
+const SEQUENCE_LINE_MAX_LEN: usize = ID.len() + MAX_DIGITS + SEQUENCE_LINE_END.len();
+
 /// `id: <sequence>` and the blank line, which end an event encoded with
 /// `encode_fields` (the hub's ids, for events that have none of their own).
 ///
@@ -243,7 +246,7 @@ const SEQUENCE_LINE_END: &[u8] = b"\n\n";
 /// formatting it anew costs a chain of divisions per event.
 #[derive(Clone, Debug)]
 pub(crate) struct SequenceIdLine {
-    line: [u8; ID.len() + MAX_DIGITS + SEQUENCE_LINE_END.len()],
+    line: [u8; SEQUENCE_LINE_MAX_LEN],
     /// Where `id: ` starts.
     start: usize,
 }
@@ -253,7 +256,7 @@ impl SequenceIdLine {
 
     /// The line for `sequence`.
     pub(crate) fn new(sequence: u64) -> Self {
-        let mut line = [0; ID.len() + MAX_DIGITS + SEQUENCE_LINE_END.len()];
+        let mut line = [0; SEQUENCE_LINE_MAX_LEN];
         line[Self::DIGITS_END..].copy_from_slice(SEQUENCE_LINE_END);
         let digits_start = write_digits(&mut line[..Self::DIGITS_END], sequence);
         let start = digits_start - ID.len();
