@@ -17,11 +17,11 @@
 //!   its chunk and is not `Clone`); writing takes `&mut self`, so writes to a chunk
 //!   never race with each other.
 //! - The writer writes slot `n` only when `written` is `n`, then stores `n + 1`
-//!   (release). Slots below `written` are never written again, nor dropped before
-//!   the chunk is.
+//!   (release). Slots below `written` are never written again.
 //! - A reader reads slot `n` only when it loads `written` (acquire) and finds it
-//!   above `n`: the load synchronises with the writer's store, so the write happened
-//!   before the read, and no write to that slot can follow.
+//!   above `n`, and `dropped` at or below `n`: the load synchronises with the
+//!   writer's store, so the write happened before the read, and no write to that
+//!   slot can follow.
 //! - The log drops the frames of entries it evicts early, when it holds the chunk
 //!   alone (`&mut`, through `Arc::get_mut`): those slots, a prefix, are counted in
 //!   `dropped`, and read as empty from then on. Slots in `dropped..written` are the
@@ -70,8 +70,8 @@ impl Chunk {
         if slot >= self.dropped && slot < self.written.load(Acquire) {
             // SAFETY: `slot` is below `written`, loaded with acquire: its writer
             // initialised it before the matching release store, and never writes
-            // it again; it is not dropped before the chunk is, since `dropped`
-            // (which only `&mut` changes) is not above it.
+            // it again; it is not dropped while `&self` lives, since only `&mut`
+            // drops a slot (raising `dropped`, which is not above it now).
             unsafe { (*self.slots[slot].get()).assume_init_ref() }
         } else {
             &UNWRITTEN
