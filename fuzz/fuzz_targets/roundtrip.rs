@@ -133,8 +133,8 @@ fuzz_target!(|input: Input| {
     }
     expected.push(Decoded::Event(MessageEvent {
         event_type: match event_type {
-            None | Some("") => "message".to_owned(),
-            Some(t) => t.to_owned(),
+            None | Some("") => "message".into(),
+            Some(t) => t.to_owned().into(),
         },
         data: normalised(&input.data),
         last_event_id: id.unwrap_or_default().to_owned(),

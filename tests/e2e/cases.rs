@@ -105,10 +105,7 @@ pub(crate) async fn named_event_own_id_and_retry(adapter: Adapter) {
             .await;
         assert_eq!(id, own, "the reply carries the event's own id");
         let event = client.next_event().await;
-        assert_eq!(
-            (event.event_type.as_str(), event.data.as_str()),
-            ("chat", "hello")
-        );
+        assert_eq!((&*event.event_type, event.data.as_str()), ("chat", "hello"));
         assert_eq!(event.last_event_id, own);
 
         // Without an id of its own, an event carries its sequence.
@@ -162,7 +159,7 @@ pub(crate) async fn targeted_send_reaches_only_that_client(adapter: Adapter) {
     assert_eq!(alice.data_until("end").await, ["end"]);
     let first = bob.next_event().await;
     assert_eq!(
-        (first.event_type.as_str(), first.data.as_str()),
+        (&*first.event_type, first.data.as_str()),
         ("private", "for bob")
     );
     assert_eq!(
@@ -669,7 +666,7 @@ pub(crate) async fn graceful_shutdown_sends_shutdown_ends_streams_and_exits_0(ad
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()));
         let seen: Vec<_> = events
             .iter()
-            .map(|e| (e.event_type.as_str(), e.data.as_str()))
+            .map(|e| (&*e.event_type, e.data.as_str()))
             .collect();
         assert_eq!(seen.len(), 1, "{name}: {seen:?}");
         assert_eq!(seen[0].0, "shutdown", "{name}: {seen:?}");

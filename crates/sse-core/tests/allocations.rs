@@ -1,4 +1,4 @@
-//! What the hub allocates, counted by a counting global allocator.
+//! What the hub and the decoder allocate, counted by a counting global allocator.
 //!
 //! `allocation-counter` installs a global allocator that counts, per thread, the
 //! allocations made inside [`measure`] (and the bytes still live when it returns), so
@@ -10,12 +10,14 @@
 //!
 //! - broadcasting M events to N clients that drain them allocates O(M), not O(N*M):
 //!   the same count for 10 and for 1 000 clients, a small constant per event (the
-//!   frame's buffer and its shared header: 2), after a warm-up that lets the log, the
-//!   waiting list and the registry reach their steady capacity;
+//!   frame's buffer, and a history chunk per 16 events), after a warm-up that lets
+//!   the log, the waiting list and the registry reach their steady capacity;
 //! - a stream that waits (is polled to `Pending`, over and over, with a real waker)
 //!   allocates nothing;
 //! - the hub's own state per idle client is under 1 KiB;
-//! - connecting and disconnecting 10 000 clients leaves no growth.
+//! - connecting and disconnecting 10 000 clients leaves no growth;
+//! - decoding allocates only what it hands out: an event's data, once however many
+//!   lines it has, and its id.
 //!
 //! The figures are printed; `cargo test -p sse-core --test allocations -- --nocapture`
 //! shows them.
@@ -27,7 +29,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use allocation_counter::{AllocationInfo, measure};
 use futures_lite::Stream;
-use sse_core::{ClientStream, ConnectOptions, Event, Hub, HubConfig};
+use sse_core::{ClientStream, ConnectOptions, Decoded, Decoder, Event, Hub, HubConfig};
 
 /// A real waker (an `Arc` inside, so cloning it is a reference count) that counts
 /// its wakes.
@@ -141,9 +143,10 @@ fn broadcast_allocates_per_event_not_per_client() {
         few.count_total, many.count_total,
         "allocations depend on the number of clients: {few:?} vs {many:?}"
     );
+    let frames_and_chunks = events + events.div_ceil(16);
     assert!(
-        many.count_total <= 3 * events as u64,
-        "more than 3 allocations per event: {many:?}"
+        many.count_total <= frames_and_chunks as u64,
+        "more than a frame per event and a chunk per 16: {many:?}"
     );
     // Nothing is kept beyond the history, which was already full.
     assert_eq!(many.count_current, 0, "{many:?}");
@@ -276,4 +279,43 @@ fn churn_without_broadcasts_leaves_no_growth() {
     let info = measure(|| churn(&hub, N, &mut cx));
     assert_eq!(info.bytes_current, 0, "{info:?}");
     assert_eq!(info.count_current, 0, "{info:?}");
+}
+
+/// A decoded event owns its data and its id, and nothing else: the default type is
+/// borrowed, multi-line data is gathered in one allocation (sized from the previous
+/// event's), and the decoder's own buffers are reused.
+#[test]
+fn decoding_allocates_an_events_data_and_id_only() {
+    let line = "a line of text".repeat(4) + "\n";
+    let data = line.repeat(20);
+    let mut stream = Vec::new();
+    for id in 1000..1100 {
+        let event = Event::new(data.trim_end()).with_id(id.to_string());
+        event.expect("a valid id").encode(&mut stream);
+    }
+    let (warm_up, measured) = stream.split_at(stream.len() / 10);
+    /// Decodes `input` in pieces that split lines, as network reads do; returns
+    /// the events.
+    fn decode(decoder: &mut Decoder, input: &[u8]) -> u64 {
+        let mut events = 0;
+        for piece in input.chunks(700) {
+            decoder.push(piece).expect("a valid stream");
+            for item in &mut *decoder {
+                assert!(matches!(item, Decoded::Event(e) if e.data.lines().count() == 20));
+                events += 1;
+            }
+        }
+        events
+    }
+    let mut decoder = Decoder::new();
+    assert!(decode(&mut decoder, warm_up) > 0);
+    let mut decoded = 0;
+    let info = measure(|| decoded = decode(&mut decoder, measured));
+    println!(
+        "{decoded} events decoded: {} allocations ({:.2} per event)",
+        info.count_total,
+        info.count_total as f64 / decoded as f64
+    );
+    assert!(decoded >= 80, "{decoded}");
+    assert_eq!(info.count_total, 2 * decoded, "{info:?}");
 }

@@ -217,7 +217,7 @@ fn a_source_miss_is_reported_and_the_client_goes_live_after_the_resync_event() {
     let mut client = hub.connect(resume("9-9").client_id("c")).unwrap();
     log.append(&hub, None, "b");
     let events = drain(&mut client);
-    let kinds: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| &*e.event_type).collect();
     assert_eq!(kinds, ["resync", "message"]);
     assert_eq!(events[1].data, "b");
     assert_eq!(hub.metrics().replay_misses, 1);

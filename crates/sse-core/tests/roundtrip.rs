@@ -113,7 +113,7 @@ proptest! {
             expected.push(Decoded::Retry(Duration::from_millis(retry)));
         }
         expected.push(Decoded::Event(MessageEvent {
-            event_type: expected_type.into(),
+            event_type: expected_type.to_owned().into(),
             data: normalise_line_breaks(&data),
             last_event_id: expected_id.into(),
         }));

@@ -81,7 +81,7 @@ async fn next_items(stream: &mut ClientStream, n: usize) -> Vec<(String, String,
             decoder.push(frame).expect("valid frames");
         }
         events.extend(decoder.by_ref().filter_map(|item| match item {
-            Decoded::Event(e) => Some((e.event_type, e.last_event_id, e.data)),
+            Decoded::Event(e) => Some((e.event_type.into_owned(), e.last_event_id, e.data)),
             _ => None,
         }));
     }

@@ -52,8 +52,9 @@ pub enum Decoded {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct MessageEvent {
     /// The event type: the last `event:` field's value, or `"message"` when there was
-    /// none or it was empty.
-    pub event_type: String,
+    /// none or it was empty (borrowed then, so the usual event allocates nothing for
+    /// its type). Compare it as text: `event.event_type == "update"`.
+    pub event_type: Cow<'static, str>,
     /// The `data:` lines, joined with `\n`.
     pub data: String,
     /// The last event id in force when the event was dispatched (ids persist across
@@ -170,6 +171,9 @@ pub struct Decoder {
     /// The previous chunk ended with CR: an LF starting the next one belongs to it.
     after_cr: bool,
     data: String,
+    /// The length of the last event's data: the capacity to start the next one with,
+    /// so multi-line data is gathered in one allocation.
+    data_hint: usize,
     event_type: String,
     id_buffer: String,
     last_event_id: String,
@@ -351,6 +355,8 @@ impl Decoder {
                 }
                 if self.has_data {
                     self.data.push('\n');
+                } else {
+                    self.data.reserve(text.len().max(self.data_hint));
                 }
                 self.data.push_str(&text);
                 self.has_data = true;
@@ -397,10 +403,11 @@ impl Decoder {
             return;
         }
         let event_type = if event_type.is_empty() {
-            String::from("message")
+            Cow::Borrowed("message")
         } else {
-            event_type
+            Cow::Owned(event_type)
         };
+        self.data_hint = self.data.len();
         self.ready.push_back(Decoded::Event(MessageEvent {
             event_type,
             data: std::mem::take(&mut self.data),

@@ -5,7 +5,7 @@ use super::*;
 
 fn event(event_type: &str, data: &str, last_event_id: &str) -> Decoded {
     Decoded::Event(MessageEvent {
-        event_type: event_type.into(),
+        event_type: event_type.to_owned().into(),
         data: data.into(),
         last_event_id: last_event_id.into(),
     })
