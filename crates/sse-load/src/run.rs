@@ -116,8 +116,8 @@ fn run_server(
         bytes_per_connection: (rss_after as f64 - rss_before as f64) * 1024.0 / clients as f64,
     };
     eprintln!(
-        "  {clients} streaming; {:.1} KiB per connection",
-        memory.bytes_per_connection / 1024.0
+        "  {clients} streaming; {:.0} B per connection",
+        memory.bytes_per_connection
     );
 
     let mut runs = Vec::new();
