@@ -18,10 +18,14 @@
 mod args;
 mod demo;
 mod page;
+#[cfg(feature = "hyper")]
+mod serve;
 
 pub use args::{DemoArgs, USAGE};
 pub use demo::Demo;
 pub use page::PAGE;
+#[cfg(feature = "hyper")]
+pub use serve::serve;
 
 use std::time::Duration;
 
