@@ -28,16 +28,12 @@ use tokio::net::TcpListener;
 /// Every connection is set to `TCP_NODELAY`: each SSE frame is sent as soon as it
 /// is written, not held back by Nagle's algorithm while the last is unacknowledged.
 ///
-/// # Errors
-///
-/// Never in practice: a failed `accept` (out of file descriptors, say) is retried
-/// after 100 ms.
+/// A failed `accept` (out of file descriptors, say) is retried after 100 ms.
 pub async fn serve<F, B>(
     listener: TcpListener,
     hub: Hub,
     respond: impl Fn(http::Request<Incoming>) -> Pin<Box<F>> + Clone + Send + 'static,
-) -> std::io::Result<()>
-where
+) where
     F: Future<Output = Result<http::Response<B>, Infallible>> + Send + ?Sized + 'static,
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn Error + Send + Sync>>,
@@ -74,5 +70,4 @@ where
         graceful.shutdown().await;
     };
     let _ = tokio::time::timeout(Duration::from_secs(5), drained).await;
-    Ok(())
 }

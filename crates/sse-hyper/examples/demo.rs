@@ -22,7 +22,7 @@ async fn main() -> std::io::Result<()> {
     sse_demo::serve(listener, hub, move |request| {
         Box::pin(handle(demo.clone(), request))
     })
-    .await?;
+    .await;
     println!("shut down");
     Ok(())
 }

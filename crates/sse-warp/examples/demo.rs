@@ -53,7 +53,7 @@ async fn main() -> std::io::Result<()> {
     sse_demo::serve(listener, hub, move |request| {
         Box::pin(service.clone().call(request))
     })
-    .await?;
+    .await;
     println!("shut down");
     Ok(())
 }
