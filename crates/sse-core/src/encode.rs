@@ -10,7 +10,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use std::fmt;
 use std::time::Duration;
 
-use crate::event::{Comment, Event};
+use crate::event::{Comment, Event, EventError, check_id};
 use crate::scan::for_each_line;
 
 const EVENT: &[u8] = b"event: ";
@@ -125,8 +125,8 @@ impl Comment<'_> {
     }
 }
 
-/// One complete, encoded SSE frame (an event, a comment or a retry hint), ready to be
-/// written to any number of clients.
+/// One complete, encoded SSE frame (an event, a comment, a retry hint or an id
+/// checkpoint), ready to be written to any number of clients.
 ///
 /// A `Frame` can only be made by the encoder, so it always ends with a blank line
 /// and never contains a forged field. Cloning it is cheap (a reference count), which
@@ -150,11 +150,30 @@ impl Frame {
     /// ```
     #[must_use]
     pub fn retry(retry: Duration) -> Frame {
-        let digits = Digits::new(retry_millis(retry));
-        let mut buf = BytesMut::with_capacity(field_len(RETRY, digits.as_bytes().len()) + 1);
-        put_field(&mut buf, RETRY, digits.as_bytes());
-        buf.put_u8(b'\n');
+        let mut buf = BytesMut::with_capacity(retry_frame_len(retry));
+        put_retry_frame(&mut buf, retry);
         Frame(buf.freeze())
+    }
+
+    /// An id-only frame, a checkpoint: `id: <id>` and the blank line. The client's
+    /// last event id becomes `id` (it sends it back as `Last-Event-ID` when it
+    /// reconnects), and nothing is dispatched: no `data`, so no event.
+    ///
+    /// # Errors
+    ///
+    /// As [`Event::with_id`]: a line break or NUL in `id`.
+    ///
+    /// ```
+    /// # use sse_core::Frame;
+    /// assert_eq!(Frame::checkpoint("job-7/step-3")?.as_bytes(), "id: job-7/step-3\n\n");
+    /// assert!(Frame::checkpoint("7\ndata: forged").is_err());
+    /// # Ok::<(), sse_core::EventError>(())
+    /// ```
+    pub fn checkpoint(id: &str) -> Result<Frame, EventError> {
+        check_id(id)?;
+        let mut buf = BytesMut::with_capacity(checkpoint_len(id));
+        put_checkpoint(&mut buf, id);
+        Ok(Frame(buf.freeze()))
     }
 
     /// The encoded bytes.
@@ -206,10 +225,44 @@ impl From<&Event<'_>> for Frame {
     }
 }
 
+impl From<Event<'_>> for Frame {
+    fn from(event: Event<'_>) -> Frame {
+        event.to_frame()
+    }
+}
+
+impl From<&Comment<'_>> for Frame {
+    fn from(comment: &Comment<'_>) -> Frame {
+        comment.to_frame()
+    }
+}
+
 impl From<Comment<'_>> for Frame {
     fn from(comment: Comment<'_>) -> Frame {
         comment.to_frame()
     }
+}
+
+/// The length of the id-only frame of `id`.
+pub(crate) fn checkpoint_len(id: &str) -> usize {
+    field_len(ID, id.len()) + 1
+}
+
+/// Writes the id-only frame of `id` (already checked).
+pub(crate) fn put_checkpoint<B: BufMut + ?Sized>(buf: &mut B, id: &str) {
+    put_field(buf, ID, id.as_bytes());
+    buf.put_u8(b'\n');
+}
+
+/// The length of the retry-only frame of `retry`.
+pub(crate) fn retry_frame_len(retry: Duration) -> usize {
+    field_len(RETRY, Digits::new(retry_millis(retry)).as_bytes().len()) + 1
+}
+
+/// Writes the retry-only frame of `retry`.
+pub(crate) fn put_retry_frame<B: BufMut + ?Sized>(buf: &mut B, retry: Duration) {
+    put_field(buf, RETRY, Digits::new(retry_millis(retry)).as_bytes());
+    buf.put_u8(b'\n');
 }
 
 /// Writes an `event` field.

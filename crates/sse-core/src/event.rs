@@ -175,7 +175,9 @@ impl Event<'static> {
 /// and for anything meant for humans reading the raw stream.
 ///
 /// A comment containing line breaks is written as several comment lines, so it can
-/// never turn into a field.
+/// never turn into a field. Like [`Event`], it borrows its text where it can;
+/// [`into_owned`](Self::into_owned) makes it `'static`, as a per-request stream's
+/// items must be.
 ///
 /// # Examples
 ///
@@ -185,22 +187,38 @@ impl Event<'static> {
 /// let comment = Comment::new("line one\r\nline two");
 /// assert_eq!(comment.to_frame().as_bytes(), ": line one\n: line two\n\n");
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Comment<'a> {
-    pub(crate) text: &'a str,
+    pub(crate) text: Cow<'a, str>,
 }
 
 impl<'a> Comment<'a> {
     /// A comment with `text`, which may contain line breaks.
     #[must_use]
-    pub const fn new(text: &'a str) -> Self {
-        Comment { text }
+    pub fn new(text: impl Into<Cow<'a, str>>) -> Self {
+        Comment { text: text.into() }
     }
 
     /// The comment's text, as given.
     #[must_use]
-    pub const fn text(&self) -> &'a str {
-        self.text
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Copies whatever this comment borrows, so it can outlive its input.
+    ///
+    /// ```
+    /// # use sse_core::Comment;
+    /// let text = String::from("progress: 50%");
+    /// let comment: Comment<'static> = Comment::new(text.as_str()).into_owned();
+    /// drop(text);
+    /// assert_eq!(comment.text(), "progress: 50%");
+    /// ```
+    #[must_use]
+    pub fn into_owned(self) -> Comment<'static> {
+        Comment {
+            text: Cow::Owned(self.text.into_owned()),
+        }
     }
 }
 

@@ -40,6 +40,7 @@ mod encoded;
 mod event;
 mod http;
 mod hub;
+mod response;
 mod scan;
 
 pub use decode::{
@@ -49,6 +50,10 @@ pub use encode::Frame;
 pub use encoded::{EncodedEvent, EncodedEventError};
 pub use event::{Comment, Event, EventError};
 pub use http::{Accepted, LAST_EVENT_ID, Rejection, response_head};
+pub use response::{
+    BoxError, Closed, IntoResponseStream, Message, Receiver, ResponseStream, Sender, TrySendError,
+    channel,
+};
 pub use hub::{
     BATCH_CAPACITY, Batch, ClientInfo, ClientStream, ConnectError, ConnectOptions, ConnectRequest,
     DisconnectReason, DuplicateIdPolicy, Hooks, Hub, HubBuilder, HubConfig, LagPolicy, Metrics,

@@ -17,7 +17,9 @@
 //! - the hub's own state per idle client is under 1 KiB;
 //! - connecting and disconnecting 10 000 clients leaves no growth;
 //! - decoding allocates only what it hands out: an event's data, once however many
-//!   lines it has, and its id.
+//!   lines it has, and its id;
+//! - a per-request stream (a channel into a `ResponseStream`) allocates nothing per
+//!   token beyond the token's own data, once its buffer is warm.
 //!
 //! The figures are printed; `cargo test -p sse-core --test allocations -- --nocapture`
 //! shows them.
@@ -29,7 +31,9 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use allocation_counter::{AllocationInfo, measure};
 use futures_lite::Stream;
-use sse_core::{ClientStream, ConnectOptions, Decoded, Decoder, Event, Hub, HubConfig};
+use sse_core::{
+    ClientStream, ConnectOptions, Decoded, Decoder, Event, Hub, HubConfig, ResponseStream, channel,
+};
 
 /// A real waker (an `Arc` inside, so cloning it is a reference count) that counts
 /// its wakes.
@@ -318,4 +322,42 @@ fn decoding_allocates_an_events_data_and_id_only() {
     );
     assert!(decoded >= 80, "{decoded}");
     assert_eq!(info.count_total, 2 * decoded, "{info:?}");
+}
+
+/// Tokens sent through a channel and taken into response chunks, the chunks written
+/// (dropped) as a writer that keeps up would: the channel's slots and the response's
+/// buffer are reused, so a `&'static str` token costs no allocation at all, and an
+/// owned one its `String` only.
+#[test]
+fn per_request_tokens_allocate_nothing_of_their_own() {
+    let (sender, receiver) = channel(64);
+    let mut response = ResponseStream::from(receiver);
+    let waker = Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    let mut round = |owned: bool| {
+        let mut bytes = 0;
+        for _ in 0..50 {
+            for _ in 0..64 {
+                let sent = if owned {
+                    sender.try_send(String::from("token"))
+                } else {
+                    sender.try_send("token")
+                };
+                sent.expect("room");
+            }
+            while let Poll::Ready(Some(chunk)) = Pin::new(&mut response).poll_next(&mut cx) {
+                bytes += chunk.len();
+            }
+        }
+        bytes
+    };
+    round(false); // Warm-up: the buffer reaches its size.
+    let mut bytes = 0;
+    let info = measure(|| bytes = round(false));
+    println!("3 200 static tokens: {} allocations", info.count_total);
+    assert_eq!(bytes, 3_200 * "data: token\n\n".len());
+    assert_eq!(info.count_total, 0, "{info:?}");
+    let info = measure(|| bytes = round(true));
+    println!("3 200 owned tokens: {} allocations", info.count_total);
+    assert_eq!(info.count_total, 3_200, "{info:?}");
 }
