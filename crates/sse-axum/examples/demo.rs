@@ -11,7 +11,7 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::serve::ListenerExt;
-use sse_demo::{Demo, DemoArgs, MAX_BODY};
+use sse_demo::{Demo, DemoArgs, MAX_BODY, Route};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -50,12 +50,21 @@ async fn main() -> std::io::Result<()> {
     Ok(())
 }
 
-/// Everything but `/events`: the page, publish, disconnect, stats.
+/// Everything but `/events`: the page, generate, publish, disconnect, stats.
 async fn respond(demo: Demo, request: Request) -> Response {
     let route = sse_demo::route(request.method(), request.uri().path());
-    let response = match to_bytes(request.into_body(), MAX_BODY).await {
-        Ok(body) => demo.respond(route, &body).await,
-        Err(_) => sse_demo::too_large(),
+    let (parts, body) = request.into_parts();
+    let Ok(body) = to_bytes(body, MAX_BODY).await else {
+        return sse_demo::too_large().map(Body::from).into_response();
+    };
+    let response = if route == Route::Generate {
+        let spawn = |task| drop(tokio::spawn(task));
+        match demo.generate(&parts, &body, spawn, tokio::time::sleep) {
+            Ok(stream) => return sse_axum::Sse::from_stream(stream).into_response(),
+            Err(refusal) => refusal,
+        }
+    } else {
+        demo.respond(route, &body).await
     };
     response.map(Body::from).into_response()
 }

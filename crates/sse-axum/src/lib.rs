@@ -1,9 +1,11 @@
-//! Server-Sent Events for [axum] 0.8, over an [`sse_core::Hub`].
+//! Server-Sent Events for [axum] 0.8: a hub's clients, or your own stream per
+//! request.
 //!
 //! | item | use |
 //! |---|---|
 //! | [`handler`] | a ready `/events` handler: `get(sse_axum::handler)` with the hub as state |
 //! | [`Sse`] | the response ([`IntoResponse`]): from a request, or after your own auth with the id and topics you choose |
+//! | [`Sse::from_stream`] ([`SseStream`]) | your own events as the response, from `GET` or `POST` handlers: an LLM's tokens, a job's progress, from a stream or a [`channel`](sse_core::channel) |
 //! | [`ClientId`], [`LastEventId`] | extractors for your own handlers |
 //! | [`spawn_keep_alive`] | keep-alive comments on tokio's timer |
 //!
@@ -47,16 +49,41 @@
 //! # let _: axum::Router<Hub> = axum::Router::new().route("/me", axum::routing::get(my_events));
 //! ```
 //!
+//! Streaming your own events: an LLM-style `POST` handler whose generation stops
+//! when the client goes away.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use sse_axum::{Sse, SseStream};
+//! use sse_core::{Event, channel};
+//!
+//! async fn generate(prompt: String) -> SseStream {
+//!     let (sender, receiver) = channel(64);
+//!     tokio::spawn(async move {
+//!         for word in prompt.split_whitespace() {
+//!             // Waits while the client is behind; fails once it is gone.
+//!             if sender.send(Event::new(word.to_owned())).await.is_err() {
+//!                 return; // Stop generating.
+//!             }
+//!         }
+//!     });
+//!     Sse::from_stream(receiver).keep_alive(Duration::from_secs(10))
+//! }
+//! # let _: axum::Router = axum::Router::new().route("/generate", axum::routing::post(generate));
+//! ```
+//!
 //! [axum]: https://docs.rs/axum/0.8
 #![forbid(unsafe_code)]
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use sse_core::{ConnectOptions, LAST_EVENT_ID};
+use sse_core::{ConnectOptions, IntoResponseStream, ResponseStream};
 use sse_hyper::SseBody;
 
 pub use sse_core::Hub;
@@ -90,9 +117,46 @@ impl Sse {
     }
 }
 
+impl Sse {
+    /// Answers with your own events: a [`channel`](sse_core::channel)'s receiver,
+    /// any stream of messages (events, comments, text), or a
+    /// [`ResponseStream`] you configured (opening comment, error handling). Every
+    /// message ready is sent at once, one write for all of them; dropping the
+    /// response (the client went away) drops your stream, so its producer stops.
+    /// Keep-alive comments run on tokio's timer.
+    pub fn from_stream(stream: impl IntoResponseStream) -> SseStream {
+        SseStream(stream.into_response_stream())
+    }
+}
+
 impl IntoResponse for Sse {
     fn into_response(self) -> Response {
         self.0.map(|body| Body::new(body.into_frames()))
+    }
+}
+
+/// A per-request SSE response ([`IntoResponse`]), made by [`Sse::from_stream`].
+#[derive(Debug)]
+#[must_use = "a response does nothing until it is returned"]
+pub struct SseStream(ResponseStream);
+
+impl SseStream {
+    /// Sends a keep-alive comment when the stream has been idle this long (default
+    /// 15 s; `None` for none).
+    pub fn keep_alive(self, interval: impl Into<Option<Duration>>) -> Self {
+        SseStream(self.0.keep_alive(interval))
+    }
+
+    /// Opens the response with a `retry:` hint: how long the client waits before
+    /// reconnecting.
+    pub fn retry(self, retry: Duration) -> Self {
+        SseStream(self.0.retry(retry))
+    }
+}
+
+impl IntoResponse for SseStream {
+    fn into_response(self) -> Response {
+        sse_hyper::respond_stream(self.0).map(|body| Body::new(body.into_frames()))
     }
 }
 
@@ -118,7 +182,7 @@ where
 }
 
 /// The `Last-Event-ID` a reconnecting client sends (header, or the `lastEventId=`
-/// query parameter some polyfills use).
+/// query parameter some polyfills use): see [`sse_core::last_event_id`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LastEventId(pub Option<String>);
 
@@ -126,16 +190,6 @@ impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        let header = parts
-            .headers
-            .get(LAST_EVENT_ID)
-            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
-            .filter(|value| !value.is_empty());
-        let query = || {
-            ConnectOptions::new()
-                .with_query(parts.uri.query().unwrap_or_default())
-                .last_event_id
-        };
-        Ok(LastEventId(header.or_else(query)))
+        Ok(LastEventId(sse_core::last_event_id(parts)))
     }
 }

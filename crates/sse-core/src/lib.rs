@@ -49,7 +49,7 @@ pub use decode::{
 pub use encode::Frame;
 pub use encoded::{EncodedEvent, EncodedEventError};
 pub use event::{Comment, Event, EventError};
-pub use http::{Accepted, LAST_EVENT_ID, Rejection, response_head};
+pub use http::{Accepted, LAST_EVENT_ID, Rejection, last_event_id, response_head};
 pub use response::{
     BoxError, Closed, IntoResponseStream, Message, Receiver, ResponseStream, Sender, TrySendError,
     channel,

@@ -194,7 +194,7 @@ fn lesson_12_the_response_head_is_complete_and_ready_before_any_event() {
         assert_eq!(head.status(), 200);
         assert_eq!(head.version(), version);
         assert_eq!(head.headers()["content-type"], "text/event-stream");
-        assert_eq!(head.headers()["cache-control"], "no-cache");
+        assert_eq!(head.headers()["cache-control"], "no-cache, no-transform");
         assert_eq!(head.headers()["x-accel-buffering"], "no");
         assert!(head.headers().get("connection").is_none(), "{version:?}");
     }

@@ -1,14 +1,16 @@
 //! A demo server's state: its hub, fed by a Redis backplane with `--redis`.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::StatusCode;
+use http::{Method, StatusCode};
 use serde_json::json;
-use sse_core::Hub;
+use sse_core::{Hub, ResponseStream};
 use sse_redis::{Backplane, RedisOptions};
 
+use crate::generate::{self, Generate, Generations, Task};
 use crate::{DemoArgs, Publish, Refusal, Route, Target, accepted, json_response, send_to};
 
 /// The hub a demo's clients stream from and, with `--redis`, the backplane that
@@ -18,6 +20,7 @@ use crate::{DemoArgs, Publish, Refusal, Route, Target, accepted, json_response, 
 pub struct Demo {
     hub: Hub,
     backplane: Option<Backplane>,
+    generations: Arc<Generations>,
 }
 
 impl Demo {
@@ -32,12 +35,14 @@ impl Demo {
             return Ok(Demo {
                 hub: hub.build(),
                 backplane: None,
+                generations: Arc::default(),
             });
         };
         let backplane = Backplane::open(RedisOptions::new(url.as_str()), hub).await?;
         Ok(Demo {
             hub: backplane.hub().clone(),
             backplane: Some(backplane),
+            generations: Arc::default(),
         })
     }
 
@@ -63,12 +68,53 @@ impl Demo {
         }
     }
 
+    /// `/generate` ([`Route::Generate`]): a generated reply, word by word, as a
+    /// per-request stream (`POST` with JSON `{"prompt"?, "words"?, "rate"?}`, or
+    /// `GET ?words=N&rate=R` for an `EventSource`). The producer runs as a task
+    /// handed to `spawn`, paced with `sleep`, and stops as soon as the client goes
+    /// away (its send fails). A `Last-Event-ID` (a checkpoint the reply sent)
+    /// resumes after it. The adapter answers with the stream, or the 400 returned.
+    ///
+    /// # Errors
+    ///
+    /// The 400 to answer when the request is invalid.
+    pub fn generate<F>(
+        &self,
+        request: &http::request::Parts,
+        body: &[u8],
+        spawn: impl FnOnce(Task),
+        sleep: impl Fn(Duration) -> F + Send + 'static,
+    ) -> Result<ResponseStream, http::Response<Bytes>>
+    where
+        F: Future + Send,
+    {
+        let generate = if request.method == Method::GET {
+            Generate::from_query(request.uri.query().unwrap_or_default())
+        } else {
+            Generate::from_json(body)
+        };
+        let resume = sse_core::last_event_id(request);
+        generate
+            .and_then(|generate| {
+                generate::start(&generate, resume.as_deref(), &self.generations, spawn, sleep)
+            })
+            .map_err(Refusal::response)
+    }
+
     /// [`respond`](crate::respond), publishing through Redis with `--redis`.
     pub async fn respond(&self, route: Route, body: &[u8]) -> http::Response<Bytes> {
         match (&self.backplane, route) {
             (Some(backplane), Route::Publish) => publish_through(backplane, body).await,
-            (Some(backplane), Route::Stats) => {
-                let mut stats = crate::stats_json(&self.hub);
+            (_, Route::Stats) => json_response(StatusCode::OK, &self.stats()),
+            _ => crate::respond(&self.hub, route, body),
+        }
+    }
+
+    /// `/stats`: the hub's metrics, `/generate`'s, and the backplane's.
+    fn stats(&self) -> serde_json::Value {
+        let mut stats = crate::stats_json(&self.hub);
+        stats["generate"] = self.generations.json();
+        if let Some(backplane) = &self.backplane {
                 let m = backplane.metrics();
                 stats["redis"] = json!({
                     "connected": m.connected,
@@ -81,10 +127,8 @@ impl Demo {
                     "replays": m.replays,
                     "replay_misses": m.replay_misses,
                 });
-                json_response(StatusCode::OK, &stats)
-            }
-            _ => crate::respond(&self.hub, route, body),
         }
+        stats
     }
 }
 

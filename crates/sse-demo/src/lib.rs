@@ -7,6 +7,7 @@
 //! | `GET /` | [`PAGE`]: an `EventSource` on `/events` and a publish form |
 //! | `GET /events` | the stream (the adapter's job); `topic=` (repeatable), `client=`, `sse-clientid`, `Last-Event-ID` |
 //! | `POST /publish` | [`publish`]: JSON `{"data", "event"?, "id"?, "retry"?, "topic"?, "client"?}`, 202 `{"id"}` |
+//! | `POST /generate`, `GET /generate` | [`Demo::generate`]: a generated reply, word by word at a rate, as a per-request stream (the adapter's) |
 //! | `POST /disconnect` | [`disconnect`]: JSON `{"client"}`, ends that client's stream |
 //! | `GET /stats` | [`stats`]: the hub's metrics as JSON |
 //!
@@ -17,12 +18,14 @@
 
 mod args;
 mod demo;
+mod generate;
 mod page;
 #[cfg(feature = "hyper")]
 mod serve;
 
 pub use args::{DemoArgs, USAGE};
 pub use demo::Demo;
+pub use generate::{CHECKPOINT_EVERY, MAX_RATE, MAX_WORDS, Task, word};
 pub use page::PAGE;
 #[cfg(feature = "hyper")]
 pub use serve::serve;
@@ -47,6 +50,9 @@ pub enum Route {
     Events,
     /// `POST /publish`.
     Publish,
+    /// `GET` or `POST /generate`: a per-request stream, for the adapter
+    /// ([`Demo::generate`]).
+    Generate,
     /// `POST /disconnect`.
     Disconnect,
     /// `GET /stats`.
@@ -71,14 +77,16 @@ pub fn route(method: &Method, path: &str) -> Route {
         "/" => allow(&Method::GET, Route::Page, "GET, HEAD"),
         "/events" => Route::Events,
         "/publish" => allow(&Method::POST, Route::Publish, "POST"),
+        "/generate" if method == Method::GET || method == Method::POST => Route::Generate,
+        "/generate" => Route::MethodNotAllowed("GET, POST"),
         "/disconnect" => allow(&Method::POST, Route::Disconnect, "POST"),
         "/stats" => allow(&Method::GET, Route::Stats, "GET, HEAD"),
         _ => Route::NotFound,
     }
 }
 
-/// Answers every route but [`Route::Events`] (which answers 404 here: the adapter
-/// streams it). `body` is the request body, at most [`MAX_BODY`] bytes (an adapter
+/// Answers every route but [`Route::Events`] and [`Route::Generate`] (which
+/// answer 404 here: the adapter streams them). `body` is the request body, at most [`MAX_BODY`] bytes (an adapter
 /// that read more answers [`too_large`]).
 #[must_use]
 pub fn respond(hub: &Hub, route: Route, body: &[u8]) -> http::Response<Bytes> {
@@ -100,7 +108,9 @@ pub fn respond(hub: &Hub, route: Route, body: &[u8]) -> http::Response<Bytes> {
             response.headers_mut().insert(header::ALLOW, allow);
             response
         }
-        Route::Events | Route::NotFound => error(StatusCode::NOT_FOUND, "not found"),
+        Route::Events | Route::Generate | Route::NotFound => {
+            error(StatusCode::NOT_FOUND, "not found")
+        }
     }
 }
 

@@ -38,9 +38,19 @@ async fn handle(
     if route == Route::Events {
         return Ok(sse_hyper::respond(demo.hub(), request).map(SseBody::into_frames));
     }
-    let response = match Limited::new(request.into_body(), MAX_BODY).collect().await {
-        Ok(body) => demo.respond(route, &body.to_bytes()).await,
-        Err(_) => sse_demo::too_large(),
+    let (parts, body) = request.into_parts();
+    let Ok(body) = Limited::new(body, MAX_BODY).collect().await else {
+        return Ok(sse_demo::too_large().map(|body| SseBody::from(body).into_frames()));
+    };
+    let body = body.to_bytes();
+    let response = if route == Route::Generate {
+        let spawn = |task| drop(tokio::spawn(task));
+        match demo.generate(&parts, &body, spawn, tokio::time::sleep) {
+            Ok(stream) => return Ok(sse_hyper::respond_stream(stream).map(SseBody::into_frames)),
+            Err(refusal) => refusal,
+        }
+    } else {
+        demo.respond(route, &body).await
     };
     Ok(response.map(|body| SseBody::from(body).into_frames()))
 }

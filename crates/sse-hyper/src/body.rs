@@ -1,4 +1,4 @@
-//! Response bodies over a client stream.
+//! Response bodies: a hub client's stream, or a per-request stream.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -7,14 +7,17 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes};
 use futures_core::Stream;
 use http_body::{Body, Frame, SizeHint};
-use sse_core::{Batch, ClientStream};
+use sse_core::{Batch, ClientStream, IntoResponseStream, ResponseStream};
 
 /// The body of an SSE response for hyper: each data frame is a [`Batch`] of every
 /// SSE frame that was ready, and the body returns `Pending` (so hyper flushes) when
-/// none is. Dropping it (the connection closed) removes the client from the hub.
+/// none is.
 ///
-/// It can also hold a whole, fixed body (a refusal's JSON), so one response type
-/// serves both.
+/// It streams a hub client ([`new`](Self::new)): dropping it (the connection
+/// closed) removes the client from the hub. Or it streams your own events
+/// ([`from_stream`](Self::from_stream)): dropping it drops your stream, and a
+/// channel's sender fails. It can also hold a whole, fixed body (a refusal's JSON),
+/// so one response type serves all three.
 #[derive(Debug)]
 pub struct SseBody {
     inner: Inner,
@@ -23,6 +26,7 @@ pub struct SseBody {
 #[derive(Debug)]
 enum Inner {
     Stream(ClientStream),
+    Response(ResponseStream),
     Full(Option<Bytes>),
 }
 
@@ -32,6 +36,28 @@ impl SseBody {
     pub fn new(stream: ClientStream) -> Self {
         SseBody {
             inner: Inner::Stream(stream),
+        }
+    }
+
+    /// A body that streams your own events: a [`ResponseStream`] you configured, a
+    /// [`channel`](sse_core::channel)'s receiver, or any stream of messages
+    /// ([`IntoResponseStream`]). Keep-alive comments run on tokio's timer (every 15
+    /// s of silence unless the stream says otherwise), so it must be polled inside
+    /// a tokio runtime, as hyper's server on tokio does.
+    ///
+    /// ```
+    /// use futures_lite::stream;
+    /// use sse_core::Event;
+    ///
+    /// let tokens = stream::iter(["Hel", "lo"].map(Event::new));
+    /// let body = sse_hyper::SseBody::from_stream(tokens);
+    /// # let _ = body;
+    /// ```
+    #[must_use]
+    pub fn from_stream(stream: impl IntoResponseStream) -> Self {
+        let stream = stream.into_response_stream().timer(tokio::time::sleep);
+        SseBody {
+            inner: Inner::Response(stream),
         }
     }
 
@@ -67,6 +93,12 @@ impl Body for SseBody {
     ) -> Poll<Option<Result<Frame<Batch>, Infallible>>> {
         let batch = match &mut self.get_mut().inner {
             Inner::Stream(stream) => std::task::ready!(Pin::new(stream).poll_next(cx)),
+            Inner::Response(stream) => std::task::ready!(Pin::new(stream).poll_next(cx))
+                .map(|bytes| {
+                    let mut batch = Batch::new();
+                    batch.push(bytes);
+                    batch
+                }),
             Inner::Full(bytes) => bytes.take().map(|bytes| {
                 let mut batch = Batch::new();
                 batch.push(bytes);
@@ -82,7 +114,7 @@ impl Body for SseBody {
 
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
-            Inner::Stream(_) => SizeHint::default(),
+            Inner::Stream(_) | Inner::Response(_) => SizeHint::default(),
             Inner::Full(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }

@@ -1,4 +1,11 @@
-//! Server-Sent Events for [hyper] 1.x, over an [`sse_core::Hub`].
+//! Server-Sent Events for [hyper] 1.x: a hub's clients, or your own stream per
+//! request.
+//!
+//! | item | use |
+//! |---|---|
+//! | [`respond`], [`respond_with`] | a hub client's stream as the response |
+//! | [`respond_stream`], [`SseBody::from_stream`] | your own events as the response (tokens, progress), from a stream or a [`channel`](sse_core::channel) |
+//! | [`spawn_keep_alive`] | the hub's keep-alive comments on tokio's timer |
 //!
 //! [`respond`] turns a request into a streaming response whose body, [`SseBody`],
 //! hands every batch of ready frames to hyper at once (its data is a
@@ -40,6 +47,30 @@
 //! // Elsewhere: hub.broadcast(&Event::new("hello"));
 //! ```
 //!
+//! Streaming your own events, one response per request (read the request's
+//! `Last-Event-ID` with [`sse_core::last_event_id`] if the stream can resume):
+//!
+//! ```no_run
+//! use std::convert::Infallible;
+//!
+//! use sse_core::{Event, channel};
+//!
+//! async fn generate(
+//!     request: http::Request<hyper::body::Incoming>,
+//! ) -> Result<http::Response<sse_hyper::SseBody>, Infallible> {
+//!     let (sender, receiver) = channel(64);
+//!     tokio::spawn(async move {
+//!         for token in ["Hel", "lo", "!"] {
+//!             // Fails once the client is gone: stop generating.
+//!             if sender.send(Event::new(token)).await.is_err() {
+//!                 return;
+//!             }
+//!         }
+//!     });
+//!     Ok(sse_hyper::respond_stream(receiver))
+//! }
+//! ```
+//!
 //! [hyper]: https://docs.rs/hyper/1
 #![forbid(unsafe_code)]
 
@@ -48,7 +79,7 @@ mod body;
 pub use body::{FrameBody, SseBody};
 pub use sse_core::{Batch, Hub};
 
-use sse_core::ConnectOptions;
+use sse_core::{ConnectOptions, IntoResponseStream};
 
 /// Answers an SSE request: the client id and `Last-Event-ID` come from the headers,
 /// topics (`topic=`) and, for browsers, `client=` from the query (see
@@ -75,6 +106,13 @@ pub fn respond_with(
         }
         Err(rejection) => rejection.into_response().map(SseBody::from),
     }
+}
+
+/// Answers a request with your own stream of events (a [`ResponseStream`]
+/// (sse_core::ResponseStream), a [`channel`](sse_core::channel)'s receiver, or any
+/// stream of messages): the SSE response head and [`SseBody::from_stream`].
+pub fn respond_stream(stream: impl IntoResponseStream) -> http::Response<SseBody> {
+    sse_core::response_head(http::Version::HTTP_11).map(|()| SseBody::from_stream(stream))
 }
 
 /// Spawns [`Hub::run_keep_alive`] on tokio, with tokio's timer: idle clients get a

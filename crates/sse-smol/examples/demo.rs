@@ -9,8 +9,8 @@ use async_io::Timer;
 use async_net::TcpListener;
 use async_signal::{Signal, Signals};
 use futures_lite::{StreamExt, future};
-use sse_demo::{Demo, DemoArgs, MAX_BODY};
-use sse_smol::{Limits, Server};
+use sse_demo::{Demo, DemoArgs, MAX_BODY, Route};
+use sse_smol::{Body, Limits, Server};
 
 fn main() -> std::io::Result<()> {
     let args = DemoArgs::from_env();
@@ -38,7 +38,15 @@ fn main() -> std::io::Result<()> {
                 let demo = demo.clone();
                 async move {
                     let route = sse_demo::route(request.method(), request.uri().path());
-                    demo.respond(route, request.body()).await
+                    let (parts, body) = request.into_parts();
+                    if route != Route::Generate {
+                        return demo.respond(route, &body).await.map(Body::from);
+                    }
+                    let spawn = |task| smol::spawn(task).detach();
+                    match demo.generate(&parts, &body, spawn, Timer::after) {
+                        Ok(stream) => sse_smol::stream_response(stream),
+                        Err(refusal) => refusal.map(Body::from),
+                    }
                 }
             });
         // Give clients a few seconds to take the farewell once shutdown began.

@@ -10,16 +10,61 @@ use async_net::{TcpListener, TcpStream};
 use bytes::Bytes;
 use futures_lite::future;
 use http::StatusCode;
-use sse_core::{ConnectOptions, Hub};
+use sse_core::{ClientStream, ConnectOptions, Hub, ResponseStream};
 
 use crate::request::{Limits, read_request};
-use crate::writer::{write_events, write_head, write_response};
+use crate::writer::{write_events, write_head, write_response, write_stream};
 
 /// How long accepting pauses after an error such as running out of file
 /// descriptors.
 const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
 
-type Handler = dyn Fn(http::Request<Bytes>) -> future::Boxed<http::Response<Bytes>> + Send + Sync;
+type Handler = dyn Fn(http::Request<Bytes>) -> future::Boxed<http::Response<Body>> + Send + Sync;
+
+/// The body of a [`Server::fallback`]'s response: whole bytes, or your own
+/// stream of events (a per-request stream: its head is written and flushed at
+/// once, then every message as it is ready).
+#[derive(Debug)]
+pub enum Body {
+    /// A whole body, sent with its `Content-Length`.
+    Full(Bytes),
+    /// Your events, as [`write_stream`](crate::write_stream) writes them.
+    Stream(ResponseStream),
+}
+
+impl From<Bytes> for Body {
+    fn from(bytes: Bytes) -> Self {
+        Body::Full(bytes)
+    }
+}
+
+impl From<ResponseStream> for Body {
+    fn from(stream: ResponseStream) -> Self {
+        Body::Stream(stream)
+    }
+}
+
+/// A per-request SSE response for [`Server::fallback`]: the SSE head and your
+/// stream (a [`channel`](sse_core::channel)'s receiver, any stream of messages, or
+/// a [`ResponseStream`] you configured).
+///
+/// ```
+/// use sse_core::{Event, channel};
+///
+/// let server = sse_smol::Server::new(sse_core::Hub::default()).fallback(|_request| async {
+///     let (sender, receiver) = channel(16);
+///     smol::spawn(async move {
+///         let _ = sender.send(Event::new("working")).await;
+///     })
+///     .detach();
+///     sse_smol::stream_response(receiver)
+/// });
+/// # let _ = server;
+/// ```
+pub fn stream_response(stream: impl sse_core::IntoResponseStream) -> http::Response<Body> {
+    sse_core::response_head(http::Version::HTTP_11)
+        .map(|()| Body::Stream(stream.into_response_stream()))
+}
 
 /// An HTTP/1.1 server for a hub: requests for [`events_path`](Self::events_path)
 /// (`/events` by default) stream (`GET`, `HEAD`; other methods get 405), every
@@ -74,7 +119,9 @@ impl Server {
             events_path: "/events".into(),
             limits: Limits::default(),
             fallback: Arc::new(|_| {
-                Box::pin(async { crate::json_error(StatusCode::NOT_FOUND, "not found") })
+                Box::pin(async {
+                    crate::json_error(StatusCode::NOT_FOUND, "not found").map(Body::Full)
+                })
             }),
         }
     }
@@ -93,14 +140,20 @@ impl Server {
         self
     }
 
-    /// Answers every other request with `handler` (its body read, within the limits).
+    /// Answers every other request with `handler` (its body read, within the
+    /// limits): a whole response (`http::Response<Bytes>`), or a per-request stream
+    /// ([`stream_response`]).
     #[must_use]
-    pub fn fallback<F, R>(mut self, handler: F) -> Self
+    pub fn fallback<F, R, B>(mut self, handler: F) -> Self
     where
         F: Fn(http::Request<Bytes>) -> R + Send + Sync + 'static,
-        R: Future<Output = http::Response<Bytes>> + Send + 'static,
+        R: Future<Output = http::Response<B>> + Send + 'static,
+        B: Into<Body>,
     {
-        self.fallback = Arc::new(move |request| Box::pin(handler(request)));
+        self.fallback = Arc::new(move |request| {
+            let response = handler(request);
+            Box::pin(async move { response.await.map(Into::into) })
+        });
         self
     }
 
@@ -164,31 +217,66 @@ impl Server {
                 return;
             }
         };
-        if request.uri().path() != &*self.events_path {
-            let response = (self.fallback)(request).await;
-            let _ = write_response(&mut writer, response).await;
+        drop(reader);
+        let (head, body) = if request.uri().path() == &*self.events_path {
+            self.events(request)
+        } else {
+            match (self.fallback)(request).await.into_parts() {
+                (head, Body::Full(bytes)) => (head, Reply::Full(bytes)),
+                (head, Body::Stream(stream)) => (head, Reply::Stream(stream)),
+            }
+        };
+        let body = match body {
+            Reply::Full(bytes) => {
+                let _ = write_response(&mut writer, http::Response::from_parts(head, bytes)).await;
+                return;
+            }
+            body => body,
+        };
+        if write_head(&mut writer, &http::Response::from_parts(head, ()))
+            .await
+            .is_err()
+        {
             return;
         }
+        let socket: Arc<Async<std::net::TcpStream>> = writer.into();
+        let write = async {
+            match body {
+                Reply::Events(stream) => write_events(&mut &*socket, stream).await,
+                Reply::Stream(stream) => write_stream(&mut &*socket, stream).await,
+                Reply::Full(_) | Reply::Empty => Ok(()),
+            }
+        };
+        let _ = future::or(write, peer_closed(&socket)).await;
+    }
+
+    /// Connects a client to the hub, or refuses it.
+    fn events(&self, request: http::Request<Bytes>) -> (http::response::Parts, Reply) {
         let (parts, _body) = request.into_parts();
         let options = ConnectOptions::from_request(&parts, self.hub.config())
             .with_query(parts.uri.query().unwrap_or_default());
-        let accepted = match self.hub.accept(&parts, options) {
-            Ok(accepted) => accepted,
-            Err(rejection) => {
-                let _ = write_response(&mut writer, rejection.into_response()).await;
-                return;
+        match self.hub.accept(&parts, options) {
+            Ok(accepted) => {
+                let body = accepted.stream.map_or(Reply::Empty, Reply::Events);
+                (accepted.head.into_parts().0, body)
             }
-        };
-        if write_head(&mut writer, &accepted.head).await.is_err() {
-            return;
+            Err(rejection) => {
+                let (head, bytes) = rejection.into_response().into_parts();
+                (head, Reply::Full(bytes))
+            }
         }
-        let Some(stream) = accepted.stream else {
-            return; // HEAD
-        };
-        drop(reader);
-        let socket: Arc<Async<std::net::TcpStream>> = writer.into();
-        let _ = future::or(write_events(&mut &*socket, stream), peer_closed(&socket)).await;
     }
+}
+
+/// What a request is answered with, after its head.
+enum Reply {
+    Full(Bytes),
+    /// A hub client's stream.
+    Events(ClientStream),
+    /// A per-request stream.
+    Stream(ResponseStream),
+    /// Nothing after the head (`HEAD`).
+    Empty,
 }
 
 /// Resolves when the client closes its side (or the connection fails), even while

@@ -6,7 +6,8 @@ use std::task::Poll;
 
 use bytes::Buf;
 use futures_lite::{AsyncWrite, AsyncWriteExt, Stream, StreamExt, future};
-use sse_core::{BATCH_CAPACITY, Batch, ClientStream};
+use async_io::Timer;
+use sse_core::{BATCH_CAPACITY, Batch, ClientStream, IntoResponseStream};
 
 /// Writes a response head as HTTP/1.1, with `Connection: close` (the body, a
 /// stream or not, ends when the connection does), and flushes it so the client sees
@@ -84,6 +85,33 @@ pub async fn write_events<W: AsyncWrite + Unpin>(
         if ended {
             break;
         }
+    }
+    Ok(())
+}
+
+/// Streams your own events to `writer` until the stream ends: a
+/// [`channel`](sse_core::channel)'s receiver, any stream of messages, or a
+/// [`ResponseStream`](sse_core::ResponseStream) you configured. Every message ready
+/// is written with one write, then flushed, so none waits for the next;
+/// keep-alive comments run on `async-io`'s timer. Write the head first
+/// ([`write_head`] with [`sse_core::response_head`]), or answer with
+/// [`Body::Stream`](crate::Body::Stream) from the [`Server`](crate::Server)'s
+/// fallback, which does both.
+///
+/// Returning (or failing) drops the stream, so its producer stops (a channel's
+/// sender fails).
+///
+/// # Errors
+///
+/// Whatever writing fails with (the peer is gone, usually).
+pub async fn write_stream<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    stream: impl IntoResponseStream,
+) -> io::Result<()> {
+    let mut stream = stream.into_response_stream().timer(Timer::after);
+    while let Some(chunk) = stream.next().await {
+        writer.write_all(&chunk).await?;
+        writer.flush().await?;
     }
     Ok(())
 }

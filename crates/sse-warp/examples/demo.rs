@@ -4,10 +4,11 @@
 //! <http://127.0.0.1:8080/>.
 
 use bytes::{Buf, Bytes};
-use sse_demo::{Demo, DemoArgs, MAX_BODY};
+use http::request::Parts;
+use sse_demo::{Demo, DemoArgs, MAX_BODY, Route};
 use tower_service::Service as _;
-use warp::Filter;
 use warp::path::FullPath;
+use warp::{Filter, Reply};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -28,16 +29,22 @@ async fn main() -> std::io::Result<()> {
         })
         .untuple_one()
         .and(sse_warp::events(hub.clone()));
-    let rest = warp::method()
-        .and(warp::path::full())
+    let rest = sse_warp::request_parts()
         .and(warp::body::stream())
-        .then(move |method, path: FullPath, body| {
+        .then(move |parts: Parts, body| {
             let demo = demo.clone();
             async move {
-                let route = sse_demo::route(&method, path.as_str());
-                match read_body(body).await {
-                    Some(body) => demo.respond(route, &body).await,
-                    None => sse_demo::too_large(),
+                let route = sse_demo::route(&parts.method, parts.uri.path());
+                let Some(body) = read_body(body).await else {
+                    return sse_demo::too_large().into_response();
+                };
+                if route != Route::Generate {
+                    return demo.respond(route, &body).await.into_response();
+                }
+                let spawn = |task| drop(tokio::spawn(task));
+                match demo.generate(&parts, &body, spawn, tokio::time::sleep) {
+                    Ok(stream) => sse_warp::SseReply::from_stream(stream).into_response(),
+                    Err(refusal) => refusal.into_response(),
                 }
             }
         });

@@ -1,10 +1,13 @@
-//! Server-Sent Events for [warp] 0.4, over an [`sse_core::Hub`].
+//! Server-Sent Events for [warp] 0.4: a hub's clients, or your own stream per
+//! request.
 //!
 //! | item | use |
 //! |---|---|
 //! | [`events`] | a ready filter: `warp::path!("events").and(sse_warp::events(hub))` |
 //! | [`request_parts`] | a filter extracting the request's method, URI and headers as [`Parts`] |
 //! | [`SseReply`] | the response ([`Reply`]): from a request, or after your own auth with the id and topics you choose |
+//! | [`SseReply::from_stream`] | your own events as the response (tokens, progress), from a stream or a [`channel`](sse_core::channel) |
+//! | [`last_event_id`] | a filter extracting the `Last-Event-ID` a reconnecting client sent |
 //! | [`spawn_keep_alive`] | keep-alive comments on tokio's timer |
 //!
 //! Encoding, policy, the response head and refusals (405, 503 with `Retry-After`,
@@ -77,6 +80,27 @@
 //! assert_eq!(hub.metrics().active, 0);
 //! ```
 //!
+//! Streaming your own events for a `POST`:
+//!
+//! ```
+//! use sse_core::{Event, channel};
+//! use sse_warp::SseReply;
+//! use warp::Filter;
+//!
+//! let generate = warp::path!("generate").and(warp::post()).map(|| {
+//!     let (sender, receiver) = channel(64);
+//!     tokio::spawn(async move {
+//!         for token in ["Hel", "lo"] {
+//!             if sender.send(Event::new(token)).await.is_err() {
+//!                 return; // The client went away.
+//!             }
+//!         }
+//!     });
+//!     SseReply::from_stream(receiver)
+//! });
+//! # let _ = generate;
+//! ```
+//!
 //! [warp]: https://docs.rs/warp/0.4
 #![forbid(unsafe_code)]
 
@@ -86,7 +110,7 @@ use bytes::Bytes;
 use http::Uri;
 use http::request::Parts;
 use http_body_util::BodyDataStream;
-use sse_core::ConnectOptions;
+use sse_core::{ConnectOptions, IntoResponseStream};
 use sse_hyper::SseBody;
 use warp::path::FullPath;
 use warp::{Filter, Reply};
@@ -135,6 +159,13 @@ pub fn request_parts() -> impl Filter<Extract = (Parts,), Error = Infallible> + 
         })
 }
 
+/// Extracts the `Last-Event-ID` a reconnecting client sent (the header, or the
+/// `lastEventId=` query parameter; see [`sse_core::last_event_id`]), for a
+/// per-request stream that can resume.
+pub fn last_event_id() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Copy {
+    request_parts().map(|parts: Parts| sse_core::last_event_id(&parts))
+}
+
 /// An SSE response ([`Reply`]): the stream, or a refusal as a JSON error.
 #[derive(Debug)]
 #[must_use = "a reply does nothing until it is returned"]
@@ -156,17 +187,32 @@ impl SseReply {
         // only a live stream goes through `warp::reply::stream`.
         let response = match hub.accept(request, options) {
             Ok(accepted) => match accepted.stream {
-                Some(stream) => {
-                    let frames = BodyDataStream::new(SseBody::new(stream).into_frames());
-                    let body = warp::reply::stream(frames).into_response().into_body();
-                    accepted.head.map(|()| body)
-                }
+                Some(stream) => streaming(accepted.head, SseBody::new(stream)),
                 None => accepted.head.map(|()| Bytes::new()).into_response(),
             },
             Err(rejection) => rejection.into_response().into_response(),
         };
         SseReply(response)
     }
+
+    /// Answers with your own events: a [`channel`](sse_core::channel)'s receiver,
+    /// any stream of messages (events, comments, text), or a
+    /// [`ResponseStream`](sse_core::ResponseStream) you configured. Every message
+    /// ready is sent at once; dropping the reply or its body (the client went away)
+    /// drops your stream, so its producer stops. Keep-alive comments run on tokio's
+    /// timer.
+    pub fn from_stream(stream: impl IntoResponseStream) -> Self {
+        let head = sse_core::response_head(http::Version::HTTP_11);
+        SseReply(streaming(head, SseBody::from_stream(stream)))
+    }
+}
+
+/// `head` with a streaming body, through [`warp::reply::stream`] (warp 0.4's one
+/// public streaming body).
+fn streaming(head: http::Response<()>, body: SseBody) -> warp::reply::Response {
+    let frames = BodyDataStream::new(body.into_frames());
+    let body = warp::reply::stream(frames).into_response().into_body();
+    head.map(|()| body)
 }
 
 impl Reply for SseReply {

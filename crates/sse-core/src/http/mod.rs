@@ -25,7 +25,9 @@ use crate::hub::{ClientStream, ConnectError, ConnectOptions, Hub, HubConfig};
 pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
 /// The head of an SSE response: `200`, `Content-Type: text/event-stream`,
-/// `Cache-Control: no-cache` (no proxy or browser may cache a live stream) and
+/// `Cache-Control: no-cache, no-transform` (no proxy or browser may cache a live
+/// stream, and no compression middleware or proxy may transform it, which would
+/// buffer it) and
 /// `X-Accel-Buffering: no` (nginx must not buffer it). No `Connection` header: it is
 /// forbidden in HTTP/2 and the default in HTTP/1.1.
 ///
@@ -33,6 +35,7 @@ pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 /// # use http::Version;
 /// let head = sse_core::response_head(Version::HTTP_2);
 /// assert_eq!(head.headers()["content-type"], "text/event-stream");
+/// assert_eq!(head.headers()["cache-control"], "no-cache, no-transform");
 /// assert!(head.headers().get("connection").is_none());
 /// ```
 #[must_use]
@@ -41,7 +44,7 @@ pub fn response_head(version: Version) -> http::Response<()> {
     *head.version_mut() = version;
     let headers = head.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));
     headers.insert(
         HeaderName::from_static("x-accel-buffering"),
         HeaderValue::from_static("no"),
@@ -226,23 +229,49 @@ impl From<ConnectError> for Rejection {
     }
 }
 
+/// The `Last-Event-ID` a reconnecting client sent: the header, else the
+/// `lastEventId=` query parameter some polyfills use. Not UTF-8 is read lossily;
+/// empty is none.
+///
+/// A per-request stream that can resume (as MCP's Streamable HTTP does) reads it
+/// here and decides what to send again: that is the application's choice.
+///
+/// ```
+/// let (parts, ()) = http::Request::post("/generate")
+///     .header("last-event-id", "job-7/3")
+///     .body(())
+///     .unwrap()
+///     .into_parts();
+/// assert_eq!(sse_core::last_event_id(&parts).as_deref(), Some("job-7/3"));
+/// ```
+#[must_use]
+pub fn last_event_id(request: &http::request::Parts) -> Option<String> {
+    header(request, &LAST_EVENT_ID).or_else(|| {
+        ConnectOptions::new()
+            .with_query(request.uri.query().unwrap_or_default())
+            .last_event_id
+    })
+}
+
+/// A header's value, read lossily; `None` when missing or empty.
+fn header(request: &http::request::Parts, name: &HeaderName) -> Option<String> {
+    request
+        .headers
+        .get(name)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .filter(|value| !value.is_empty())
+}
+
 impl ConnectOptions {
     /// Reads the client id (header [`HubConfig::client_id_header`], `sse-clientid`
     /// by default) and `Last-Event-ID` from a request's headers. Values that are not
     /// UTF-8 are read lossily; empty ones are ignored.
     #[must_use]
     pub fn from_request(request: &http::request::Parts, config: &HubConfig) -> Self {
-        let header = |name: &HeaderName| {
-            request
-                .headers
-                .get(name)
-                .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
-                .filter(|value| !value.is_empty())
-        };
         ConnectOptions {
-            client_id: header(&config.client_id_header),
+            client_id: header(request, &config.client_id_header),
             topics: Vec::new(),
-            last_event_id: header(&LAST_EVENT_ID),
+            last_event_id: header(request, &LAST_EVENT_ID),
         }
     }
 
