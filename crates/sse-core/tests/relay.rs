@@ -247,3 +247,55 @@ fn a_client_waiting_for_the_source_can_be_disconnected_or_shut_down() {
     assert!(has_ended(&mut second));
     assert_eq!(hub.metrics().active, 0);
 }
+
+#[test]
+fn after_the_log_restarts_its_old_ids_are_replay_misses_not_resumes() {
+    let hub = Hub::default();
+    let old = ExternalLog::default();
+    hub.mark_relayed("0-5").unwrap();
+    old.append(&hub, None, "old a");
+    old.append(&hub, None, "old b");
+    let mut live = hub.connect(ConnectOptions::new()).unwrap();
+
+    // The log is recreated: its ids start again, below those relayed.
+    hub.restart_relay();
+    let new = ExternalLog::default();
+    new.append(&hub, None, "new a");
+    assert_eq!(drain_data(&mut live), ["new a"], "live clients go on");
+
+    // `2-0` and the mark name events of the old log: unknown now, so a miss.
+    for last in ["2-0", "0-5"] {
+        let mut back = hub.connect(resume(last)).unwrap();
+        new.append(&hub, None, "after");
+        let events = drain(&mut back);
+        let kinds: Vec<&str> = events.iter().map(|e| &*e.event_type).collect();
+        assert_eq!(kinds, ["resync", "message"], "{last}");
+        assert_eq!(events[1].data, "after");
+    }
+    assert_eq!(hub.metrics().replay_misses, 2);
+
+    // Ids relayed since the restart resume as usual.
+    let mut resumed = hub.connect(resume("1-0")).unwrap();
+    assert_eq!(drain_data(&mut resumed), ["after", "after"]);
+}
+
+#[test]
+fn after_the_log_restarts_its_old_ids_are_asked_of_the_source() {
+    let (_open, gate) = async_channel::bounded::<()>(1);
+    let log = ExternalLog {
+        gate: Some(gate),
+        ..ExternalLog::default()
+    };
+    let hub = Hub::builder().replay_source(log.clone()).build();
+    log.append(&hub, None, "a");
+    let mut before = hub.connect(resume("1-0")).unwrap();
+    assert_eq!(
+        drain_data(&mut before),
+        [] as [&str; 0],
+        "resumed from the history"
+    );
+    hub.restart_relay();
+    let mut client = hub.connect(resume("1-0")).unwrap();
+    assert_eq!(poll_items(&mut client), None, "waits for the source");
+    assert_eq!(log.requests.lock().unwrap().len(), 1);
+}

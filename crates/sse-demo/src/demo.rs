@@ -124,6 +124,7 @@ impl Demo {
                     "invalid_entries": m.invalid_entries,
                     "connection_losses": m.connection_losses,
                     "reconnects": m.reconnects,
+                    "resets": m.resets,
                     "replays": m.replays,
                     "replay_misses": m.replay_misses,
                 });

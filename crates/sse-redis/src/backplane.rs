@@ -73,6 +73,9 @@ pub(crate) struct Position {
     pub(crate) relayed: StreamId,
     /// Whether the reader is connected.
     pub(crate) reading: bool,
+    /// How many times the stream was found reset (see [`crate::reset`]): an id
+    /// read before a reset is not comparable with `relayed` after it.
+    pub(crate) resets: u64,
 }
 
 impl Backplane {
@@ -106,6 +109,7 @@ impl Backplane {
             position: Mutex::new(Position {
                 relayed: StreamId::default(),
                 reading: true,
+                resets: 0,
             }),
             moved: event_listener::Event::new(),
         });
@@ -204,10 +208,15 @@ impl Shared {
         self.moved.notify(usize::MAX);
     }
 
-    /// Waits until the reader has relayed `id`. `false` when it stopped reading.
-    pub(crate) async fn relayed_through(&self, id: StreamId) -> bool {
+    /// Waits until the reader has relayed `id`, an id read from the stream when
+    /// `resets` resets had been found. `false` when it stopped reading, or found
+    /// the stream reset since (`id` may be of the old stream).
+    pub(crate) async fn relayed_through(&self, id: StreamId, resets: u64) -> bool {
         let reached = || {
             let position = self.position();
+            if position.resets != resets {
+                return Some(false);
+            }
             (position.relayed >= id)
                 .then_some(true)
                 .or((!position.reading).then_some(false))

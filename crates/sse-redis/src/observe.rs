@@ -54,12 +54,24 @@ pub trait BackplaneHooks: Send + Sync + 'static {
         let _ = error;
     }
 
-    /// The reader is connected again and resumes after the last entry it relayed.
+    /// The reader is connected again and resumes after the last entry it relayed
+    /// (or from the stream's beginning, when it found the stream reset: then
+    /// [`on_reset`](Self::on_reset) is called first).
     fn on_reconnected(&self) {}
 
     /// An entry of the stream is not an event this crate wrote; it is skipped.
     fn on_invalid_entry(&self, id: StreamId, reason: InvalidEntry) {
         let _ = (id, reason);
+    }
+
+    /// The stream no longer holds `relayed`, the newest entry the reader had
+    /// relayed, yet it holds (or may get) entries below it: it was reset (Redis
+    /// restarted empty, the key was deleted) or moved back (a failover to a replica
+    /// that was behind, a clock stepped back). The reader starts again from the
+    /// stream's beginning, so nothing published since is skipped, and a client
+    /// reconnecting with an id of the old stream gets a replay miss.
+    fn on_reset(&self, relayed: StreamId) {
+        let _ = relayed;
     }
 }
 
@@ -87,6 +99,9 @@ pub struct BackplaneMetrics {
     pub connection_losses: u64,
     /// Times the reader connected again after losing it.
     pub reconnects: u64,
+    /// Times the reader found the stream reset or moved back below the entry it
+    /// had relayed last, and started again from the stream's beginning.
+    pub resets: u64,
     /// Clients replayed from Redis.
     pub replays: u64,
     /// Clients whose `Last-Event-ID` Redis could not replay from.
@@ -102,6 +117,7 @@ pub(crate) struct Counters {
     pub(crate) invalid_entries: AtomicU64,
     pub(crate) connection_losses: AtomicU64,
     pub(crate) reconnects: AtomicU64,
+    pub(crate) resets: AtomicU64,
     pub(crate) replays: AtomicU64,
     pub(crate) replay_misses: AtomicU64,
 }
@@ -120,6 +136,7 @@ impl Counters {
             invalid_entries: self.invalid_entries.load(Relaxed),
             connection_losses: self.connection_losses.load(Relaxed),
             reconnects: self.reconnects.load(Relaxed),
+            resets: self.resets.load(Relaxed),
             replays: self.replays.load(Relaxed),
             replay_misses: self.replay_misses.load(Relaxed),
         }

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use futures_lite::future;
 use redis::Value;
+use redis::aio::MultiplexedConnection;
 
 use crate::backplane::Backplane;
-use crate::entry::{Entry, parse_read};
+use crate::entry::{Entry, StreamId, parse_read};
 use crate::observe::{Counters, Error};
+use crate::reset::moved_back;
 
 impl Backplane {
     /// Reads the stream and relays every entry to the hub, in order, until the hub
@@ -23,6 +25,13 @@ impl Backplane {
     /// [`BackplaneHooks`](crate::BackplaneHooks)), and resumes after the last
     /// entry it relayed: nothing is skipped or relayed twice. Meanwhile the hub keeps
     /// serving what it already has.
+    ///
+    /// When the stream was reset or moved back below that entry (Redis restarted
+    /// empty, a failover to a replica that was behind), which it checks after
+    /// connecting and whenever a read finds nothing new, it starts again from the
+    /// new stream's beginning (entries it shares with the old one come again) and
+    /// reports it (`resets`, [`on_reset`](crate::BackplaneHooks::on_reset)); a
+    /// client reconnecting with an id of the old stream then gets a replay miss.
     pub async fn run<F: Future>(&self, mut sleep: impl FnMut(Duration) -> F) {
         let options = &self.shared.options;
         let mut backoff = options.min_backoff;
@@ -64,8 +73,14 @@ impl Backplane {
             Err(error) => return error.into(),
         };
         *backoff = shared.options.min_backoff;
-        self.connected();
+        // Checked before reporting the connection: once connected, the reader reads
+        // from a position the stream holds.
         let mut after = shared.position().relayed;
+        after = match self.restart_if_moved_back(&mut connection, after).await {
+            Ok(after) => after,
+            Err(error) => return error,
+        };
+        self.connected();
         loop {
             let reply: Value = match redis::cmd("XREAD")
                 .arg("COUNT")
@@ -86,6 +101,11 @@ impl Backplane {
                 Err(unexpected) => return Error::UnexpectedReply(unexpected.0),
             };
             let Some(newest) = entries.last().map(|entry| entry.id) else {
+                // Nothing new: the stream may have moved back below `after`.
+                after = match self.restart_if_moved_back(&mut connection, after).await {
+                    Ok(after) => after,
+                    Err(error) => return error,
+                };
                 continue;
             };
             for entry in entries {
@@ -94,6 +114,36 @@ impl Backplane {
             after = newest;
             shared.set_position(|position| position.relayed = newest);
         }
+    }
+
+    /// Checks that the stream still holds `after` (see [`crate::reset`]): returns
+    /// it if so; else reports the reset and returns `0-0`, so the whole new stream
+    /// is read, entries added since the check included.
+    async fn restart_if_moved_back(
+        &self,
+        connection: &mut MultiplexedConnection,
+        after: StreamId,
+    ) -> Result<StreamId, Error> {
+        if !moved_back(connection, &self.shared.options.stream, after).await? {
+            return Ok(after);
+        }
+        self.reset(after);
+        Ok(StreamId::default())
+    }
+
+    /// The stream no longer holds `relayed`: forgets the old stream's ids in the
+    /// hub (a client reconnecting with one is a replay miss, not a resume after
+    /// it), moves the position back to `0-0` (ending replays that wait for the old
+    /// stream), and reports it.
+    fn reset(&self, relayed: StreamId) {
+        let shared = &self.shared;
+        self.hub.restart_relay();
+        shared.set_position(|position| {
+            position.relayed = StreamId::default();
+            position.resets += 1;
+        });
+        Counters::add(&shared.counters.resets, 1);
+        shared.hooks.on_reset(relayed);
     }
 
     /// Hands one entry to the hub, or reports why it cannot.

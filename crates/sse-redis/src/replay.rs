@@ -40,6 +40,8 @@ impl ReplaySource for RedisReplay {
 /// the replay limit, or when Redis cannot be read.
 async fn replay(shared: &Shared, request: &ReplayRequest) -> Option<Replayed> {
     let last: StreamId = request.last_event_id.parse().ok()?;
+    // Taken before reading: a reset found after this makes what is read suspect.
+    let resets = shared.position().resets;
     let topics: Vec<&str> = request.client.topics().collect();
     let options = &shared.options;
     let page = options.read_count.max(2);
@@ -84,7 +86,7 @@ async fn replay(shared: &Shared, request: &ReplayRequest) -> Option<Replayed> {
     }
     // The stream goes on from the hub's logs after `through`: it must be there.
     shared
-        .relayed_through(through)
+        .relayed_through(through, resets)
         .await
         .then(|| Replayed::new(frames, through.to_string()))
 }

@@ -36,6 +36,13 @@ impl BackplaneHooks for Recorder {
     fn on_invalid_entry(&self, _id: StreamId, reason: InvalidEntry) {
         self.0.lock().unwrap().push(format!("invalid: {reason}"));
     }
+
+    fn on_reset(&self, relayed: StreamId) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("reset after {relayed}"));
+    }
 }
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -239,7 +246,7 @@ async fn redis_going_away_loses_nothing_and_repeats_nothing_once_it_is_back() {
     let b = open(&redis, 64).await;
     let mut on_a = connect(&a, ConnectOptions::new());
     let mut on_b = connect(&b, ConnectOptions::new());
-    broadcast_all(&a, &["1", "2", "3"]).await;
+    let seen_ids = broadcast_all(&a, &["1", "2", "3"]).await;
     assert_eq!(data(&next_events(&mut on_b, 3).await), ["1", "2", "3"]);
 
     redis.stop();
@@ -261,7 +268,14 @@ async fn redis_going_away_loses_nothing_and_repeats_nothing_once_it_is_back() {
         assert_eq!(metrics.relayed, 5);
     }
     assert_eq!(a.metrics().publish_errors, 1);
-    assert_eq!(hooks.calls(), ["lost", "reconnected"], "once per outage");
+    // Redis came back empty: a reset, found before reading on.
+    let reset = format!("reset after {}", seen_ids[2]);
+    assert_eq!(
+        hooks.calls(),
+        ["lost", reset.as_str(), "reconnected"],
+        "once per outage"
+    );
+    assert_eq!((a.metrics().resets, b.metrics().resets), (1, 1));
     // Nothing else is pending for either client.
     broadcast_all(&a, &["6"]).await;
     assert_eq!(data(&next_events(&mut on_a, 1).await), ["6"]);
@@ -297,4 +311,144 @@ async fn entries_not_written_by_the_backplane_are_skipped_and_counted() {
             "invalid: the entry has no event field",
         ]
     );
+}
+
+/// Far ahead of the clock: entries added by `XADD *` get ids below it.
+const AHEAD: &str = "99999999999999-0";
+
+/// A plain connection to `redis`, as another writer of the stream has.
+async fn raw_connection(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(redis.url()).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
+/// Appends an event with the entry id `id`, as the backplane would, to the stream.
+async fn xadd(connection: &mut redis::aio::MultiplexedConnection, id: &str, data: &str) {
+    let mut command = redis::cmd("XADD");
+    command
+        .arg("sse:events")
+        .arg(id)
+        .arg("e")
+        .arg(format!("data: {data}\n"));
+    let added: String = command.query_async(connection).await.unwrap();
+    assert_eq!(added, id);
+}
+
+/// Broadcasts `data` through `backplane`, trying again while Redis is coming back
+/// (a refused publish is not one that must arrive). Returns its id.
+async fn broadcast_until_accepted(backplane: &Backplane, data: &str) -> StreamId {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        match backplane.broadcast(&Event::new(data)).await {
+            Ok(id) => return id,
+            Err(error) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "never accepted: {error}"
+            ),
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A client connecting with `last` gets the replay-miss signal, then what is
+/// published next.
+async fn assert_resync(backplane: &Backplane, last: &str) {
+    let mut client = connect(backplane, ConnectOptions::new().last_event_id(last));
+    broadcast_until_accepted(backplane, "next").await;
+    let items = next_items(&mut client, 2).await;
+    assert_eq!(items[0].0, "resync", "{last}: {items:?}");
+    assert_eq!(items[1].2, "next", "{last}: {items:?}");
+}
+
+#[tokio::test]
+async fn redis_restarting_empty_below_the_readers_position_skips_nothing() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let hooks = Recorder::default();
+    let a = open_with_hooks(&redis, 64, hooks.clone()).await;
+    let mut on_a = connect(&a, ConnectOptions::new());
+    // An entry with an id ahead of the clock (written so, or by a clock that was
+    // ahead): the reader's position is now above every id `XADD *` gives.
+    xadd(&mut raw_connection(&redis).await, AHEAD, "ahead").await;
+    assert_eq!(
+        next_events(&mut on_a, 1).await,
+        [(AHEAD.into(), "ahead".into())]
+    );
+    // B starts there: its position (and relay mark) is the entry ahead.
+    let b = open(&redis, 64).await;
+    let mut on_b = connect(&b, ConnectOptions::new());
+
+    redis.restart();
+    // Published as soon as Redis takes them, whether or not the readers have
+    // noticed the reset yet: every one must arrive.
+    let mut published = Vec::new();
+    for n in 0..5 {
+        let data = format!("after-{n}");
+        let id = broadcast_until_accepted(&a, &data).await;
+        assert!(id < AHEAD.parse().unwrap(), "{id}");
+        published.push((id.to_string(), data));
+    }
+    assert_eq!(next_events(&mut on_a, 5).await, published);
+    assert_eq!(next_events(&mut on_b, 5).await, published);
+    // A relayed the entry ahead too; B started after it.
+    for (backplane, relayed) in [(&a, 6), (&b, 5)] {
+        assert_eq!(backplane.metrics().resets, 1);
+        assert_eq!(backplane.metrics().relayed, relayed);
+    }
+    assert!(
+        hooks.calls().contains(&format!("reset after {AHEAD}")),
+        "{:?}",
+        hooks.calls()
+    );
+
+    // The old stream's id is above the new stream's newest: unknown, on A whose
+    // history holds it as on B whose relay mark it was; never "seen it all".
+    assert_resync(&a, AHEAD).await;
+    assert_resync(&b, AHEAD).await;
+    assert_eq!(a.metrics().replay_misses, 1);
+    assert_eq!(b.hub().metrics().replay_misses, 1);
+    // Ids of the new stream replay as usual.
+    let mut back = connect(&b, ConnectOptions::new().last_event_id(&published[3].0));
+    let next = next_events(&mut back, 3).await;
+    assert_eq!(data(&next), ["after-4", "next", "next"]);
+}
+
+#[tokio::test]
+async fn a_stream_moved_back_under_a_connected_reader_is_read_from_its_beginning() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let hooks = Recorder::default();
+    let a = open_with_hooks(&redis, 64, hooks.clone()).await;
+    let mut client = connect(&a, ConnectOptions::new());
+    let mut raw = raw_connection(&redis).await;
+    xadd(&mut raw, "1-0", "kept").await;
+    xadd(&mut raw, AHEAD, "ahead").await;
+    assert_eq!(data(&next_events(&mut client, 2).await), ["kept", "ahead"]);
+
+    // A failover to a replica that was behind, as the reader (still connected)
+    // sees it: the stream holds `1-0` but not the entry it relayed last.
+    let _: () = redis::cmd("DEL")
+        .arg("sse:events")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    xadd(&mut raw, "1-0", "kept").await;
+    let id = a.broadcast(&Event::new("new")).await.unwrap();
+    assert!(id < AHEAD.parse().unwrap(), "{id}");
+
+    // From the new stream's beginning: what it shares with the old one comes again.
+    let events = next_events(&mut client, 2).await;
+    assert_eq!(
+        events,
+        [
+            ("1-0".into(), "kept".into()),
+            (id.to_string(), "new".into())
+        ]
+    );
+    assert_eq!(a.metrics().resets, 1);
+    assert_eq!(a.metrics().connection_losses, 0);
+    assert_eq!(hooks.calls(), [format!("reset after {AHEAD}")]);
+    assert_resync(&a, AHEAD).await;
 }

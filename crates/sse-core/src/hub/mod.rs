@@ -340,6 +340,18 @@ impl Hub {
         Ok(())
     }
 
+    /// Records that the external log restarted: it was reset, or moved back below
+    /// what was relayed (a backplane's stream recreated empty, or failed over to a
+    /// replica that was behind). The ids relayed so far, and the relay mark, named
+    /// events of a log that no longer holds them, so the hub forgets them: a client
+    /// reconnecting with one is asked of the [`ReplaySource`] (or gets a replay
+    /// miss), never resumed as if it had seen everything up to there. The frames
+    /// stay in the history for the clients reading them; call it before relaying
+    /// the new log's first event.
+    pub fn restart_relay(&self) {
+        self.shared.lock().restart_relay();
+    }
+
     fn append(&self, topic: Option<&str>, event: &Event<'_>) -> u64 {
         // Sized exactly (the sequence is taken later, but almost always has the
         // digits of the one after the newest), so the frame becomes `Bytes`

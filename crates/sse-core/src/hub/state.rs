@@ -330,6 +330,15 @@ impl State {
         self.relay_mark = Some((id, self.sequence));
     }
 
+    /// Forgets every event id and the relay mark (see
+    /// [`Hub::restart_relay`](super::Hub::restart_relay)). Entries keep their
+    /// `own_id`: evicting one removes it from `event_ids` only if it still maps to
+    /// that entry's sequence, so nothing else is disturbed.
+    pub(crate) fn restart_relay(&mut self) {
+        self.event_ids.clear();
+        self.relay_mark = None;
+    }
+
     /// The sequence a `Last-Event-ID` stands for: an event's own id still in the
     /// history, the relay mark, or a sequence this hub handed out. `None` when it is
     /// none of these.
