@@ -22,7 +22,11 @@ pub(crate) async fn response_head(adapter: Adapter) {
             content_type.starts_with("text/event-stream"),
             "{protocol:?}: content-type {content_type:?}"
         );
-        assert_eq!(client.header("cache-control"), "no-cache, no-transform", "{protocol:?}");
+        assert_eq!(
+            client.header("cache-control"),
+            "no-cache, no-transform",
+            "{protocol:?}"
+        );
         assert_eq!(client.header("x-accel-buffering"), "no", "{protocol:?}");
         if protocol == Protocol::Http2 {
             assert!(

@@ -44,12 +44,15 @@ impl Protocol {
 
 type Chunks = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
-/// What to ask `/events` for.
+/// What to ask `/events` (or another streaming route) for.
 #[derive(Clone, Debug)]
 pub(crate) struct Connect {
     protocol: Protocol,
+    path: &'static str,
     query: String,
     headers: Vec<(&'static str, String)>,
+    /// A JSON body to `POST`; `GET` without one.
+    body: Option<String>,
 }
 
 impl Connect {
@@ -57,8 +60,19 @@ impl Connect {
     pub(crate) fn new() -> Connect {
         Connect {
             protocol: Protocol::Http1,
+            path: "/events",
             query: String::new(),
             headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// `POST /generate` with `body` (JSON): a per-request stream.
+    pub(crate) fn generate(body: &serde_json::Value) -> Connect {
+        Connect {
+            path: "/generate",
+            body: Some(body.to_string()),
+            ..Connect::new()
         }
     }
 
@@ -93,17 +107,25 @@ impl Connect {
 
     /// Sends the request and waits for the response head; panics unless it is a 200.
     pub(crate) async fn open(self, server: &Server) -> SseClient {
+        let path = self.path;
         match self.send(server).await {
             Ok(client) => client,
-            Err(reply) => panic!("GET /events was refused: {reply:?}"),
+            Err(reply) => panic!("{path} was refused: {reply:?}"),
         }
     }
 
     /// Sends the request and waits for the response head: the stream when it is a
     /// 200, else the whole answer.
     pub(crate) async fn send(self, server: &Server) -> Result<SseClient, Reply> {
-        let url = server.url(&format!("/events{}", self.query));
-        let mut request = self.protocol.client().get(&url);
+        let url = server.url(&format!("{}{}", self.path, self.query));
+        let client = self.protocol.client();
+        let mut request = match &self.body {
+            Some(body) => client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body.clone()),
+            None => client.get(&url),
+        };
         for (name, value) in &self.headers {
             request = request.header(*name, value);
         }

@@ -16,6 +16,7 @@
 
 mod cases;
 mod client;
+mod generate;
 mod redis;
 mod redis_server;
 mod server;
@@ -69,11 +70,11 @@ fn run(case: impl Future<Output = ()>) {
 /// `adapter_tests!(name: Adapter { .. }, ...)`: a module per adapter with one test per
 /// case. The case list is written once, here.
 macro_rules! adapter_tests {
-    (@cases $adapter:ident: $($(#[$attribute:meta])* $case:ident),* $(,)?) => {$(
+    (@cases $adapter:ident: $($(#[$attribute:meta])* $module:ident::$case:ident),* $(,)?) => {$(
         #[test]
         $(#[$attribute])*
         fn $case() {
-            crate::run(crate::cases::$case($adapter));
+            crate::run(crate::$module::$case($adapter));
         }
     )*};
     ($($name:ident: $adapter:expr),* $(,)?) => {$(
@@ -81,23 +82,30 @@ macro_rules! adapter_tests {
             use crate::Adapter;
             const ADAPTER: Adapter = $adapter;
             adapter_tests!(@cases ADAPTER:
-                response_head,
-                events_arrive_in_order,
-                multi_line_and_unicode_data_intact,
-                named_event_own_id_and_retry,
-                targeted_send_reaches_only_that_client,
-                topics_reach_only_subscribers,
-                reconnect_with_last_event_id_replays_exactly_the_missed_events,
-                post_events_is_405_with_allow,
-                max_clients_answers_503_with_retry_after,
-                keep_alive_comment_on_idle_stream,
-                disconnected_client_is_removed_promptly_and_once,
-                slow_client_is_disconnected_and_others_get_everything,
-                slow_client_drops_oldest_and_others_get_everything,
-                slow_client_that_never_reads_is_handled_by_its_policy,
-                invalid_publish_is_rejected_and_sends_nothing,
-                graceful_shutdown_sends_shutdown_ends_streams_and_exits_0,
-                running_out_of_file_descriptors_pauses_accepting_only,
+                cases::response_head,
+                cases::events_arrive_in_order,
+                cases::multi_line_and_unicode_data_intact,
+                cases::named_event_own_id_and_retry,
+                cases::targeted_send_reaches_only_that_client,
+                cases::topics_reach_only_subscribers,
+                cases::reconnect_with_last_event_id_replays_exactly_the_missed_events,
+                cases::post_events_is_405_with_allow,
+                cases::max_clients_answers_503_with_retry_after,
+                cases::keep_alive_comment_on_idle_stream,
+                cases::disconnected_client_is_removed_promptly_and_once,
+                cases::slow_client_is_disconnected_and_others_get_everything,
+                cases::slow_client_drops_oldest_and_others_get_everything,
+                cases::slow_client_that_never_reads_is_handled_by_its_policy,
+                cases::invalid_publish_is_rejected_and_sends_nothing,
+                cases::graceful_shutdown_sends_shutdown_ends_streams_and_exits_0,
+                cases::running_out_of_file_descriptors_pauses_accepting_only,
+                generate::generate_streams_every_word_in_order,
+                generate::generate_spaced_words_arrive_as_made,
+                generate::generate_idle_stream_gets_keep_alive,
+                generate::generate_stops_when_the_client_goes_away,
+                generate::generate_failure_ends_the_response_cleanly,
+                generate::generate_resumes_after_last_event_id,
+                generate::generate_invalid_request_is_400,
             );
         }
     )*};

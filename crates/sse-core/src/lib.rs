@@ -50,12 +50,12 @@ pub use encode::Frame;
 pub use encoded::{EncodedEvent, EncodedEventError};
 pub use event::{Comment, Event, EventError};
 pub use http::{Accepted, LAST_EVENT_ID, Rejection, last_event_id, response_head};
-pub use response::{
-    BoxError, Closed, IntoResponseStream, Message, Receiver, ResponseStream, Sender, TrySendError,
-    channel,
-};
 pub use hub::{
     BATCH_CAPACITY, Batch, ClientInfo, ClientStream, ConnectError, ConnectOptions, ConnectRequest,
     DisconnectReason, DuplicateIdPolicy, Hooks, Hub, HubBuilder, HubConfig, LagPolicy, Metrics,
     NoHooks, ReplayFuture, ReplayRequest, ReplaySource, Replayed, SendError, SendResult,
+};
+pub use response::{
+    BoxError, Closed, IntoResponseStream, Message, Receiver, ResponseStream, Sender, TrySendError,
+    channel,
 };

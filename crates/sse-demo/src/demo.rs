@@ -21,6 +21,8 @@ pub struct Demo {
     hub: Hub,
     backplane: Option<Backplane>,
     generations: Arc<Generations>,
+    /// `/generate`'s keep-alive interval: the hub's.
+    keep_alive: Option<Duration>,
 }
 
 impl Demo {
@@ -30,19 +32,19 @@ impl Demo {
     ///
     /// When Redis cannot be reached.
     pub async fn open(args: &DemoArgs) -> Result<Demo, sse_redis::Error> {
-        let hub = Hub::builder().config(args.config.clone());
-        let Some(url) = &args.redis else {
-            return Ok(Demo {
-                hub: hub.build(),
-                backplane: None,
-                generations: Arc::default(),
-            });
+        let builder = Hub::builder().config(args.config.clone());
+        let (hub, backplane) = match &args.redis {
+            Some(url) => {
+                let backplane = Backplane::open(RedisOptions::new(url.as_str()), builder).await?;
+                (backplane.hub().clone(), Some(backplane))
+            }
+            None => (builder.build(), None),
         };
-        let backplane = Backplane::open(RedisOptions::new(url.as_str()), hub).await?;
         Ok(Demo {
-            hub: backplane.hub().clone(),
-            backplane: Some(backplane),
+            hub,
+            backplane,
             generations: Arc::default(),
+            keep_alive: args.config.keep_alive,
         })
     }
 
@@ -96,8 +98,15 @@ impl Demo {
         let resume = sse_core::last_event_id(request);
         generate
             .and_then(|generate| {
-                generate::start(&generate, resume.as_deref(), &self.generations, spawn, sleep)
+                generate::start(
+                    &generate,
+                    resume.as_deref(),
+                    &self.generations,
+                    spawn,
+                    sleep,
+                )
             })
+            .map(|stream| stream.keep_alive(self.keep_alive))
             .map_err(Refusal::response)
     }
 
@@ -115,19 +124,19 @@ impl Demo {
         let mut stats = crate::stats_json(&self.hub);
         stats["generate"] = self.generations.json();
         if let Some(backplane) = &self.backplane {
-                let m = backplane.metrics();
-                stats["redis"] = json!({
-                    "connected": m.connected,
-                    "published": m.published,
-                    "publish_errors": m.publish_errors,
-                    "relayed": m.relayed,
-                    "invalid_entries": m.invalid_entries,
-                    "connection_losses": m.connection_losses,
-                    "reconnects": m.reconnects,
-                    "resets": m.resets,
-                    "replays": m.replays,
-                    "replay_misses": m.replay_misses,
-                });
+            let m = backplane.metrics();
+            stats["redis"] = json!({
+                "connected": m.connected,
+                "published": m.published,
+                "publish_errors": m.publish_errors,
+                "relayed": m.relayed,
+                "invalid_entries": m.invalid_entries,
+                "connection_losses": m.connection_losses,
+                "reconnects": m.reconnects,
+                "resets": m.resets,
+                "replays": m.replays,
+                "replay_misses": m.replay_misses,
+            });
         }
         stats
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use futures_lite::{StreamExt, stream};
 use serde::Deserialize;
 use serde_json::json;
 use sse_core::{Comment, Event, Message, ResponseStream, Sender, channel};
@@ -30,8 +31,8 @@ const DEFAULT_WORDS: u64 = 40;
 
 /// The words replies are made of, in turn.
 const VOCABULARY: [&str; 16] = [
-    "Server", "-Sent", " Events", " stream", " each", " token", " as", " soon",
-    " as", " it", " is", " ready,", " in", " order,", " without", " loss.",
+    "Server", "-Sent", " Events", " stream", " each", " token", " as", " soon", " as", " it",
+    " is", " ready,", " in", " order,", " without", " loss.",
 ];
 
 /// Word `n` of every reply (each reply is the same text, repeated as needed).
@@ -40,8 +41,8 @@ pub fn word(n: u64) -> &'static str {
     VOCABULARY[(n % VOCABULARY.len() as u64) as usize]
 }
 
-/// A generate request: `POST /generate` with JSON `{"prompt"?, "words"?, "rate"?}`,
-/// or `GET /generate?words=N&rate=R` (for an `EventSource`).
+/// A generate request: `POST /generate` with JSON `{"prompt"?, "words"?, "rate"?,
+/// "fail_after"?}`, or `GET /generate?words=N&rate=R` (for an `EventSource`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Generate {
@@ -50,6 +51,9 @@ pub(crate) struct Generate {
     words: Option<u64>,
     /// Words per second; 0 for as fast as the client reads.
     rate: Option<f64>,
+    /// Fail after this many words (a fallible stream that errs): the response ends
+    /// with an `error` event after them.
+    fail_after: Option<u64>,
 }
 
 impl Generate {
@@ -77,9 +81,7 @@ impl Generate {
     fn checked(&self) -> Result<(u64, Option<Duration>), Refusal> {
         let words = self.words.unwrap_or(DEFAULT_WORDS);
         if words > MAX_WORDS {
-            return Err(Refusal::bad_request(format!(
-                "words: at most {MAX_WORDS}"
-            )));
+            return Err(Refusal::bad_request(format!("words: at most {MAX_WORDS}")));
         }
         let rate = self.rate.unwrap_or(DEFAULT_RATE);
         if !(0.0..=MAX_RATE).contains(&rate) {
@@ -132,7 +134,13 @@ where
     F: Future + Send,
 {
     let (words, pause) = request.checked()?;
-    let from = resume.and_then(|id| id.parse::<u64>().ok()).unwrap_or(0).min(words);
+    if let Some(fail_after) = request.fail_after {
+        return Ok(failing(fail_after.min(words)));
+    }
+    let from = resume
+        .and_then(|id| id.parse::<u64>().ok())
+        .unwrap_or(0)
+        .min(words);
     let (sender, receiver) = channel(64);
     let generations = generations.clone();
     generations.started.fetch_add(1, Relaxed);
@@ -149,6 +157,15 @@ where
     Ok(ResponseStream::from(receiver)
         .retry(Duration::from_secs(1))
         .open(Comment::new("generating")))
+}
+
+/// A fallible reply: `words` words, then an error, which ends the response with an
+/// `error` event.
+fn failing(words: u64) -> ResponseStream {
+    let words = stream::iter(0..words).map(|n| Ok(Message::from(word(n))));
+    let failure = stream::once(Err("the generator failed"));
+    ResponseStream::try_new(words.chain(failure))
+        .on_error(|error| Some(named("error", error.to_string())))
 }
 
 /// The client went away.

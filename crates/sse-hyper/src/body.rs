@@ -93,12 +93,13 @@ impl Body for SseBody {
     ) -> Poll<Option<Result<Frame<Batch>, Infallible>>> {
         let batch = match &mut self.get_mut().inner {
             Inner::Stream(stream) => std::task::ready!(Pin::new(stream).poll_next(cx)),
-            Inner::Response(stream) => std::task::ready!(Pin::new(stream).poll_next(cx))
-                .map(|bytes| {
+            Inner::Response(stream) => {
+                std::task::ready!(Pin::new(stream).poll_next(cx)).map(|bytes| {
                     let mut batch = Batch::new();
                     batch.push(bytes);
                     batch
-                }),
+                })
+            }
             Inner::Full(bytes) => bytes.take().map(|bytes| {
                 let mut batch = Batch::new();
                 batch.push(bytes);

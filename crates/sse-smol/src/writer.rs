@@ -4,9 +4,9 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::Poll;
 
+use async_io::Timer;
 use bytes::Buf;
 use futures_lite::{AsyncWrite, AsyncWriteExt, Stream, StreamExt, future};
-use async_io::Timer;
 use sse_core::{BATCH_CAPACITY, Batch, ClientStream, IntoResponseStream};
 
 /// Writes a response head as HTTP/1.1, with `Connection: close` (the body, a

@@ -29,25 +29,26 @@ async fn main() -> std::io::Result<()> {
         })
         .untuple_one()
         .and(sse_warp::events(hub.clone()));
-    let rest = sse_warp::request_parts()
-        .and(warp::body::stream())
-        .then(move |parts: Parts, body| {
-            let demo = demo.clone();
-            async move {
-                let route = sse_demo::route(&parts.method, parts.uri.path());
-                let Some(body) = read_body(body).await else {
-                    return sse_demo::too_large().into_response();
-                };
-                if route != Route::Generate {
-                    return demo.respond(route, &body).await.into_response();
+    let rest =
+        sse_warp::request_parts()
+            .and(warp::body::stream())
+            .then(move |parts: Parts, body| {
+                let demo = demo.clone();
+                async move {
+                    let route = sse_demo::route(&parts.method, parts.uri.path());
+                    let Some(body) = read_body(body).await else {
+                        return sse_demo::too_large().into_response();
+                    };
+                    if route != Route::Generate {
+                        return demo.respond(route, &body).await.into_response();
+                    }
+                    let spawn = |task| drop(tokio::spawn(task));
+                    match demo.generate(&parts, &body, spawn, tokio::time::sleep) {
+                        Ok(stream) => sse_warp::SseReply::from_stream(stream).into_response(),
+                        Err(refusal) => refusal.into_response(),
+                    }
                 }
-                let spawn = |task| drop(tokio::spawn(task));
-                match demo.generate(&parts, &body, spawn, tokio::time::sleep) {
-                    Ok(stream) => sse_warp::SseReply::from_stream(stream).into_response(),
-                    Err(refusal) => refusal.into_response(),
-                }
-            }
-        });
+            });
     let app = events.or(rest);
 
     let listener = tokio::net::TcpListener::bind(args.addr).await?;

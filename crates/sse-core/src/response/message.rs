@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use bytes::BufMut;
 
+use crate::Frame;
 use crate::encode::{checkpoint_len, put_checkpoint, put_retry_frame, retry_frame_len};
 use crate::event::{Comment, Event, EventError, check_id};
-use crate::Frame;
 
 /// One item of a per-request stream: an event, a comment, a retry hint, an id
 /// checkpoint, or a frame already encoded.

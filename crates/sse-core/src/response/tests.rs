@@ -31,8 +31,15 @@ fn takes_every_ready_message_in_one_chunk_then_is_pending() {
     for token in ["a", "b", "c"] {
         sender.try_send(token).expect("room");
     }
-    assert_eq!(text(poll(&mut response)), "data: a\n\ndata: b\n\ndata: c\n\n");
-    assert_eq!(poll(&mut response), Poll::Pending, "a ready token never waits");
+    assert_eq!(
+        text(poll(&mut response)),
+        "data: a\n\ndata: b\n\ndata: c\n\n"
+    );
+    assert_eq!(
+        poll(&mut response),
+        Poll::Pending,
+        "a ready token never waits"
+    );
     sender.try_send("d").expect("room");
     drop(sender);
     assert_eq!(text(poll(&mut response)), "data: d\n\n");
@@ -66,7 +73,10 @@ fn an_error_ends_the_response_after_what_came_before() {
     assert_eq!(poll(&mut response), Poll::Ready(None), "stays ended");
 
     let seen = Arc::new(Mutex::new(None));
-    let steps = stream::iter([Ok::<_, std::io::Error>("one"), Err(std::io::ErrorKind::Other.into())]);
+    let steps = stream::iter([
+        Ok::<_, std::io::Error>("one"),
+        Err(std::io::ErrorKind::Other.into()),
+    ]);
     let mut response = ResponseStream::try_new(steps).on_error({
         let seen = seen.clone();
         move |error| {
@@ -175,7 +185,11 @@ fn an_ended_stream_is_dropped_at_once() {
 
 fn event_strategy() -> impl Strategy<Value = Event<'static>> {
     let text = "[a-z \\r\\n:é]{0,12}";
-    (text, proptest::option::of("[a-z é:]{0,6}"), proptest::option::of("[a-z0-9 ]{0,6}"))
+    (
+        text,
+        proptest::option::of("[a-z é:]{0,6}"),
+        proptest::option::of("[a-z0-9 ]{0,6}"),
+    )
         .prop_map(|(data, kind, id)| {
             let mut event = Event::new(data);
             if let Some(kind) = kind {
