@@ -181,6 +181,17 @@ async fn reports(reports: &mut SseClient, n: usize) -> Vec<Seen> {
 
 #[test]
 fn browser_event_source_receives_events_and_replays_after_a_reconnect() {
+    with_chromium(browser_test);
+}
+
+#[test]
+fn browser_last_event_id_follows_an_id_only_checkpoint() {
+    with_chromium(checkpoint_test);
+}
+
+/// Runs `test` with the browser to use, on a runtime of its own; passes with a
+/// notice when there is no Chromium (fails under CI).
+fn with_chromium<F: std::future::Future<Output = ()>>(test: impl FnOnce(PathBuf) -> F) {
     let Some(binary) = Chromium::find() else {
         let message = "Chromium not found (/usr/bin/chromium, or set $CHROMIUM): install it with \
                        `apt-get install -y --no-install-recommends chromium`";
@@ -197,14 +208,40 @@ fn browser_event_source_receives_events_and_replays_after_a_reconnect() {
         .enable_all()
         .build()
         .expect("a tokio runtime")
-        .block_on(browser_test(&binary));
+        .block_on(test(binary));
 }
 
-async fn browser_test(binary: &PathBuf) {
+/// A per-request stream (`GET /generate?words=3`) ends with an id-only frame (a
+/// checkpoint, `id: 3`, no data): the browser's `lastEventId` moves to it without
+/// an event, and when it reconnects (the reply ended) it sends it back as
+/// `Last-Event-ID`, which the demo answers with `resumed`.
+async fn checkpoint_test(binary: PathBuf) {
+    let server = Server::start(env!("CARGO_BIN_EXE_demo-axum"), &[]);
+    let mut reports_client = Connect::new().topic(REPORT).open(&server).await;
+    let url = server.url(&format!("/?client=reader&generate=3&report={REPORT}"));
+    let _browser = Chromium::open(&binary, &url);
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        seen.push(next_report(&mut reports_client).await);
+    }
+    let done = json!({"words": 3, "prompt_words": 0}).to_string();
+    assert_eq!(
+        seen,
+        [
+            Seen::new("message", sse_demo::word(0), ""),
+            Seen::new("message", sse_demo::word(1), ""),
+            Seen::new("message", sse_demo::word(2), ""),
+            Seen::new("done", &done, "3"),
+            Seen::new("resumed", "3", "3"),
+        ]
+    );
+}
+
+async fn browser_test(binary: PathBuf) {
     let server = Server::start(env!("CARGO_BIN_EXE_demo-axum"), &["--retry", "500"]);
     let mut reports_client = Connect::new().topic(REPORT).open(&server).await;
     let url = server.url(&format!("/?client=browser&events=chat&report={REPORT}"));
-    let _browser = Chromium::open(binary, &url);
+    let _browser = Chromium::open(&binary, &url);
     server
         .wait_for_client_within(BROWSER_START, "browser")
         .await;

@@ -1,12 +1,16 @@
 //! The demo page.
 
 /// The page served at `/`: it opens an `EventSource` on `/events` and shows every
-/// event as it arrives, with a form that publishes.
+/// event as it arrives, with a form that publishes, and a form that streams a
+/// generated reply from `POST /generate` (read with `fetch`, word by word).
 ///
-/// Its own query is passed on to `/events` (`topic=`, `client=`), and two more
+/// Its own query is passed on to `/events` (`topic=`, `client=`), and more
 /// parameters steer it: `events=a,b` listens for those event types too (besides
-/// `message`, `shutdown` and `resync`), and `report=TOPIC` publishes every event it
-/// receives, as JSON, to that topic (how the browser test hears what the browser got).
+/// `message`, `shutdown` and `resync`); `report=TOPIC` publishes every event it
+/// receives, as JSON, to that topic (how the browser test hears what the browser
+/// got); `generate=N` also opens an `EventSource` on `GET /generate?words=N` and
+/// shows (and reports) its events, reconnecting with the last checkpoint as its
+/// `Last-Event-ID` when the reply ends.
 pub const PAGE: &str = r#"<!doctype html>
 <html lang="en">
 <head>
@@ -34,6 +38,13 @@ pub const PAGE: &str = r#"<!doctype html>
   <span></span><button>Publish</button>
 </form>
 <p id="result" class="meta"></p>
+<form id="generate">
+  <label for="prompt">prompt</label><input id="prompt" name="prompt" value="Tell me about SSE">
+  <label for="words">words</label><input id="words" name="words" type="number" value="40" min="0">
+  <label for="rate">words/s</label><input id="rate" name="rate" type="number" value="20" min="0">
+  <span></span><button>Stream a reply</button>
+</form>
+<p id="reply"></p>
 <ol id="log"></ol>
 <script>
 "use strict";
@@ -83,6 +94,51 @@ source.onopen = () => { state.textContent = "open"; };
 source.onerror = () => {
   state.textContent = source.readyState === EventSource.CLOSED ? "closed" : "reconnecting";
 };
+
+const generate = params.get("generate");
+if (generate) {
+  const reply = new EventSource("/generate?rate=0&words=" + encodeURIComponent(generate));
+  for (const type of ["message", "resumed", "done"]) reply.addEventListener(type, show);
+}
+
+// A per-request stream read with fetch: POST can carry a body, EventSource cannot.
+// The SSE parser here is the least a reply needs: `event:` and `data:` lines.
+document.getElementById("generate").addEventListener("submit", async (submit) => {
+  submit.preventDefault();
+  const form = new FormData(submit.target);
+  const out = document.getElementById("reply");
+  out.textContent = "";
+  const response = await fetch("/generate", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      prompt: form.get("prompt"),
+      words: Number(form.get("words")),
+      rate: Number(form.get("rate")),
+    }),
+  });
+  if (!response.ok) {
+    out.textContent = `${response.status}: ${await response.text()}`;
+    return;
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const frame = buffer.slice(0, end).split("\n");
+      buffer = buffer.slice(end + 2);
+      const type = (frame.find((l) => l.startsWith("event: ")) || "event: message").slice(7);
+      const data = frame.filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+      if (!frame.some((l) => l.startsWith("data: "))) continue;
+      if (type === "message") out.textContent += data;
+      else out.textContent += ` [${type}: ${data}]`;
+    }
+  }
+});
 
 document.getElementById("publish").addEventListener("submit", async (submit) => {
   submit.preventDefault();
