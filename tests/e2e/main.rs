@@ -40,6 +40,15 @@ impl Adapter {
         Server::start(self.bin, flags)
     }
 
+    /// Starts its demo on `addr` (a restarted server, on the port of the previous
+    /// one) with `flags`: the demo takes the last `--addr` it is given.
+    pub(crate) fn start_on(self, addr: std::net::SocketAddr, flags: &[&str]) -> Server {
+        let addr = addr.to_string();
+        let mut all = flags.to_vec();
+        all.extend(["--addr", &addr]);
+        Server::start(self.bin, &all)
+    }
+
     /// Starts its demo with at most `files` open file descriptors.
     pub(crate) fn start_with_file_limit(self, flags: &[&str], files: u32) -> Server {
         Server::start_with_file_limit(self.bin, flags, files)
@@ -88,6 +97,7 @@ macro_rules! adapter_tests {
                 targeted_send_reaches_only_that_client,
                 topics_reach_only_subscribers,
                 reconnect_with_last_event_id_replays_exactly_the_missed_events,
+                reconnect_to_a_restarted_server_with_an_old_id_gets_resync_not_a_skip,
                 post_events_is_405_with_allow,
                 max_clients_answers_503_with_retry_after,
                 keep_alive_comment_on_idle_stream,
