@@ -347,6 +347,35 @@ mod tests {
     }
 
     #[test]
+    fn a_log_emptied_by_eviction_keeps_its_indexes_and_frees_large_frames() {
+        let mut log = Log::new(None);
+        let large = Bytes::from(vec![b'x'; FREE_AT_ONCE_FROM]);
+        for sequence in 1..=3 {
+            let entry = Entry {
+                sequence,
+                len: large.len(),
+                own_id: None,
+            };
+            log.append(entry, large.clone(), 10, usize::MAX, |_| {});
+        }
+        assert_eq!(log.cost(), 3 * (large.len() + HubConfig::FRAME_OVERHEAD));
+        while log.evict_oldest().is_some() {}
+        assert!(log.is_empty() && log.cost() == 0);
+        assert_eq!((log.start(), log.end(), log.newest_sequence()), (3, 3, 3));
+        // The frames went with their entries, though the writer's chunk stays.
+        assert!(large.is_unique());
+        let entry = Entry {
+            sequence: 4,
+            len: 1,
+            own_id: None,
+        };
+        log.append(entry, Bytes::from_static(b"4"), 10, usize::MAX, |_| {});
+        let mut batch = Batch::new();
+        assert_eq!(log.read_into(3, 1, &mut batch), 1);
+        assert_eq!(batch.frames().next().map(|f| &f[..]), Some(&b"4"[..]));
+    }
+
+    #[test]
     fn places_readers_after_a_sequence_or_reports_a_gap() {
         let mut log = Log::new(None);
         for sequence in [2, 5, 9] {
