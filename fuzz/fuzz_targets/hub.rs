@@ -217,7 +217,9 @@ impl Model {
 fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let exact: bool = u.arbitrary()?;
     let config = if exact {
+        // Fixed ids: the model counts sequences from 0.
         HubConfig::default()
+            .first_sequence(Some(0))
             .history(100_000)
             .max_lag(99_999)
             .client_queue(100_000)
@@ -228,6 +230,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
             LagPolicy::DropOldest
         };
         HubConfig::default()
+            .first_sequence(Some(0))
             .history(u.int_in_range(2..=6)?)
             .max_lag(u.int_in_range(1..=4)?)
             .client_queue(u.int_in_range(1..=3)?)

@@ -302,6 +302,59 @@ pub(crate) async fn reconnect_with_last_event_id_replays_exactly_the_missed_even
     assert_eq!(stats["replay_misses"], 0, "{stats}");
 }
 
+/// Ids differ per run of the server: a client that reconnects to a restarted
+/// server (same port, new process) with the `Last-Event-ID` of the previous run gets
+/// the `resync` event, then live events, even when the new run has already
+/// published more events than the old one had (with ids counted from 0 in every run,
+/// it would have resumed inside the new run, silently skipping its first events).
+pub(crate) async fn reconnect_to_a_restarted_server_with_an_old_id_gets_resync_not_a_skip(
+    adapter: Adapter,
+) {
+    let mut server = adapter.start(&[]);
+    let addr = server.addr();
+    let mut client = Connect::new().open(&server).await;
+    let mut last = String::new();
+    for i in 0..3 {
+        last = server.broadcast(&format!("old run {i}")).await;
+    }
+    let events = client.events(3).await;
+    assert_eq!(events[2].last_event_id, last);
+    drop(client);
+    server.terminate();
+    let status = server.wait_exit(TIMEOUT).await;
+    assert!(status.success(), "the old run exited with {status}");
+    drop(server);
+
+    let server = adapter.start_on(addr, &[]);
+    assert_eq!(server.addr(), addr, "restarted on the same port");
+    let mut new_ids = Vec::new();
+    for i in 0..5 {
+        new_ids.push(server.broadcast(&format!("new run {i}")).await);
+    }
+    let old: u64 = last.parse().expect("a sequence");
+    let first_new: u64 = new_ids[0].parse().expect("a sequence");
+    assert!(first_new > old, "new run's ids {new_ids:?} after {last}");
+
+    let mut client = Connect::new()
+        .header("last-event-id", &last)
+        .open(&server)
+        .await;
+    server.broadcast("live").await;
+    let first = client.next_event().await;
+    assert_eq!(
+        (&*first.event_type, first.data.as_str()),
+        ("resync", ""),
+        "the first thing after an id of the old run"
+    );
+    let next = client.next_event().await;
+    assert_eq!(
+        next.data, "live",
+        "live events only, nothing skipped silently"
+    );
+    let stats = server.stats().await;
+    assert_eq!(stats["replay_misses"], 1, "{stats}");
+}
+
 /// `POST /events` is a 405 with `allow: GET, HEAD` and a JSON error.
 pub(crate) async fn post_events_is_405_with_allow(adapter: Adapter) {
     let server = adapter.start(&[]);

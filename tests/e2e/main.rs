@@ -41,6 +41,15 @@ impl Adapter {
         Server::start(self.bin, flags)
     }
 
+    /// Starts its demo on `addr` (a restarted server, on the port of the previous
+    /// one) with `flags`: the demo takes the last `--addr` it is given.
+    pub(crate) fn start_on(self, addr: std::net::SocketAddr, flags: &[&str]) -> Server {
+        let addr = addr.to_string();
+        let mut all = flags.to_vec();
+        all.extend(["--addr", &addr]);
+        Server::start(self.bin, &all)
+    }
+
     /// Starts its demo with at most `files` open file descriptors.
     pub(crate) fn start_with_file_limit(self, flags: &[&str], files: u32) -> Server {
         Server::start_with_file_limit(self.bin, flags, files)
@@ -99,6 +108,7 @@ macro_rules! adapter_tests {
                 cases::invalid_publish_is_rejected_and_sends_nothing,
                 cases::graceful_shutdown_sends_shutdown_ends_streams_and_exits_0,
                 cases::running_out_of_file_descriptors_pauses_accepting_only,
+                cases::reconnect_to_a_restarted_server_with_an_old_id_gets_resync_not_a_skip,
                 generate::generate_streams_every_word_in_order,
                 generate::generate_spaced_words_arrive_as_made,
                 generate::generate_idle_stream_gets_keep_alive,

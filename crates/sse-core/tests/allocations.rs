@@ -246,7 +246,7 @@ fn connect_disconnect_cycles_leave_no_growth() {
     const N: usize = 10_000;
     // Frames are sized exactly, so ids with one more digit would make the history
     // a few bytes bigger: every id here has seven.
-    let hub = Hub::new(HubConfig::default().first_sequence(1_000_000));
+    let hub = Hub::new(HubConfig::default().first_sequence(Some(1_000_000)));
     let (_wakes, waker) = real_waker();
     let mut cx = Context::from_waker(&waker);
     // Some clients stay connected throughout, and events flow now and then.

@@ -204,7 +204,11 @@ fn client(hub: &Hub, spec: &Spec, seed: u64, ready: &Barrier) -> Received {
     let mut received = Received::default();
     // Connected before the first event: resuming after the first sequence (the
     // hub's "nothing yet") is right until it has seen an event.
-    let mut last_event_id = hub.config().first_sequence.to_string();
+    let first_sequence = hub
+        .config()
+        .first_sequence
+        .expect("taken when the hub is made");
+    let mut last_event_id = first_sequence.to_string();
     let first = try_connect(hub, spec, None);
     // Wait even if it failed, so publishers never wait for it forever.
     ready.wait();

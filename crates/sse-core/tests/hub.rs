@@ -12,6 +12,12 @@ use sse_core::{
     HubConfig, LagPolicy, MessageEvent, SendError,
 };
 
+/// Settings with fixed ids (1, 2, ...), for tests that name them; by default they
+/// start from the clock.
+fn fixed_ids() -> HubConfig {
+    HubConfig::default().first_sequence(Some(0))
+}
+
 fn event(data: &str, id: &str) -> MessageEvent {
     MessageEvent {
         event_type: "message".into(),
@@ -66,7 +72,7 @@ fn events_without_an_id_get_their_sequence_and_direct_frames_get_none() {
 
 #[test]
 fn a_reconnect_replays_exactly_what_was_missed_by_own_id_or_sequence() {
-    let hub = Hub::default();
+    let hub = Hub::new(fixed_ids());
     let _keep = hub.connect(ConnectOptions::new().topic("t")).unwrap();
     hub.broadcast(&Event::new("1"));
     let second = hub.broadcast(&Event::new("2").with_id("two").unwrap());
@@ -92,7 +98,7 @@ fn a_reconnect_replays_exactly_what_was_missed_by_own_id_or_sequence() {
 
 #[test]
 fn replay_comes_before_live_frames_published_while_reading() {
-    let hub = Hub::default();
+    let hub = Hub::new(fixed_ids());
     for i in 0..100 {
         hub.broadcast(&Event::new(i.to_string()));
     }
@@ -122,7 +128,7 @@ fn replay_comes_before_live_frames_published_while_reading() {
 #[test]
 fn an_unknown_or_expired_last_event_id_is_a_reported_miss_with_a_resync_event() {
     let hooks = Recorder::default();
-    let hub = Hub::with_hooks(HubConfig::default().history(4), hooks.clone());
+    let hub = Hub::with_hooks(fixed_ids().history(4), hooks.clone());
     for i in 1..=10 {
         hub.broadcast(&Event::new(i.to_string()));
     }
@@ -324,7 +330,7 @@ fn the_admission_hook_can_refuse() {
 #[test]
 fn hooks_run_in_a_client_s_order_of_life() {
     let hooks = Recorder::default();
-    let hub = Hub::with_hooks(HubConfig::default(), hooks.clone());
+    let hub = Hub::with_hooks(fixed_ids(), hooks.clone());
     let mut stream = hub.connect(ConnectOptions::new().client_id("c")).unwrap();
     hub.broadcast(&Event::new("one"));
     drain(&mut stream);

@@ -20,7 +20,8 @@ fn routes_by_method_and_path() {
 
 #[test]
 fn publishes_to_everyone_a_topic_or_one_client() {
-    let hub = Hub::default();
+    // Fixed ids, to name them (by default they start from the clock).
+    let hub = Hub::new(HubConfig::default().first_sequence(Some(0)));
     let _client = hub.connect(ConnectOptions::new().client_id("c")).unwrap();
     let everyone = publish(&hub, br#"{"data": "hi"}"#);
     assert_eq!(everyone.status(), StatusCode::ACCEPTED);

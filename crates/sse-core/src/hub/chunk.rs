@@ -137,6 +137,12 @@ impl ChunkWriter {
         &self.chunk
     }
 
+    /// The chunk, when no one else holds it (no batch, and the log let go of its
+    /// own reference): to drop frames early.
+    pub(crate) fn chunk_mut(&mut self) -> Option<&mut Chunk> {
+        Arc::get_mut(&mut self.chunk)
+    }
+
     /// Whether every slot is written.
     pub(crate) fn is_full(&self) -> bool {
         self.chunk.written.load(Relaxed) == CHUNK_LEN

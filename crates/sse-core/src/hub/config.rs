@@ -1,6 +1,6 @@
 //! How a hub behaves: history, slow clients, limits, keep-alive.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::event::Event;
 
@@ -86,10 +86,43 @@ pub struct HubConfig {
     /// The request header that carries the client id. Default `sse-clientid` (the
     /// header of the Go package this library redesigns).
     pub client_id_header: http::HeaderName,
-    /// The first sequence number, which is also the first automatic event id. Set it
-    /// to something that grows across restarts (a timestamp, say) so that ids from a
-    /// previous run are never mistaken for new ones. Default 0.
-    pub first_sequence: u64,
+    /// How many bytes of history all logs together keep: when a publish would go
+    /// beyond it, the hub evicts old frames from other logs first (see
+    /// [`Hub`](super::Hub#bounded-history)). Each frame counts its length plus
+    /// [`FRAME_OVERHEAD`](Self::FRAME_OVERHEAD) bytes for the hub's bookkeeping; the newest frame of the
+    /// log published to is always kept. Default 64 MiB.
+    pub history_budget: usize,
+    /// The most topic logs the hub holds at once. A publish to a topic that has no
+    /// log when this many exist (no subscriber, no history) is delivered to nobody,
+    /// as it would be anyway, but not kept for replay, and counted in
+    /// [`Metrics::topics_refused`](super::Metrics::topics_refused); a subscription
+    /// always makes its topic's log (clients are bounded by
+    /// [`max_clients`](Self::max_clients) and the admission hook). Default 10 000.
+    pub max_topics: usize,
+    /// How long a topic log that no client reads is kept after its last publish (or
+    /// after its last reader left): then it is freed, history and all. Checked by
+    /// [`Hub::keep_alive_tick`](super::Hub::keep_alive_tick) and on publishes to
+    /// topics no one reads. Default 5 minutes.
+    pub idle_topic_lifetime: Duration,
+    /// The first sequence number: automatic event ids are the sequences after it.
+    /// `None` (the default) takes the microseconds since the Unix epoch when the hub
+    /// is made, so ids differ per run: a later run's ids are above every id of an
+    /// earlier run, unless that one published more than one event per microsecond
+    /// of its life (or the clock went back between the runs), and a client
+    /// reconnecting with an id of an earlier run gets a replay miss, never a silent
+    /// skip. The ids stay below 2^53, exact in JavaScript numbers. Set `Some(n)` for
+    /// fixed ids (tests, examples); [`Hub::config`](super::Hub::config) shows the
+    /// value taken.
+    pub first_sequence: Option<u64>,
+}
+
+impl HubConfig {
+    /// What each frame of history counts, besides its own bytes, toward
+    /// [`history_budget`](Self::history_budget): its log entry, its slot in a
+    /// chunk, and the allocator's and `Bytes`' headers (about this much on 64-bit
+    /// targets), so that many tiny frames cannot hold much more memory than the
+    /// budget says.
+    pub const FRAME_OVERHEAD: usize = 128;
 }
 
 impl Default for HubConfig {
@@ -111,7 +144,10 @@ impl Default for HubConfig {
                     .expect("a valid event type"),
             ),
             client_id_header: http::HeaderName::from_static("sse-clientid"),
-            first_sequence: 0,
+            history_budget: 64 << 20,
+            max_topics: 10_000,
+            idle_topic_lifetime: Duration::from_secs(5 * 60),
+            first_sequence: None,
         }
     }
 }
@@ -156,17 +192,41 @@ setters! {
     replay_miss_event: Option<Event<'static>>,
     /// Sets [`client_id_header`](Self::client_id_header).
     client_id_header: http::HeaderName,
+    /// Sets [`history_budget`](Self::history_budget).
+    history_budget: usize,
+    /// Sets [`max_topics`](Self::max_topics).
+    max_topics: usize,
+    /// Sets [`idle_topic_lifetime`](Self::idle_topic_lifetime).
+    idle_topic_lifetime: Duration,
     /// Sets [`first_sequence`](Self::first_sequence).
-    first_sequence: u64,
+    first_sequence: Option<u64>,
 }
 
 impl HubConfig {
     /// The settings with their bounds applied: history at least 2, `max_lag` below
-    /// it and at least 1, a client queue of at least 1.
+    /// it and at least 1, a client queue of at least 1, and the first sequence
+    /// taken (from the clock when it is `None`).
     pub(crate) fn normalised(mut self) -> Self {
         self.history = self.history.max(2);
         self.max_lag = self.max_lag.clamp(1, self.history - 1);
         self.client_queue = self.client_queue.max(1);
+        self.first_sequence = Some(self.first_sequence.unwrap_or_else(clock_sequence));
         self
     }
+
+    /// The first sequence (of a normalised config: always set).
+    pub(crate) fn first_sequence_taken(&self) -> u64 {
+        self.first_sequence.unwrap_or_default()
+    }
+}
+
+/// Microseconds since the Unix epoch: a first sequence above every sequence of an
+/// earlier run that published at most one event per microsecond. 0 when the clock
+/// is before the epoch.
+fn clock_sequence() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_micros()).unwrap_or(u64::MAX / 2)
+        })
 }

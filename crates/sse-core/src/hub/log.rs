@@ -9,11 +9,14 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::batch::Batch;
 use super::chunk::{CHUNK_LEN, Chunk, ChunkWriter};
+use super::config::HubConfig;
+use super::order::Links;
 use super::registry::ClientKey;
 
 /// Frames of at least this many bytes are freed as their entry is evicted, not
@@ -63,8 +66,14 @@ pub(crate) struct Log {
     pub(crate) waiters: Vec<ClientKey>,
     /// How many of `waiters` are clients that have left since.
     pub(crate) stale_waiters: usize,
-    /// How many clients read this log.
+    /// How many clients read this log (0 for the broadcast log: every client does).
     pub(crate) readers: usize,
+    /// Its place in the hub's eviction order (see [`Order`](super::order::Order)).
+    pub(crate) links: Links,
+    /// Since when no client reads it and nothing was published to it (set only
+    /// while it has no reader): an idle topic log is freed after
+    /// [`HubConfig::idle_topic_lifetime`].
+    pub(crate) idle_since: Option<Instant>,
 }
 
 impl Log {
@@ -80,7 +89,47 @@ impl Log {
             waiters: Vec::new(),
             stale_waiters: 0,
             readers: 0,
+            links: Links::default(),
+            idle_since: None,
         }
+    }
+
+    /// A new log that cannot replay from before `sequence`: a topic's log made
+    /// anew after an earlier one was freed with its history, so a client that
+    /// resumes from before then gets a replay miss, not a silent gap.
+    pub(crate) fn with_gap_through(mut self, sequence: u64) -> Self {
+        self.evicted_through = sequence;
+        self
+    }
+
+    /// How many entries it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// What its history counts toward [`HubConfig::history_budget`].
+    pub(crate) fn cost(&self) -> usize {
+        self.bytes + self.entries.len() * HubConfig::FRAME_OVERHEAD
+    }
+
+    /// The sequence of the newest entry it held: a replay after an older one would
+    /// need what it holds (0 when it never held any).
+    pub(crate) fn newest_sequence(&self) -> u64 {
+        self.entries
+            .back()
+            .map_or(self.evicted_through, |entry| entry.sequence)
+    }
+
+    /// The events' own ids it holds, with their sequences.
+    pub(crate) fn own_ids(&self) -> impl Iterator<Item = (&Arc<str>, u64)> {
+        self.entries
+            .iter()
+            .filter_map(|entry| Some((entry.own_id.as_ref()?, entry.sequence)))
+    }
+
+    /// Whether it is a topic's log that no client reads.
+    pub(crate) fn is_unread_topic(&self) -> bool {
+        self.topic.is_some() && self.readers == 0
     }
 
     /// The log-local index the next appended entry gets.
@@ -185,24 +234,73 @@ impl Log {
         self.entries.push_back(entry);
         while self.entries.len() > history || (self.bytes > history_bytes && self.entries.len() > 1)
         {
-            let Some(old) = self.entries.pop_front() else {
+            let Some(old) = self.pop_oldest() else {
                 break;
             };
-            // A large frame is freed now (its chunk is the first), unless a batch
-            // or the writer still shares the chunk; small ones go with the chunk.
-            if old.len >= FREE_AT_ONCE_FROM
-                && let Some(chunk) = self.chunks.front_mut().and_then(Arc::get_mut)
-            {
-                chunk.drop_through((self.first % CHUNK_LEN as u64) as usize);
-            }
-            self.first += 1;
-            self.bytes -= old.len;
-            self.evicted_through = old.sequence;
             evicted(old);
         }
-        // Chunks whose every entry is gone (batches may still hold them).
+        self.release_chunks();
+    }
+
+    /// Evicts the oldest entry (the hub-wide budget, or the log is freed); readers
+    /// behind it have lost it, which the lag policy sees. Returns it.
+    pub(crate) fn evict_oldest(&mut self) -> Option<Entry> {
+        let old = self.pop_oldest();
+        self.release_chunks();
+        old
+    }
+
+    /// Takes the oldest entry out, and its frame when it is large.
+    fn pop_oldest(&mut self) -> Option<Entry> {
+        let old = self.entries.pop_front()?;
+        // A large frame is freed now (its chunk is the first), unless a batch still
+        // shares the chunk; small ones go with the chunk.
+        if old.len >= FREE_AT_ONCE_FROM {
+            self.drop_frame_early((self.first % CHUNK_LEN as u64) as usize);
+        }
+        self.first += 1;
+        self.bytes -= old.len;
+        self.evicted_through = old.sequence;
+        Some(old)
+    }
+
+    /// Drops the frames of the first chunk's slots `..=slot`, when no batch shares
+    /// the chunk. The writer holds the newest chunk too: when that is the first,
+    /// the log's own reference is let go for a moment, so the writer's is the only
+    /// one and the frame is freed now, not when the chunk fills up.
+    fn drop_frame_early(&mut self, slot: usize) {
+        if let Some(chunk) = self.chunks.front_mut().and_then(Arc::get_mut) {
+            chunk.drop_through(slot);
+            return;
+        }
+        let Some(writer) = self.writer.as_mut() else {
+            return;
+        };
+        if self.chunks.len() != 1
+            || !self
+                .chunks
+                .front()
+                .is_some_and(|chunk| Arc::ptr_eq(chunk, writer.chunk()))
+        {
+            return;
+        }
+        self.chunks.clear();
+        if let Some(chunk) = writer.chunk_mut() {
+            chunk.drop_through(slot);
+        }
+        self.chunks.push_back(writer.chunk().clone());
+    }
+
+    /// Lets go of the chunks whose every entry is gone (batches may still hold
+    /// them), but the one the next entry goes into.
+    fn release_chunks(&mut self) {
         let len = CHUNK_LEN as u64;
-        let needed = ((self.end() - 1) / len - self.first / len + 1) as usize;
+        let needed = if self.entries.is_empty() {
+            // The writer's chunk, unless it is full (the next entry starts one).
+            usize::from(!self.first.is_multiple_of(len))
+        } else {
+            ((self.end() - 1) / len - self.first / len + 1) as usize
+        };
         while self.chunks.len() > needed {
             self.chunks.pop_front();
         }
@@ -246,6 +344,35 @@ mod tests {
         assert_eq!(evicted, [1, 2, 3, 4, 5]);
         assert_eq!(log.get(5).map(|e| e.sequence), Some(6));
         assert!(log.get(4).is_none() && log.get(6).is_none());
+    }
+
+    #[test]
+    fn a_log_emptied_by_eviction_keeps_its_indexes_and_frees_large_frames() {
+        let mut log = Log::new(None);
+        let large = Bytes::from(vec![b'x'; FREE_AT_ONCE_FROM]);
+        for sequence in 1..=3 {
+            let entry = Entry {
+                sequence,
+                len: large.len(),
+                own_id: None,
+            };
+            log.append(entry, large.clone(), 10, usize::MAX, |_| {});
+        }
+        assert_eq!(log.cost(), 3 * (large.len() + HubConfig::FRAME_OVERHEAD));
+        while log.evict_oldest().is_some() {}
+        assert!(log.is_empty() && log.cost() == 0);
+        assert_eq!((log.start(), log.end(), log.newest_sequence()), (3, 3, 3));
+        // The frames went with their entries, though the writer's chunk stays.
+        assert!(large.is_unique());
+        let entry = Entry {
+            sequence: 4,
+            len: 1,
+            own_id: None,
+        };
+        log.append(entry, Bytes::from_static(b"4"), 10, usize::MAX, |_| {});
+        let mut batch = Batch::new();
+        assert_eq!(log.read_into(3, 1, &mut batch), 1);
+        assert_eq!(batch.frames().next().map(|f| &f[..]), Some(&b"4"[..]));
     }
 
     #[test]

@@ -34,6 +34,16 @@ pub struct Metrics {
     pub replay_misses: u64,
     /// Keep-alive comments sent.
     pub keep_alives: u64,
+    /// Frames taken out of the history early to keep it within
+    /// `HubConfig::history_budget` (readers that had not read them meet the lag
+    /// policy, counted in `dropped` or `lag_disconnects`).
+    pub evicted: u64,
+    /// Topic logs freed, with their history, after `HubConfig::idle_topic_lifetime`
+    /// without readers or publishes.
+    pub topics_expired: u64,
+    /// Publishes to a topic without a log while `HubConfig::max_topics` logs were
+    /// held: delivered to nobody (no one subscribed) and not kept for replay.
+    pub topics_refused: u64,
 }
 
 #[derive(Debug, Default)]
@@ -52,6 +62,9 @@ pub(crate) struct Counters {
     pub(crate) replays: AtomicU64,
     pub(crate) replay_misses: AtomicU64,
     pub(crate) keep_alives: AtomicU64,
+    pub(crate) evicted: AtomicU64,
+    pub(crate) topics_expired: AtomicU64,
+    pub(crate) topics_refused: AtomicU64,
 }
 
 impl Counters {
@@ -75,6 +88,9 @@ impl Counters {
             replays: self.replays.load(Relaxed),
             replay_misses: self.replay_misses.load(Relaxed),
             keep_alives: self.keep_alives.load(Relaxed),
+            evicted: self.evicted.load(Relaxed),
+            topics_expired: self.topics_expired.load(Relaxed),
+            topics_refused: self.topics_refused.load(Relaxed),
         }
     }
 }

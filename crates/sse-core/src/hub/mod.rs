@@ -34,6 +34,7 @@ mod config;
 mod hooks;
 mod log;
 mod metrics;
+mod order;
 mod registry;
 mod replay;
 mod state;
@@ -51,7 +52,7 @@ pub use stream::ClientStream;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
@@ -62,7 +63,7 @@ use crate::http::Rejection;
 use crate::{Comment, EncodedEvent, Frame};
 use metrics::Counters;
 use registry::ClientKey;
-use state::{Replay, State, WakeList};
+use state::{Published, Replay, State, WakeList};
 use stream::{Lead, RemoteReplay};
 use sync::{Mutex, MutexGuard};
 
@@ -73,9 +74,10 @@ use sync::{Mutex, MutexGuard};
 ///
 /// ```
 /// use futures_lite::{StreamExt, future};
-/// use sse_core::{ConnectOptions, Event, Hub};
+/// use sse_core::{ConnectOptions, Event, Hub, HubConfig};
 ///
-/// let hub = Hub::default();
+/// // Fixed ids, to show them (by default they start from the clock).
+/// let hub = Hub::new(HubConfig::default().first_sequence(Some(0)));
 /// let mut alice = hub.connect(ConnectOptions::new().client_id("alice"))?;
 /// let mut bob = hub.connect(ConnectOptions::new().topic("news"))?;
 ///
@@ -89,6 +91,28 @@ use sync::{Mutex, MutexGuard};
 /// assert_eq!(bob_got.frames().nth(1).unwrap(), "data: to news readers\nid: 2\n\n");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// # Bounded history
+///
+/// Each log keeps at most [`HubConfig::history`] frames and
+/// [`HubConfig::history_bytes`] bytes; all of them together at most
+/// [`HubConfig::history_budget`]. Over the budget, the hub evicts the oldest frames
+/// of the topic logs no one reads, least recently published first, then those of
+/// the logs clients read (the broadcast log and subscribed topics), least recently
+/// published first; a publish costs O(1) for this, plus each frame evicted, once.
+/// A reader that loses frames it had not read meets the [`LagPolicy`], as a slow
+/// reader does, and a client that reconnects from before them gets a replay miss.
+/// A topic log no one reads is freed after [`HubConfig::idle_topic_lifetime`]
+/// without a publish, and at most [`HubConfig::max_topics`] are held: see
+/// [`publish`](Self::publish).
+///
+/// # Ids across runs
+///
+/// Automatic ids are sequences from [`HubConfig::first_sequence`], by default the
+/// clock's microseconds when the hub is made: a client that reconnects with an id
+/// of an earlier run of the process (below this run's first sequence) or one this
+/// run has not reached gets the replay miss ([`HubConfig::replay_miss_event`]),
+/// never a silent skip.
 #[derive(Clone)]
 pub struct Hub {
     shared: Arc<Shared>,
@@ -149,12 +173,13 @@ impl Hub {
             replay_source,
         } = builder;
         let config = config.normalised();
+        let first_sequence = config.first_sequence_taken();
         let frame = |frame: Frame| frame.into_bytes();
         Hub {
             shared: Arc::new(Shared {
-                state: Mutex::new(State::new(config.first_sequence)),
+                state: Mutex::new(State::new(first_sequence)),
                 counters: Counters {
-                    newest_sequence: AtomicU64::new(config.first_sequence),
+                    newest_sequence: AtomicU64::new(first_sequence),
                     ..Counters::default()
                 },
                 stopping: event_listener::Event::new(),
@@ -172,7 +197,7 @@ impl Hub {
         }
     }
 
-    /// The settings (with their bounds applied).
+    /// The settings (with their bounds applied, and the first sequence taken).
     #[must_use]
     pub fn config(&self) -> &HubConfig {
         &self.shared.config
@@ -285,8 +310,14 @@ impl Hub {
     /// Sends `event` to the clients subscribed to `topic`. Returns its sequence
     /// number, which is also its id when it has none of its own.
     ///
-    /// A topic's log is made on demand and kept while it has history, so subscribers
-    /// that reconnect get what they missed.
+    /// A topic's log is made on demand and kept while it has readers or history, so
+    /// subscribers that reconnect get what they missed (within the
+    /// [bounds](Self#bounded-history)). When `topic` has no log (no subscriber, no
+    /// history) and [`HubConfig::max_topics`] logs are held, even after freeing
+    /// idle ones, the event still takes its sequence and reaches everyone
+    /// subscribed, that is nobody, but is not kept for replay: it is counted in
+    /// [`Metrics::topics_refused`], and a client that later resumes the topic from
+    /// before it gets a replay miss.
     pub fn publish(&self, topic: &str, event: &Event<'_>) -> u64 {
         self.append(Some(topic), event)
     }
@@ -376,26 +407,33 @@ impl Hub {
         own_id: Option<Arc<str>>,
     ) -> u64 {
         let shared = &self.shared;
-        let (sequence, log, wakers) = {
+        let (published, wakers) = {
             let mut state = shared.lock();
-            let (sequence, log) = state.publish(topic, fields, own_id, &shared.config);
-            shared.counters.newest_sequence.store(sequence, Relaxed);
+            let published = state.publish(topic, fields, own_id, &shared.config);
+            shared
+                .counters
+                .newest_sequence
+                .store(published.sequence, Relaxed);
             // Most publishes find nobody waiting (readers are busy with the last).
-            let wakers = state.has_waiters(log).then(|| {
-                let mut wakers = WakeList::new();
-                let more = state.take_waiters(log, &mut wakers);
-                (wakers, more)
-            });
-            (sequence, log, wakers)
+            let wakers = published
+                .log
+                .filter(|log| state.has_waiters(*log))
+                .map(|log| {
+                    let mut wakers = WakeList::new();
+                    let more = state.take_waiters(log, &mut wakers);
+                    (log, wakers, more)
+                });
+            (published, wakers)
         };
-        if let Some((mut wakers, mut more)) = wakers {
+        if let Some((log, mut wakers, mut more)) = wakers {
             wakers.wake_all();
             while more {
                 more = shared.lock().take_waiters(log, &mut wakers);
                 wakers.wake_all();
             }
         }
-        sequence
+        shared.count_bounds(&published);
+        published.sequence
     }
 
     /// Sends `event` to the client with id `client_id` alone, through its own
@@ -445,6 +483,26 @@ impl Hub {
         self.shared.lock().topic_count()
     }
 
+    /// What the history of every log counts now toward
+    /// [`HubConfig::history_budget`]: the frames' bytes, plus
+    /// [`HubConfig::FRAME_OVERHEAD`] each.
+    #[must_use]
+    pub fn history_bytes(&self) -> usize {
+        self.shared.lock().history_bytes()
+    }
+
+    /// Frees the topic logs that no client read and nothing was published to for
+    /// [`HubConfig::idle_topic_lifetime`] at `now`, and returns how many.
+    /// [`keep_alive_tick`](Self::keep_alive_tick) does it with the current time, and
+    /// publishing to a topic no one reads does it too; call it yourself without
+    /// keep-alive ticks, or with a time of your own (a later one, in tests).
+    pub fn expire_idle_topics(&self, now: Instant) -> usize {
+        let shared = &self.shared;
+        let expired = shared.lock().expire_idle(now, &shared.config, None);
+        Counters::add(&shared.counters.topics_expired, expired);
+        usize::try_from(expired).unwrap_or(usize::MAX)
+    }
+
     /// Ends the stream of the client with this id (its disconnect hook runs when the
     /// stream ends). Returns whether such a client was connected.
     pub fn disconnect(&self, client_id: &str) -> bool {
@@ -461,15 +519,21 @@ impl Hub {
     /// intervals and never sooner than one.
     ///
     /// Each tick also applies the lag policy to clients whose stream is not being
-    /// polled (a writer blocked on a client that stopped reading).
+    /// polled (a writer blocked on a client that stopped reading), and frees idle
+    /// topic logs (see [`expire_idle_topics`](Self::expire_idle_topics)).
     pub fn keep_alive_tick(&self) {
         self.tick(true);
     }
 
     fn tick(&self, keep_alive: bool) {
-        let tick = self.shared.lock().tick(keep_alive, &self.shared.config);
+        let now = Instant::now();
+        let tick = self
+            .shared
+            .lock()
+            .tick(keep_alive, &self.shared.config, now);
         tick.wakers.into_iter().for_each(std::task::Waker::wake);
         Counters::add(&self.shared.counters.dropped, tick.dropped);
+        Counters::add(&self.shared.counters.topics_expired, tick.expired);
         for key in tick.lagged {
             self.shared.remove(key, DisconnectReason::Lagged);
         }
@@ -544,7 +608,7 @@ impl Hub {
     pub fn metrics(&self) -> Metrics {
         self.shared
             .counters
-            .snapshot(self.shared.config.first_sequence)
+            .snapshot(self.shared.config.first_sequence_taken())
     }
 
     /// How long to wait before retrying, for 503 responses.
@@ -555,6 +619,15 @@ impl Hub {
 }
 
 impl Shared {
+    /// Counts what a publish did to keep the history within its bounds.
+    fn count_bounds(&self, published: &Published) {
+        Counters::add(&self.counters.evicted, published.evicted);
+        Counters::add(&self.counters.topics_expired, published.expired);
+        if published.log.is_none() {
+            Counters::add(&self.counters.topics_refused, 1);
+        }
+    }
+
     /// Counts a replay miss and tells the hook.
     fn replay_missed(&self, client: &ClientInfo, last_event_id: &str) {
         Counters::add(&self.counters.replay_misses, 1);

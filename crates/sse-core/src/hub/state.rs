@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::task::Waker;
+use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use slab::Slab;
@@ -14,6 +15,7 @@ use super::batch::Batch;
 use super::config::{DuplicateIdPolicy, HubConfig, LagPolicy};
 use super::hooks::{ClientInfo, DisconnectReason};
 use super::log::{Cursor, Entry, Log};
+use super::order::{Order, Tier, log_mut};
 use super::registry::{Client, ClientKey, DirectQueue, End, LogCursor};
 use super::{ConnectError, ConnectOptions, SendError};
 use crate::encode::SequenceIdLine;
@@ -46,6 +48,27 @@ pub(crate) struct State {
     relay_mark: Option<(Arc<str>, u64)>,
     no_topics: Arc<[Arc<str>]>,
     pub(crate) shutting_down: bool,
+    /// Which logs lose frames first when the history is over its budget.
+    order: Order,
+    /// What every log's history counts toward [`HubConfig::history_budget`].
+    history_bytes: usize,
+    /// The newest sequence any freed topic log held (or a publish not kept held):
+    /// a topic log made anew cannot replay from before it, since it may miss what
+    /// the freed one held.
+    freed_through: u64,
+}
+
+/// What a publish did, besides appending.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Published {
+    pub(crate) sequence: u64,
+    /// The log appended to; `None` when the topic had no log and
+    /// [`HubConfig::max_topics`] were held (nobody reads it: the frame is not kept).
+    pub(crate) log: Option<LogRef>,
+    /// Frames evicted for the history budget.
+    pub(crate) evicted: u64,
+    /// Idle topic logs freed.
+    pub(crate) expired: u64,
 }
 
 /// Whether a connecting client resumes after a `Last-Event-ID`.
@@ -161,7 +184,15 @@ impl State {
             relay_mark: None,
             no_topics: Arc::new([]),
             shutting_down: false,
+            order: Order::default(),
+            history_bytes: 0,
+            freed_through: 0,
         }
+    }
+
+    /// What the logs' history counts toward [`HubConfig::history_budget`] now.
+    pub(crate) fn history_bytes(&self) -> usize {
+        self.history_bytes
     }
 
     pub(crate) fn active(&self) -> usize {
@@ -245,7 +276,7 @@ impl State {
             });
         let (global, topic_cursors) = cursors.expect("a live cursor always exists");
         for &index in &log_indexes {
-            self.topics[index].readers += 1;
+            self.reader_joined(index);
         }
 
         let generation = self.next_generation;
@@ -372,13 +403,176 @@ impl State {
 
     /// The index of `topic`'s log, made if it does not exist.
     fn topic_log(&mut self, topic: &str) -> usize {
-        if let Some(&index) = self.topic_index.get(topic) {
-            return index;
+        match self.topic_index.get(topic) {
+            Some(&index) => index,
+            None => self.new_topic_log(topic),
         }
+    }
+
+    /// The log to publish to `topic` in, made if it does not exist and fewer than
+    /// [`HubConfig::max_topics`] are held (idle ones are freed first). `None` when
+    /// there is no room.
+    fn topic_log_to_publish(
+        &mut self,
+        topic: &str,
+        config: &HubConfig,
+        expired: &mut u64,
+    ) -> Option<LogRef> {
+        if let Some(&index) = self.topic_index.get(topic) {
+            return Some(LogRef::Topic(index));
+        }
+        if self.topics.len() >= config.max_topics {
+            *expired += self.expire_idle(Instant::now(), config, None);
+            if self.topics.len() >= config.max_topics {
+                return None;
+            }
+        }
+        Some(LogRef::Topic(self.new_topic_log(topic)))
+    }
+
+    /// Makes `topic`'s log: one that cannot replay from before what freed logs held.
+    fn new_topic_log(&mut self, topic: &str) -> usize {
         let topic: Arc<str> = topic.into();
-        let index = self.topics.insert(Log::new(Some(topic.clone())));
+        let log = Log::new(Some(topic.clone())).with_gap_through(self.freed_through);
+        let index = self.topics.insert(log);
         self.topic_index.insert(topic, index);
         index
+    }
+
+    /// A client now reads topic log `index`: no longer idle, and evicted after the
+    /// logs no one reads.
+    fn reader_joined(&mut self, index: usize) {
+        let Some(log) = self.topics.get_mut(index) else {
+            return;
+        };
+        log.readers += 1;
+        if log.readers == 1 {
+            log.idle_since = None;
+            self.relist(LogRef::Topic(index));
+        }
+    }
+
+    /// A client no longer reads topic log `index`: when it was the last, the log is
+    /// freed if it holds nothing, and idle from now otherwise.
+    fn reader_left(&mut self, index: usize) {
+        let Some(log) = self.topics.get_mut(index) else {
+            return;
+        };
+        log.readers = log.readers.saturating_sub(1);
+        if log.readers > 0 {
+            return;
+        }
+        if log.is_empty() {
+            self.free_topic(index);
+        } else {
+            log.idle_since = Some(Instant::now());
+            self.relist(LogRef::Topic(index));
+        }
+    }
+
+    /// Moves a log to the newest end of the eviction list it belongs in now, or
+    /// out of the lists when it holds nothing.
+    fn relist(&mut self, log_ref: LogRef) {
+        let State {
+            global,
+            topics,
+            order,
+            ..
+        } = self;
+        match log_mut(global, topics, log_ref) {
+            Some(log) if !log.is_empty() => order.touch(global, topics, log_ref),
+            _ => order.remove(global, topics, log_ref),
+        }
+    }
+
+    /// Frees topic log `index` with its history (it has no reader).
+    fn free_topic(&mut self, index: usize) {
+        self.order
+            .remove(&mut self.global, &mut self.topics, LogRef::Topic(index));
+        let Some(log) = self.topics.try_remove(index) else {
+            return;
+        };
+        if let Some(topic) = &log.topic {
+            self.topic_index.remove(topic);
+        }
+        self.freed_through = self.freed_through.max(log.newest_sequence());
+        self.history_bytes -= log.cost();
+        for (id, sequence) in log.own_ids() {
+            forget_own_id(&mut self.event_ids, id, sequence);
+        }
+    }
+
+    /// Frees the topic logs no one read nor published to for
+    /// [`HubConfig::idle_topic_lifetime`] at `now`, but `except` (the log just
+    /// published to). The idle logs are the oldest of their list, so this looks
+    /// at one log more than it frees. Returns how many it freed.
+    pub(crate) fn expire_idle(
+        &mut self,
+        now: Instant,
+        config: &HubConfig,
+        except: Option<LogRef>,
+    ) -> u64 {
+        let mut expired = 0;
+        while let Some(LogRef::Topic(index)) = self.order.oldest(Tier::Unread) {
+            if except == Some(LogRef::Topic(index)) {
+                break;
+            }
+            let idle = self.topics.get(index).and_then(|log| log.idle_since);
+            let expires = idle.is_none_or(|since| {
+                now.saturating_duration_since(since) >= config.idle_topic_lifetime
+            });
+            if !expires {
+                break;
+            }
+            self.free_topic(index);
+            expired += 1;
+        }
+        expired
+    }
+
+    /// Evicts the oldest frames of the logs first in the eviction order until the
+    /// history is within [`HubConfig::history_budget`], keeping the newest frame of
+    /// `keep` (the log just published to). Readers of a log that lose frames they
+    /// had not read meet the lag policy when they next read. Returns how many
+    /// frames it evicted.
+    fn evict_for_budget(&mut self, keep: LogRef, config: &HubConfig) -> u64 {
+        let mut evicted = 0;
+        for tier in Tier::EVICTION_ORDER {
+            while self.history_bytes > config.history_budget {
+                let Some(log_ref) = self.order.oldest(tier) else {
+                    break;
+                };
+                let State {
+                    global,
+                    topics,
+                    event_ids,
+                    history_bytes,
+                    ..
+                } = self;
+                let Some(log) = log_mut(global, topics, log_ref) else {
+                    break;
+                };
+                if log_ref == keep && log.len() <= 1 {
+                    // The newest of its list: nothing older is left in this one.
+                    break;
+                }
+                let before = log.cost();
+                if let Some(old) = log.evict_oldest() {
+                    *history_bytes = *history_bytes - before + log.cost();
+                    if let Some(id) = &old.own_id {
+                        forget_own_id(event_ids, id, old.sequence);
+                    }
+                    evicted += 1;
+                }
+                if log.is_empty() {
+                    match log_ref {
+                        LogRef::Topic(index) if log.readers == 0 => self.free_topic(index),
+                        _ => self.relist(log_ref),
+                    }
+                }
+            }
+        }
+        evicted
     }
 
     /// Hands out the next sequence number.
@@ -398,17 +592,33 @@ impl State {
         mut fields: BytesMut,
         own_id: Option<Arc<str>>,
         config: &HubConfig,
-    ) -> (u64, LogRef) {
+    ) -> Published {
         if own_id.is_some() {
             fields.put_u8(b'\n');
         } else {
             fields.put_slice(self.next_id_line.as_bytes());
         }
         let sequence = self.take_sequence();
+        let mut published = Published {
+            sequence,
+            log: None,
+            evicted: 0,
+            expired: 0,
+        };
         let log_ref = match topic {
             None => LogRef::Global,
-            Some(topic) => LogRef::Topic(self.topic_log(topic)),
+            Some(topic) => {
+                match self.topic_log_to_publish(topic, config, &mut published.expired) {
+                    Some(log_ref) => log_ref,
+                    None => {
+                        // Not kept: a log made for it later cannot replay past it.
+                        self.freed_through = sequence;
+                        return published;
+                    }
+                }
+            }
         };
+        published.log = Some(log_ref);
         if let Some(id) = &own_id {
             self.event_ids.insert(id.clone(), sequence);
         }
@@ -416,11 +626,12 @@ impl State {
             global,
             topics,
             event_ids,
+            order,
+            history_bytes,
             ..
         } = self;
-        let log = match log_ref {
-            LogRef::Global => global,
-            LogRef::Topic(index) => &mut topics[index],
+        let Some(log) = log_mut(global, topics, log_ref) else {
+            return published;
         };
         let entry = Entry {
             sequence,
@@ -428,14 +639,24 @@ impl State {
             own_id,
         };
         let frame = fields.freeze();
+        let before = log.cost();
         log.append(entry, frame, config.history, config.history_bytes, |old| {
-            if let Some(id) = old.own_id
-                && event_ids.get(&id) == Some(&old.sequence)
-            {
-                event_ids.remove(&id);
+            if let Some(id) = &old.own_id {
+                forget_own_id(event_ids, id, old.sequence);
             }
         });
-        (sequence, log_ref)
+        *history_bytes = *history_bytes - before + log.cost();
+        // Only logs no one reads need the time: to know when they are idle.
+        let now = log.is_unread_topic().then(Instant::now);
+        log.idle_since = now;
+        order.touch(global, topics, log_ref);
+        if self.history_bytes > config.history_budget {
+            published.evicted = self.evict_for_budget(log_ref, config);
+        }
+        if let Some(now) = now {
+            published.expired += self.expire_idle(now, config, Some(log_ref));
+        }
+        published
     }
 
     /// Whether readers wait on `log`.
@@ -710,17 +931,12 @@ impl State {
             forget_waiter(&mut self.global, &self.clients);
         }
         for (index, cursor) in client.topics.iter() {
-            let log = &mut self.topics[*index];
-            if cursor.listed {
+            if cursor.listed
+                && let Some(log) = self.topics.get_mut(*index)
+            {
                 forget_waiter(log, &self.clients);
             }
-            log.readers -= 1;
-            if log.readers == 0
-                && log.is_empty()
-                && let Some(topic) = self.topics.remove(*index).topic
-            {
-                self.topic_index.remove(&topic);
-            }
+            self.reader_left(*index);
         }
         let reason = match client.end {
             End::Now(reason) | End::After(_, reason) => reason,
@@ -759,8 +975,11 @@ impl State {
     /// (when `keep_alive`), and applies the lag policy to every client that is not
     /// waiting: a stream whose writer is blocked on a full socket is never polled,
     /// so [`read`](Self::read) alone would never see it fall behind.
-    pub(crate) fn tick(&mut self, keep_alive: bool, config: &HubConfig) -> Tick {
-        let mut tick = Tick::default();
+    pub(crate) fn tick(&mut self, keep_alive: bool, config: &HubConfig, now: Instant) -> Tick {
+        let mut tick = Tick {
+            expired: self.expire_idle(now, config, None),
+            ..Tick::default()
+        };
         let State {
             clients,
             global,
@@ -804,6 +1023,16 @@ pub(crate) struct Tick {
     pub(crate) lagged: Vec<ClientKey>,
     /// Frames skipped under [`LagPolicy::DropOldest`].
     pub(crate) dropped: u64,
+    /// Idle topic logs freed.
+    pub(crate) expired: u64,
+}
+
+/// Takes an evicted event's own id out of the index, unless a newer event with the
+/// same id replaced it there.
+fn forget_own_id(event_ids: &mut HashMap<Arc<str>, u64>, id: &Arc<str>, sequence: u64) {
+    if event_ids.get(id) == Some(&sequence) {
+        event_ids.remove(id);
+    }
 }
 
 /// Notes that one of `log`'s waiters has left, and drops the keys of those that
