@@ -238,7 +238,10 @@ async fn checkpoint_test(binary: PathBuf) {
 }
 
 async fn browser_test(binary: PathBuf) {
-    let server = Server::start(env!("CARGO_BIN_EXE_demo-axum"), &["--retry", "500"]);
+    let server = Server::start(
+        env!("CARGO_BIN_EXE_demo-axum"),
+        &["--retry", "500", "--trust-client-id"],
+    );
     let mut reports_client = Connect::new().topic(REPORT).open(&server).await;
     let url = server.url(&format!("/?client=browser&events=chat&report={REPORT}"));
     let _browser = Chromium::open(&binary, &url);

@@ -44,6 +44,10 @@ impl Protocol {
 
 type Chunks = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
+/// The event type by which the demos tell a client its id, first on every stream:
+/// the clients here take it aside ([`SseClient::id`]) rather than hand it out.
+const CLIENT_ID_EVENT: &str = "client-id";
+
 /// What to ask `/events` (or another streaming route) for.
 #[derive(Clone, Debug)]
 pub(crate) struct Connect {
@@ -144,6 +148,7 @@ impl Connect {
             headers,
             events: EventStream::new(chunks),
             last_event_id: String::new(),
+            id: None,
         })
     }
 }
@@ -156,6 +161,8 @@ pub(crate) struct SseClient {
     /// The id of the last event returned (not the decoder's, which may be ahead: it
     /// has seen the events it decoded but not yet handed out).
     last_event_id: String,
+    /// The client id the server announced ([`CLIENT_ID_EVENT`]).
+    pub(crate) id: Option<String>,
 }
 
 impl std::fmt::Debug for SseClient {
@@ -178,11 +185,16 @@ impl SseClient {
     /// The next decoded item within `timeout` (`Err` when none came); `Ok(None)` when
     /// the stream ended. Panics on a transport or decode error.
     pub(crate) async fn next_within(&mut self, timeout: Duration) -> Result<Option<Decoded>, ()> {
-        match tokio::time::timeout(timeout, self.events.next()).await {
-            Err(_) => Err(()),
-            Ok(None) => Ok(None),
-            Ok(Some(Ok(item))) => Ok(Some(item)),
-            Ok(Some(Err(e))) => panic!("the event stream failed: {e}"),
+        loop {
+            match tokio::time::timeout(timeout, self.events.next()).await {
+                Err(_) => return Err(()),
+                Ok(None) => return Ok(None),
+                Ok(Some(Ok(Decoded::Event(event)))) if event.event_type == CLIENT_ID_EVENT => {
+                    self.id = Some(event.data);
+                }
+                Ok(Some(Ok(item))) => return Ok(Some(item)),
+                Ok(Some(Err(e))) => panic!("the event stream failed: {e}"),
+            }
         }
     }
 
@@ -310,7 +322,9 @@ impl RawClient {
     pub(crate) async fn next_event(&mut self) -> Option<MessageEvent> {
         loop {
             for item in self.decoder.by_ref() {
-                if let Decoded::Event(event) = item {
+                if let Decoded::Event(event) = item
+                    && event.event_type != CLIENT_ID_EVENT
+                {
                     return Some(event);
                 }
             }

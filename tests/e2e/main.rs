@@ -19,6 +19,7 @@ mod client;
 mod generate;
 mod redis;
 mod redis_server;
+mod security;
 mod server;
 
 use std::future::Future;
@@ -35,9 +36,28 @@ pub(crate) struct Adapter {
     h2: bool,
 }
 
+/// The cases name their clients (`client=alice`), so their demos take the id a
+/// request asks for; [`Adapter::start_issuing_ids`] runs the default, where the hub
+/// issues every id.
+const NAMED_CLIENTS: &str = "--trust-client-id";
+
+/// `flags` after [`NAMED_CLIENTS`].
+fn named<'a>(flags: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec![NAMED_CLIENTS];
+    all.extend_from_slice(flags);
+    all
+}
+
 impl Adapter {
-    /// Starts its demo with `flags` (besides `--addr 127.0.0.1:0`).
+    /// Starts its demo with `flags` (besides `--addr 127.0.0.1:0` and
+    /// [`NAMED_CLIENTS`]).
     pub(crate) fn start(self, flags: &[&str]) -> Server {
+        Server::start(self.bin, &named(flags))
+    }
+
+    /// Starts its demo with `flags` as a deployment would: the hub issues every
+    /// client's id.
+    pub(crate) fn start_issuing_ids(self, flags: &[&str]) -> Server {
         Server::start(self.bin, flags)
     }
 
@@ -45,14 +65,14 @@ impl Adapter {
     /// one) with `flags`: the demo takes the last `--addr` it is given.
     pub(crate) fn start_on(self, addr: std::net::SocketAddr, flags: &[&str]) -> Server {
         let addr = addr.to_string();
-        let mut all = flags.to_vec();
+        let mut all = named(flags);
         all.extend(["--addr", &addr]);
         Server::start(self.bin, &all)
     }
 
     /// Starts its demo with at most `files` open file descriptors.
     pub(crate) fn start_with_file_limit(self, flags: &[&str], files: u32) -> Server {
-        Server::start_with_file_limit(self.bin, flags, files)
+        Server::start_with_file_limit(self.bin, &named(flags), files)
     }
 
     /// The protocols its clients can use.
@@ -109,6 +129,8 @@ macro_rules! adapter_tests {
                 cases::graceful_shutdown_sends_shutdown_ends_streams_and_exits_0,
                 cases::running_out_of_file_descriptors_pauses_accepting_only,
                 cases::reconnect_to_a_restarted_server_with_an_old_id_gets_resync_not_a_skip,
+                security::a_claimed_client_id_takes_nothing_over,
+                security::a_post_that_is_not_json_is_415_and_does_nothing,
                 generate::generate_streams_every_word_in_order,
                 generate::generate_spaced_words_arrive_as_made,
                 generate::generate_idle_stream_gets_keep_alive,

@@ -99,10 +99,20 @@ impl Server {
 
     /// `POST path` with `body` as is (`content-type: application/json`).
     pub(crate) async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> Reply {
+        self.post_as(path, "application/json", body).await
+    }
+
+    /// `POST path` with `body` as is, as `content_type`.
+    pub(crate) async fn post_as(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
         let response = self
             .http
             .post(self.url(path))
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .body(body)
             .send()
             .await

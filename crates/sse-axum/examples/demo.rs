@@ -64,7 +64,7 @@ async fn respond(demo: Demo, request: Request) -> Response {
             Err(refusal) => refusal,
         }
     } else {
-        demo.respond(route, &body).await
+        demo.respond(&parts, &body).await
     };
     response.map(Body::from).into_response()
 }

@@ -89,8 +89,10 @@ use sse_hyper::SseBody;
 pub use sse_core::Hub;
 pub use sse_hyper::spawn_keep_alive;
 
-/// A ready `/events` handler: the client id and `Last-Event-ID` from the headers,
-/// topics (`topic=`) and, for browsers, `client=` from the query.
+/// A ready `/events` handler, reading the request as
+/// [`ConnectOptions::from_parts`] does: topics (`topic=`) and `Last-Event-ID`; the
+/// hub issues the client's id (told in the response's `sse-clientid` header) unless
+/// [`HubConfig::trust_client_id`](sse_core::HubConfig::trust_client_id) is set.
 ///
 /// Use it with the hub as state, or as part of any state `Hub` can be taken from
 /// ([`FromRef`]).
@@ -160,7 +162,9 @@ impl IntoResponse for SseStream {
     }
 }
 
-/// The client id a request asks for: the hub's client-id header
+/// The client id a request asks for (whether or not the hub takes it, see
+/// [`HubConfig::trust_client_id`](sse_core::HubConfig::trust_client_id)): the hub's
+/// client-id header
 /// ([`HubConfig::client_id_header`](sse_core::HubConfig::client_id_header),
 /// `sse-clientid` by default), else the `client=` query parameter.
 #[derive(Clone, Debug, PartialEq, Eq)]

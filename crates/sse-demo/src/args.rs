@@ -18,6 +18,9 @@ Options:
                                 what to do with a client behind by more than max-lag
   --max-clients N               refuse more clients with 503 [default: no limit]
   --retry MS                    reconnection delay hint sent to every client
+  --trust-client-id             take the client id a request asks for (sse-clientid
+                                header, client=) instead of issuing one: only
+                                behind something trusted that sets it
   --redis URL                   publish and relay through a Redis stream, so that
                                 several demo processes serve one stream of events
                                 (e.g. redis://127.0.0.1:6379/)
@@ -61,13 +64,18 @@ impl DemoArgs {
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Self>, String> {
         let mut parsed = DemoArgs {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            config: HubConfig::default(),
+            // The page learns the id the hub issued from this event.
+            config: HubConfig::default().client_id_event(Some("client-id".into())),
             redis: None,
         };
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
             if flag == "-h" || flag == "--help" {
                 return Ok(None);
+            }
+            if flag == "--trust-client-id" {
+                parsed.config.trust_client_id = true;
+                continue;
             }
             let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
             let config = &mut parsed.config;

@@ -93,7 +93,7 @@ impl Demo {
         let generate = if request.method == Method::GET {
             Generate::from_query(request.uri.query().unwrap_or_default())
         } else {
-            Generate::from_json(body)
+            crate::require_json(request).and_then(|()| Generate::from_json(body))
         };
         let resume = sse_core::last_event_id(request);
         generate
@@ -110,8 +110,20 @@ impl Demo {
             .map_err(Refusal::response)
     }
 
-    /// [`respond`](crate::respond), publishing through Redis with `--redis`.
-    pub async fn respond(&self, route: Route, body: &[u8]) -> http::Response<Bytes> {
+    /// Answers `request` (every route but `/events` and `/generate`, which the
+    /// adapter streams): [`respond`](crate::respond), publishing through Redis with
+    /// `--redis`. A `POST` whose body is not `application/json` is a 415, so that a
+    /// cross-origin form or `text/plain` request (which a browser sends without
+    /// asking) cannot publish or disconnect.
+    pub async fn respond(
+        &self,
+        request: &http::request::Parts,
+        body: &[u8],
+    ) -> http::Response<Bytes> {
+        let route = crate::route(&request.method, request.uri.path());
+        if let Err(refusal) = crate::require_json(request) {
+            return refusal.response();
+        }
         match (&self.backplane, route) {
             (Some(backplane), Route::Publish) => publish_through(backplane, body).await,
             (_, Route::Stats) => json_response(StatusCode::OK, &self.stats()),
@@ -122,6 +134,11 @@ impl Demo {
     /// `/stats`: the hub's metrics, `/generate`'s, and the backplane's.
     fn stats(&self) -> serde_json::Value {
         let mut stats = crate::stats_json(&self.hub);
+        if self.hub.config().trust_client_id {
+            // Ids are names the clients chose; issued ones are capabilities and
+            // stay private.
+            stats["clients"] = json!(self.hub.client_ids());
+        }
         stats["generate"] = self.generations.json();
         if let Some(backplane) = &self.backplane {
             let m = backplane.metrics();

@@ -143,10 +143,7 @@ impl Publish {
 
     /// The event and its target, or the 400 to answer.
     pub(crate) fn checked(&self) -> Result<(Event<'_>, Target<'_>), Refusal> {
-        let event = self
-            .event()
-            .map_err(|e| Refusal::bad_request(e.to_string()))?;
-        Ok((event, self.target()?))
+        Ok((self.event()?, self.target()?))
     }
 
     fn target(&self) -> Result<Target<'_>, Refusal> {
@@ -160,7 +157,16 @@ impl Publish {
         }
     }
 
-    fn event(&self) -> Result<Event<'_>, EventError> {
+    fn event(&self) -> Result<Event<'_>, Refusal> {
+        if self.retry.is_some_and(|retry| retry > MAX_RETRY_MS) {
+            let message = format!("retry: at most {MAX_RETRY_MS} ms (a day)");
+            return Err(Refusal::bad_request(message));
+        }
+        self.fields()
+            .map_err(|e| Refusal::bad_request(e.to_string()))
+    }
+
+    fn fields(&self) -> Result<Event<'_>, EventError> {
         let mut event = Event::new(self.data.as_str());
         if let Some(kind) = &self.event {
             event = event.with_event(kind.as_str())?;
@@ -274,8 +280,30 @@ pub(crate) fn stats_json(hub: &Hub) -> serde_json::Value {
             "replay_misses": m.replay_misses,
             "keep_alives": m.keep_alives,
         "topics": hub.topic_count(),
-        "clients": hub.client_ids(),
     })
+}
+
+/// The most a `retry` may ask for: a day, in milliseconds.
+pub const MAX_RETRY_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// A `POST` must carry JSON: anything else is refused with 415 (a `GET` passes).
+pub(crate) fn require_json(request: &http::request::Parts) -> Result<(), Refusal> {
+    if request.method != Method::POST {
+        return Ok(());
+    }
+    let media_type = request
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(str::trim);
+    match media_type {
+        Some(media_type) if media_type.eq_ignore_ascii_case("application/json") => Ok(()),
+        _ => Err(Refusal {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            message: "the body must be application/json".into(),
+        }),
+    }
 }
 
 /// 413 for a body over [`MAX_BODY`].

@@ -28,7 +28,8 @@ pub const PAGE: &str = r#"<!doctype html>
 </head>
 <body>
 <h1>Server-Sent Events</h1>
-<p>Stream: <code id="url"></code> &mdash; <span id="state">connecting</span></p>
+<p>Stream: <code id="url"></code> &mdash; <span id="state">connecting</span>
+  &mdash; your client id: <code id="me">(not yet known)</code></p>
 <form id="publish">
   <label for="data">data</label><textarea id="data" name="data">Hello!</textarea>
   <label for="event">event type</label><input id="event" name="event" placeholder="message">
@@ -90,6 +91,12 @@ function listen(type) {
 for (const type of ["message", "shutdown", "resync", ...(params.get("events") || "").split(",")]) {
   listen(type);
 }
+// The server issues this page's client id and tells it first on every connection:
+// publish to it with the form's "client" field.
+source.addEventListener("client-id", (event) => {
+  document.getElementById("me").textContent = event.data;
+  document.getElementById("client").placeholder = `everyone (you are ${event.data})`;
+});
 source.onopen = () => { state.textContent = "open"; };
 source.onerror = () => {
   state.textContent = source.readyState === EventSource.CLOSED ? "closed" : "reconnecting";

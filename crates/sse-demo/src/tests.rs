@@ -106,6 +106,7 @@ fn flags_set_the_hub_config() {
         "3",
         "--redis",
         "redis://127.0.0.1:6390/",
+        "--trust-client-id",
     ])
     .unwrap()
     .unwrap();
@@ -116,7 +117,9 @@ fn flags_set_the_hub_config() {
         .max_lag(10)
         .keep_alive(None)
         .lag_policy(sse_core::LagPolicy::DropOldest)
-        .max_clients(Some(3));
+        .max_clients(Some(3))
+        .client_id_event(Some("client-id".into()))
+        .trust_client_id(true);
     assert_eq!(format!("{:?}", parsed.config), format!("{expected:?}"));
     assert!(args(&["--help"]).unwrap().is_none());
     assert!(args(&["--history"]).is_err());
@@ -130,17 +133,70 @@ fn without_redis_the_demo_publishes_to_its_own_hub() {
     let args = DemoArgs::parse(Vec::new()).unwrap().unwrap();
     let demo = futures_lite::future::block_on(Demo::open(&args)).expect("no Redis needed");
     let mut client = demo.hub().connect(ConnectOptions::new()).unwrap();
-    let publish = demo.respond(Route::Publish, br#"{"data": "hi", "id": "own"}"#);
-    let response = futures_lite::future::block_on(publish);
+    let publish = post("/publish", "application/json");
+    let response =
+        futures_lite::future::block_on(demo.respond(&publish, br#"{"data": "hi", "id": "own"}"#));
     assert_eq!(body_json(&response), json!({"id": "own"}));
-    let stats = futures_lite::future::block_on(demo.respond(Route::Stats, b""));
+    let (stats, ()) = http::Request::get("/stats").body(()).unwrap().into_parts();
+    let stats = futures_lite::future::block_on(demo.respond(&stats, b""));
     assert_eq!(body_json(&stats)["published"], 1);
     assert!(body_json(&stats).get("redis").is_none());
     let batch = futures_lite::future::block_on(futures_lite::StreamExt::next(&mut client));
-    assert_eq!(
-        batch.expect("a batch").frames().next().unwrap(),
-        "id: own\ndata: hi\n\n"
-    );
+    let batch = batch.expect("a batch");
+    let frames: Vec<_> = batch.frames().collect();
+    let announced = format!("event: client-id\ndata: {}\n\n", client.id());
+    assert_eq!(frames, [announced.as_bytes(), b"id: own\ndata: hi\n\n"]);
     // Returns at once: there is no backplane to run.
     futures_lite::future::block_on(demo.run_backplane(|_| async {}));
+}
+
+fn post(path: &str, content_type: &str) -> http::request::Parts {
+    let request = http::Request::post(path).header("content-type", content_type);
+    request.body(()).unwrap().into_parts().0
+}
+
+#[test]
+fn a_post_that_is_not_json_is_415_and_does_nothing() {
+    let args = DemoArgs::parse(Vec::new()).unwrap().unwrap();
+    let demo = futures_lite::future::block_on(Demo::open(&args)).expect("no Redis needed");
+    let _client = demo.hub().connect(ConnectOptions::new()).unwrap();
+    // What a cross-origin form can send without asking: text/plain, or a form.
+    for (path, content_type) in [
+        ("/publish", "text/plain"),
+        ("/publish", "application/x-www-form-urlencoded"),
+        ("/disconnect", "text/plain"),
+        ("/publish", ""),
+    ] {
+        let request = post(path, content_type);
+        let body = br#"{"data": "forged"}"#;
+        let response = futures_lite::future::block_on(demo.respond(&request, body));
+        assert_eq!(
+            response.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{path} {content_type}"
+        );
+    }
+    let json = post("/publish", "application/json; charset=utf-8");
+    let response = futures_lite::future::block_on(demo.respond(&json, br#"{"data": "ok"}"#));
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(demo.hub().metrics().published, 1, "only the JSON one");
+}
+
+#[test]
+fn a_retry_over_a_day_is_refused() {
+    let hub = Hub::default();
+    let day = MAX_RETRY_MS;
+    let ok = publish(
+        &hub,
+        format!(r#"{{"data": "x", "retry": {day}}}"#).as_bytes(),
+    );
+    assert_eq!(ok.status(), StatusCode::ACCEPTED);
+    let over = publish(
+        &hub,
+        format!(r#"{{"data": "x", "retry": {}}}"#, day + 1).as_bytes(),
+    );
+    assert_eq!(over.status(), StatusCode::BAD_REQUEST);
+    let huge = publish(&hub, br#"{"data": "x", "retry": 18446744073709551615}"#);
+    assert_eq!(huge.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(hub.metrics().published, 1);
 }

@@ -50,7 +50,7 @@ async fn handle(
             Err(refusal) => refusal,
         }
     } else {
-        demo.respond(route, &body).await
+        demo.respond(&parts, &body).await
     };
     Ok(response.map(|body| SseBody::from(body).into_frames()))
 }

@@ -81,14 +81,14 @@ pub use sse_core::{Batch, Hub};
 
 use sse_core::{ConnectOptions, IntoResponseStream};
 
-/// Answers an SSE request: the client id and `Last-Event-ID` come from the headers,
-/// topics (`topic=`) and, for browsers, `client=` from the query (see
-/// [`ConnectOptions::with_query`]). A refusal (405, 503, the admission hook's status)
-/// is answered with a JSON error.
+/// Answers an SSE request as [`ConnectOptions::from_parts`] reads it: topics
+/// (`topic=`) and `Last-Event-ID`; the hub issues the client's id (told in the
+/// response's `sse-clientid` header) unless
+/// [`HubConfig::trust_client_id`](sse_core::HubConfig::trust_client_id) is set. A
+/// refusal (405, 503, the admission hook's status) is answered with a JSON error.
 pub fn respond<B>(hub: &Hub, request: http::Request<B>) -> http::Response<SseBody> {
     let (parts, _body) = request.into_parts();
-    let options = ConnectOptions::from_request(&parts, hub.config())
-        .with_query(parts.uri.query().unwrap_or_default());
+    let options = ConnectOptions::from_parts(&parts, hub.config());
     respond_with(hub, &parts, options)
 }
 

@@ -40,7 +40,7 @@ fn main() -> std::io::Result<()> {
                     let route = sse_demo::route(request.method(), request.uri().path());
                     let (parts, body) = request.into_parts();
                     if route != Route::Generate {
-                        return demo.respond(route, &body).await.map(Body::from);
+                        return demo.respond(&parts, &body).await.map(Body::from);
                     }
                     let spawn = |task| smol::spawn(task).detach();
                     match demo.generate(&parts, &body, spawn, Timer::after) {

@@ -253,8 +253,7 @@ impl Server {
     /// Connects a client to the hub, or refuses it.
     fn events(&self, request: http::Request<Bytes>) -> (http::response::Parts, Reply) {
         let (parts, _body) = request.into_parts();
-        let options = ConnectOptions::from_request(&parts, self.hub.config())
-            .with_query(parts.uri.query().unwrap_or_default());
+        let options = ConnectOptions::from_parts(&parts, self.hub.config());
         match self.hub.accept(&parts, options) {
             Ok(accepted) => {
                 let body = accepted.stream.map_or(Reply::Empty, Reply::Events);

@@ -40,7 +40,7 @@ async fn main() -> std::io::Result<()> {
                         return sse_demo::too_large().into_response();
                     };
                     if route != Route::Generate {
-                        return demo.respond(route, &body).await.into_response();
+                        return demo.respond(&parts, &body).await.into_response();
                     }
                     let spawn = |task| drop(tokio::spawn(task));
                     match demo.generate(&parts, &body, spawn, tokio::time::sleep) {

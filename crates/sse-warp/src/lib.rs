@@ -119,8 +119,10 @@ pub use sse_core::Hub;
 pub use sse_hyper::spawn_keep_alive;
 
 /// A ready SSE filter: answers any request it sees with an [`SseReply`], reading
-/// the client id and `Last-Event-ID` from the headers, topics (`topic=`) and, for
-/// browsers, `client=` from the query. It matches every method (the hub answers
+/// topics (`topic=`) and `Last-Event-ID`, as [`ConnectOptions::from_parts`] reads
+/// them; the hub issues the client's id (told in the response's `sse-clientid`
+/// header) unless [`HubConfig::trust_client_id`](sse_core::HubConfig::trust_client_id)
+/// is set. It matches every method (the hub answers
 /// 405 to all but `GET` and `HEAD`), so put your path filter in front of it.
 ///
 /// ```
@@ -175,8 +177,7 @@ impl SseReply {
     /// Answers `request`, reading what the client asks for from its headers and
     /// query, as [`events`] does.
     pub fn respond(hub: &Hub, request: &Parts) -> Self {
-        let options = ConnectOptions::from_request(request, hub.config())
-            .with_query(request.uri.query().unwrap_or_default());
+        let options = ConnectOptions::from_parts(request, hub.config());
         SseReply::connect(hub, request, options)
     }
 

@@ -3,7 +3,7 @@
 //!
 //! | step | here |
 //! |---|---|
-//! | read the client id, `Last-Event-ID`, topics | [`ConnectOptions::from_request`], [`ConnectOptions::with_query`] |
+//! | read `Last-Event-ID`, topics (and the client id, when trusted) | [`ConnectOptions::from_parts`] |
 //! | accept or reject (405, 503 + `Retry-After`, 409, the hook's status) | [`Hub::accept`] |
 //! | the response head | [`response_head`], in [`Accepted::head`] |
 //! | a rejection's response | [`Rejection::into_response`] (a JSON error) |
@@ -205,15 +205,22 @@ impl Hub {
                 ));
             }
         };
-        let head = response_head(request.version);
+        let mut head = response_head(request.version);
         if is_head {
             return Ok(Accepted { head, stream: None });
         }
         match self.connect_inner(&options, Some(request)) {
-            Ok(stream) => Ok(Accepted {
-                head,
-                stream: Some(stream),
-            }),
+            Ok(stream) => {
+                // The client learns its id (an id it chose is told back as it is).
+                if let Ok(id) = HeaderValue::from_str(stream.id()) {
+                    let name = self.config().client_id_header.clone();
+                    head.headers_mut().insert(name, id);
+                }
+                Ok(Accepted {
+                    head,
+                    stream: Some(stream),
+                })
+            }
             Err(ConnectError::Refused(rejection)) => Err(rejection),
             Err(error) => {
                 let mut rejection = Rejection::from(error);
@@ -266,8 +273,51 @@ fn header(request: &http::request::Parts, name: &HeaderName) -> Option<String> {
 }
 
 impl ConnectOptions {
+    /// What a request asks for, as the ready handlers read it: topics (`topic=`,
+    /// repeatable) and the `Last-Event-ID` (header, or `lastEventId=`); and the
+    /// client id (the [`HubConfig::client_id_header`], else `client=`) only when
+    /// [`HubConfig::trust_client_id`] is set. Otherwise the hub issues the id: a
+    /// client cannot take over another's id by claiming it.
+    ///
+    /// ```
+    /// # use sse_core::{ConnectOptions, HubConfig};
+    /// let (parts, ()) = http::Request::get("/events?topic=news&client=alice")
+    ///     .header("last-event-id", "41")
+    ///     .body(())
+    ///     .unwrap()
+    ///     .into_parts();
+    /// let options = ConnectOptions::from_parts(&parts, &HubConfig::default());
+    /// assert_eq!(options.topics, ["news"]);
+    /// assert_eq!(options.last_event_id.as_deref(), Some("41"));
+    /// assert_eq!(options.client_id, None, "the hub issues it");
+    ///
+    /// let trusting = HubConfig::default().trust_client_id(true);
+    /// let options = ConnectOptions::from_parts(&parts, &trusting);
+    /// assert_eq!(options.client_id.as_deref(), Some("alice"));
+    /// ```
+    #[must_use]
+    pub fn from_parts(request: &http::request::Parts, config: &HubConfig) -> Self {
+        let mut options = ConnectOptions::from_request(request, config)
+            .with_query(request.uri.query().unwrap_or_default());
+        if !config.trust_client_id {
+            options.client_id = None;
+        }
+        options
+    }
+
+    /// The client id a request asks for, trusted or not: for the admission hook.
+    pub(crate) fn requested_id(
+        request: &http::request::Parts,
+        config: &HubConfig,
+    ) -> Option<String> {
+        ConnectOptions::from_request(request, config)
+            .with_query(request.uri.query().unwrap_or_default())
+            .client_id
+    }
+
     /// Reads the client id (header [`HubConfig::client_id_header`], `sse-clientid`
-    /// by default) and `Last-Event-ID` from a request's headers. Values that are not
+    /// by default) and `Last-Event-ID` from a request's headers, as the client
+    /// claims them: [`from_parts`](Self::from_parts) is what the ready handlers use. Values that are not
     /// UTF-8 are read lossily; empty ones are ignored.
     #[must_use]
     pub fn from_request(request: &http::request::Parts, config: &HubConfig) -> Self {

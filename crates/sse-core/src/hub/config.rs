@@ -83,6 +83,24 @@ pub struct HubConfig {
     /// was never issued), so the application can resync it. Default: an empty event of
     /// type `resync`. `None` sends nothing (the miss is still counted and hooked).
     pub replay_miss_event: Option<Event<'static>>,
+    /// Whether the ready handlers take the client id a request asks for (the
+    /// [`client_id_header`](Self::client_id_header), or `client=`), see
+    /// [`ConnectOptions::from_parts`](super::ConnectOptions::from_parts). Default
+    /// `false`: every connection gets a fresh id from the hub, told to the client in
+    /// the response's [`client_id_header`](Self::client_id_header) (and by
+    /// [`client_id_event`](Self::client_id_event)).
+    ///
+    /// Set it only where something trusted sets the id (a proxy that
+    /// authenticates): whoever claims an id gets the messages sent to it, and with
+    /// [`DuplicateIdPolicy::ReplaceExisting`] ends the stream of the client that had
+    /// it. For per-user delivery, subscribe each user to a topic your admission hook
+    /// ([`Hooks::admit`](super::Hooks::admit)) authorizes.
+    pub trust_client_id: bool,
+    /// When set, every stream starts with an event of this type whose data is the
+    /// client's id: how a browser's `EventSource`, which cannot read response
+    /// headers, learns the id the hub gave it. Default `None`. A type containing a
+    /// line break is never sent.
+    pub client_id_event: Option<String>,
     /// The request header that carries the client id. Default `sse-clientid` (the
     /// header of the Go package this library redesigns).
     pub client_id_header: http::HeaderName,
@@ -143,6 +161,8 @@ impl Default for HubConfig {
                     .with_event("resync")
                     .expect("a valid event type"),
             ),
+            trust_client_id: false,
+            client_id_event: None,
             client_id_header: http::HeaderName::from_static("sse-clientid"),
             history_budget: 64 << 20,
             max_topics: 10_000,
@@ -190,6 +210,10 @@ setters! {
     duplicate_id: DuplicateIdPolicy,
     /// Sets [`replay_miss_event`](Self::replay_miss_event).
     replay_miss_event: Option<Event<'static>>,
+    /// Sets [`trust_client_id`](Self::trust_client_id).
+    trust_client_id: bool,
+    /// Sets [`client_id_event`](Self::client_id_event).
+    client_id_event: Option<String>,
     /// Sets [`client_id_header`](Self::client_id_header).
     client_id_header: http::HeaderName,
     /// Sets [`history_budget`](Self::history_budget).

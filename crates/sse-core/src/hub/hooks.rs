@@ -82,8 +82,14 @@ impl Hooks for NoHooks {}
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct ConnectRequest<'a> {
-    /// The id it asked for, if any.
+    /// The id it will be registered under, if given ([`None`]: the hub generates
+    /// one).
     pub client_id: Option<&'a str>,
+    /// The id the HTTP request asked for (the client-id header or `client=`),
+    /// whether or not the hub takes it ([`HubConfig::trust_client_id`]
+    /// (super::HubConfig::trust_client_id)): decide here whether this client may
+    /// have it.
+    pub requested_id: Option<&'a str>,
     /// The topics it subscribes to.
     pub topics: &'a [String],
     /// The `Last-Event-ID` it resumes after, if any.

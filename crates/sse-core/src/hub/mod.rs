@@ -225,8 +225,10 @@ impl Hub {
         http: Option<&http::request::Parts>,
     ) -> Result<ClientStream, ConnectError> {
         let shared = &self.shared;
+        let requested = http.and_then(|parts| ConnectOptions::requested_id(parts, &shared.config));
         let request = ConnectRequest {
             client_id: options.client_id.as_deref(),
+            requested_id: requested.as_deref().or(options.client_id.as_deref()),
             topics: &options.topics,
             last_event_id: options.last_event_id.as_deref(),
             http,
@@ -255,6 +257,7 @@ impl Hub {
         let lead = Lead {
             retry: shared.retry_frame.is_some(),
             resync: connected.replay == Replay::Missed && shared.replay_miss_frame.is_some(),
+            id: shared.config.client_id_event.is_some(),
         };
         let last_event_id = options.last_event_id.as_deref().unwrap_or_default();
         let remote = match (&shared.replay_source, connected.replay) {
@@ -626,6 +629,14 @@ impl Shared {
         if published.log.is_none() {
             Counters::add(&self.counters.topics_refused, 1);
         }
+    }
+
+    /// The event that tells a client its id ([`HubConfig::client_id_event`]);
+    /// `None` when there is none or its type is invalid.
+    fn client_id_frame(&self, id: &str) -> Option<Bytes> {
+        let kind = self.config.client_id_event.as_deref()?;
+        let event = Event::new(id).with_event(kind).ok()?;
+        Some(event.to_frame().into_bytes())
     }
 
     /// Counts a replay miss and tells the hook.

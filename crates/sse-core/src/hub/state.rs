@@ -37,6 +37,8 @@ pub(crate) struct State {
     clients: Slab<Client>,
     next_generation: u64,
     next_client_number: u64,
+    /// The secret keys of generated ids.
+    id_keys: std::hash::RandomState,
     ids: HashMap<Arc<str>, ClientKey>,
     global: Log,
     topics: Slab<Log>,
@@ -176,6 +178,7 @@ impl State {
             clients: Slab::new(),
             next_generation: 0,
             next_client_number: 1,
+            id_keys: std::hash::RandomState::new(),
             ids: HashMap::new(),
             global: Log::new(None),
             topics: Slab::new(),
@@ -391,10 +394,16 @@ impl State {
             .then_some(sequence)
     }
 
+    /// A fresh id no one can guess: 128 bits of SipHash, keyed by the OS's
+    /// randomness when the hub was made, over a counter. Knowing an id is what lets
+    /// a request send to that client, so it must not be derivable from others.
     fn generate_id(&mut self) -> Arc<str> {
+        use std::hash::BuildHasher;
         loop {
-            let id = format!("client-{}", self.next_client_number);
+            let number = self.next_client_number;
             self.next_client_number += 1;
+            let [high, low] = [0u8, 1].map(|half| self.id_keys.hash_one((number, half)));
+            let id = format!("client-{high:016x}{low:016x}");
             if !self.ids.contains_key(id.as_str()) {
                 return id.into();
             }

@@ -144,13 +144,18 @@ impl Stream for ClientStream {
         let shared = &*this.shared;
         let mut batch = Batch::new();
         let lead = std::mem::take(&mut this.lead);
-        for (owed, frame) in [
-            (lead.retry, &shared.retry_frame),
-            (lead.resync, &shared.replay_miss_frame),
-        ] {
-            if let (true, Some(frame)) = (owed, frame) {
-                batch.push(frame.clone());
-            }
+        if let (true, Some(frame)) = (lead.retry, &shared.retry_frame) {
+            batch.push(frame.clone());
+        }
+        if let Some(frame) = lead
+            .id
+            .then(|| shared.client_id_frame(this.info.id()))
+            .flatten()
+        {
+            batch.push(frame);
+        }
+        if let (true, Some(frame)) = (lead.resync, &shared.replay_miss_frame) {
+            batch.push(frame.clone());
         }
         if let Some(remote) = &mut this.remote {
             while !batch.is_full() {
@@ -214,6 +219,9 @@ pub(crate) struct Lead {
     pub(crate) retry: bool,
     /// The resync event, after a replay miss.
     pub(crate) resync: bool,
+    /// The event that tells the client its id
+    /// ([`HubConfig::client_id_event`](super::HubConfig::client_id_event)).
+    pub(crate) id: bool,
 }
 
 /// A replay from the hub's [`ReplaySource`](super::ReplaySource): the fetch, then
