@@ -21,6 +21,7 @@ mod redis;
 mod redis_server;
 mod security;
 mod server;
+mod timeouts;
 
 use std::future::Future;
 
@@ -131,6 +132,8 @@ macro_rules! adapter_tests {
                 cases::reconnect_to_a_restarted_server_with_an_old_id_gets_resync_not_a_skip,
                 security::a_claimed_client_id_takes_nothing_over,
                 security::a_post_that_is_not_json_is_415_and_does_nothing,
+                timeouts::silent_and_half_sent_requests_are_closed,
+                timeouts::a_stream_whose_client_stops_reading_is_closed,
                 generate::generate_streams_every_word_in_order,
                 generate::generate_spaced_words_arrive_as_made,
                 generate::generate_idle_stream_gets_keep_alive,

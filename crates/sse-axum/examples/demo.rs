@@ -3,14 +3,11 @@
 //! `cargo run -p sse-axum --example demo-axum -- --help` lists the flags; then open
 //! <http://127.0.0.1:8080/>.
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use axum::serve::ListenerExt;
 use sse_demo::{Demo, DemoArgs, MAX_BODY, Route};
 
 #[tokio::main]
@@ -27,25 +24,10 @@ async fn main() -> std::io::Result<()> {
 
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel();
-    let shutdown = {
-        let hub = hub.clone();
-        async move {
-            // Every stream gets the farewell event and ends; then axum closes.
-            sse_demo::shut_down_on_signal(hub).await;
-            let _ = stopped_tx.send(());
-        }
-    };
-    // Each event is sent as soon as it is written, not held back by Nagle.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
-    let server = tokio::spawn(async move { server.await });
-    // Give connections a few seconds to end once shutdown began.
-    if stopped_rx.await.is_ok() {
-        let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
-    }
+    // Every stream gets the farewell event and ends on SIGINT or SIGTERM; the
+    // timeouts, `TCP_NODELAY` and the grace period are `sse_axum::serve`'s.
+    let shutdown = sse_demo::shut_down_on_signal(hub);
+    sse_axum::serve(listener, app, sse_demo::hyper_timeouts(&args), shutdown).await;
     println!("shut down");
     Ok(())
 }

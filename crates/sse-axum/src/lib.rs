@@ -8,6 +8,19 @@
 //! | [`Sse::from_stream`] ([`SseStream`]) | your own events as the response, from `GET` or `POST` handlers: an LLM's tokens, a job's progress, from a stream or a [`channel`](sse_core::channel) |
 //! | [`ClientId`], [`LastEventId`] | extractors for your own handlers |
 //! | [`spawn_keep_alive`] | keep-alive comments on tokio's timer |
+//! | [`serve`], [`Timeouts`] | serves a `Router` with every timeout an open port needs (request head and body, idle connections, write stalls) |
+//! | [`TimeoutListener`] | idle and write-stall timeouts for `axum::serve` |
+//!
+//! # Serving facing the internet
+//!
+//! `axum::serve` sets no timeout of its own: a client that sends nothing, half a
+//! request, or stops reading holds its connection (and a file descriptor)
+//! forever. [`serve`] is `axum::serve` with them all ([`Timeouts`]: head 10 s,
+//! body 30 s, idle 60 s, write stall 30 s, each settable), `TCP_NODELAY` and
+//! graceful shutdown. To keep `axum::serve`, wrap its listener in a
+//! [`TimeoutListener`]: that closes idle connections (a silent one, half a head or
+//! body, an idle keep-alive) and stalled ones, though not a request that drips
+//! slowly.
 //!
 //! Encoding, policy, the response head and refusals (405, 503 with `Retry-After`,
 //! the admission hook's status) are `sse-core`'s; the body is `sse-hyper`'s, which
@@ -87,7 +100,7 @@ use sse_core::{ConnectOptions, IntoResponseStream, ResponseStream};
 use sse_hyper::SseBody;
 
 pub use sse_core::Hub;
-pub use sse_hyper::spawn_keep_alive;
+pub use sse_hyper::{Timeouts, spawn_keep_alive};
 
 /// A ready `/events` handler, reading the request as
 /// [`ConnectOptions::from_parts`] does: topics (`topic=`) and `Last-Event-ID`; the
@@ -195,5 +208,79 @@ impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
         Ok(LastEventId(sse_core::last_event_id(parts)))
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, with every timeout
+/// in `timeouts` (see [`Timeouts`]), `TCP_NODELAY`, and up to
+/// [`Timeouts::shutdown`] for connections to end after (shut your hub down in
+/// `shutdown`, so that its streams end): [`sse_hyper::serve`] with axum's router.
+///
+/// ```no_run
+/// use axum::{Router, routing::get};
+/// use sse_core::Hub;
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let hub = Hub::default();
+/// sse_axum::spawn_keep_alive(&hub);
+/// let app = Router::new().route("/events", get(sse_axum::handler)).with_state(hub.clone());
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// let shutdown = async move {
+///     let _ = tokio::signal::ctrl_c().await;
+///     hub.shutdown(None);
+/// };
+/// sse_axum::serve(listener, app, sse_axum::Timeouts::default(), shutdown).await;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    timeouts: Timeouts,
+    shutdown: impl Future<Output = ()>,
+) {
+    sse_hyper::serve(listener, timeouts, shutdown, move |request| {
+        let mut router = router.clone();
+        Box::pin(async move { tower_service::Service::call(&mut router, request).await })
+    })
+    .await;
+}
+
+/// An `axum::serve` listener whose connections close when idle or stalled (see
+/// [`sse_hyper::TimeoutIo`]): [`Timeouts::idle`] without a byte moving, or
+/// [`Timeouts::write_stall`] without the client taking a byte of its stream.
+///
+/// ```no_run
+/// # async fn run(app: axum::Router) -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// let listener = sse_axum::TimeoutListener::new(listener, sse_axum::Timeouts::default());
+/// axum::serve(listener, app).await
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct TimeoutListener<L> {
+    listener: L,
+    timeouts: Timeouts,
+}
+
+impl<L> TimeoutListener<L> {
+    /// Wraps `listener`.
+    pub fn new(listener: L, timeouts: Timeouts) -> Self {
+        TimeoutListener { listener, timeouts }
+    }
+}
+
+impl<L: axum::serve::Listener> axum::serve::Listener for TimeoutListener<L> {
+    type Io = sse_hyper::TimeoutIo<L::Io>;
+    type Addr = L::Addr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (io, addr) = self.listener.accept().await;
+        let t = self.timeouts;
+        (sse_hyper::TimeoutIo::new(io, t.idle, t.write_stall), addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.listener.local_addr()
     }
 }

@@ -18,6 +18,12 @@ Options:
                                 what to do with a client behind by more than max-lag
   --max-clients N               refuse more clients with 503 [default: no limit]
   --retry MS                    reconnection delay hint sent to every client
+  --head-timeout SECS           close a connection whose request head takes longer
+                                (or idles between requests) [default: 10]
+  --body-timeout SECS           ... whose request body takes longer [default: 30]
+  --idle-timeout SECS           ... that moves no byte for that long [default: 60]
+  --write-stall SECS            ... that takes no byte of its stream for that long
+                                (a client that stopped reading) [default: 30]
   --trust-client-id             take the client id a request asks for (sse-clientid
                                 header, client=) instead of issuing one: only
                                 behind something trusted that sets it
@@ -36,6 +42,34 @@ pub struct DemoArgs {
     pub config: HubConfig,
     /// The Redis server to relay through (`--redis`), if any.
     pub redis: Option<String>,
+    /// How long a connection may take at each step.
+    pub timeouts: Timeouts,
+}
+
+/// How long a connection may take at each step (the adapters' own types carry
+/// them: `sse_hyper::Timeouts`, `sse_smol::Limits` and `Server::write_stall`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timeouts {
+    /// `--head-timeout`: the request head, and idle time between requests.
+    pub head: Duration,
+    /// `--body-timeout`: the request body.
+    pub body: Duration,
+    /// `--idle-timeout`: no byte moved either way.
+    pub idle: Duration,
+    /// `--write-stall`: no byte of a stream taken.
+    pub write_stall: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            head: Duration::from_secs(10),
+            body: Duration::from_secs(30),
+            idle: Duration::from_secs(60),
+            write_stall: Duration::from_secs(30),
+        }
+    }
 }
 
 impl DemoArgs {
@@ -67,6 +101,7 @@ impl DemoArgs {
             // The page learns the id the hub issued from this event.
             config: HubConfig::default().client_id_event(Some("client-id".into())),
             redis: None,
+            timeouts: Timeouts::default(),
         };
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -99,10 +134,22 @@ impl DemoArgs {
                     config.retry = Some(Duration::from_millis(parse(&flag, &value()?)?));
                 }
                 "--redis" => parsed.redis = Some(value()?),
+                "--head-timeout" => parsed.timeouts.head = seconds(&flag, &value()?)?,
+                "--body-timeout" => parsed.timeouts.body = seconds(&flag, &value()?)?,
+                "--idle-timeout" => parsed.timeouts.idle = seconds(&flag, &value()?)?,
+                "--write-stall" => parsed.timeouts.write_stall = seconds(&flag, &value()?)?,
                 other => return Err(format!("unknown flag {other:?}")),
             }
         }
         Ok(Some(parsed))
+    }
+}
+
+/// Whole seconds, at least 1.
+fn seconds(flag: &str, value: &str) -> Result<Duration, String> {
+    match parse::<u64>(flag, value)? {
+        0 => Err(format!("{flag}: at least 1 second")),
+        seconds => Ok(Duration::from_secs(seconds)),
     }
 }
 

@@ -23,12 +23,12 @@ mod page;
 #[cfg(feature = "hyper")]
 mod serve;
 
-pub use args::{DemoArgs, USAGE};
+pub use args::{DemoArgs, Timeouts, USAGE};
 pub use demo::Demo;
 pub use generate::{CHECKPOINT_EVERY, MAX_RATE, MAX_WORDS, Task, word};
 pub use page::PAGE;
 #[cfg(feature = "hyper")]
-pub use serve::serve;
+pub use serve::{hyper_timeouts, serve};
 
 use std::time::Duration;
 

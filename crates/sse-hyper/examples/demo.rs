@@ -6,9 +6,8 @@
 use std::convert::Infallible;
 
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use sse_demo::{Demo, DemoArgs, MAX_BODY, Route};
-use sse_hyper::{FrameBody, SseBody};
+use sse_hyper::{FrameBody, RequestBody, SseBody};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -19,7 +18,7 @@ async fn main() -> std::io::Result<()> {
     sse_hyper::spawn_keep_alive(&hub);
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    sse_demo::serve(listener, hub, move |request| {
+    sse_demo::serve(listener, hub, &args, move |request| {
         Box::pin(handle(demo.clone(), request))
     })
     .await;
@@ -32,7 +31,7 @@ async fn main() -> std::io::Result<()> {
 /// inline, and the queue keeps its room for the connection's life).
 async fn handle(
     demo: Demo,
-    request: http::Request<Incoming>,
+    request: http::Request<RequestBody>,
 ) -> Result<http::Response<FrameBody>, Infallible> {
     let route = sse_demo::route(request.method(), request.uri().path());
     if route == Route::Events {

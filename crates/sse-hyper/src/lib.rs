@@ -6,6 +6,8 @@
 //! | [`respond`], [`respond_with`] | a hub client's stream as the response |
 //! | [`respond_stream`], [`SseBody::from_stream`] | your own events as the response (tokens, progress), from a stream or a [`channel`](sse_core::channel) |
 //! | [`spawn_keep_alive`] | the hub's keep-alive comments on tokio's timer |
+//! | [`serve`], [`Timeouts`] | an accept loop on hyper-util with every timeout an open port needs: request head and body, idle connections, write stalls; graceful shutdown |
+//! | [`TimeoutIo`] | those idle and write-stall timeouts, for a server loop of your own |
 //!
 //! [`respond`] turns a request into a streaming response whose body, [`SseBody`],
 //! hands every batch of ready frames to hyper at once (its data is a
@@ -75,8 +77,12 @@
 #![forbid(unsafe_code)]
 
 mod body;
+mod io;
+mod serve;
 
 pub use body::{FrameBody, SseBody};
+pub use io::TimeoutIo;
+pub use serve::{BodyTimeout, RequestBody, Timeouts, serve};
 pub use sse_core::{Batch, Hub};
 
 use sse_core::{ConnectOptions, IntoResponseStream};

@@ -32,8 +32,14 @@ fn main() -> std::io::Result<()> {
         })
         .detach();
 
+        let timeouts = args.timeouts;
+        let limits = Limits::default()
+            .max_body(MAX_BODY)
+            .head_timeout(timeouts.head)
+            .body_timeout(timeouts.body);
         let server = Server::new(hub.clone())
-            .limits(Limits::default().max_body(MAX_BODY))
+            .limits(limits)
+            .write_stall(timeouts.write_stall)
             .fallback(move |request| {
                 let demo = demo.clone();
                 async move {

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::io::{self, Read};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_io::{Async, Timer};
 use async_net::{TcpListener, TcpStream};
@@ -13,6 +14,7 @@ use http::StatusCode;
 use sse_core::{ClientStream, ConnectOptions, Hub, ResponseStream};
 
 use crate::request::{Limits, read_request};
+use crate::stall::WriteTimeout;
 use crate::writer::{write_events, write_head, write_response, write_stream};
 
 /// How long accepting pauses after an error such as running out of file
@@ -98,6 +100,7 @@ pub struct Server {
     hub: Hub,
     events_path: Arc<str>,
     limits: Limits,
+    write_stall: Duration,
     fallback: Arc<Handler>,
 }
 
@@ -118,6 +121,7 @@ impl Server {
             hub,
             events_path: "/events".into(),
             limits: Limits::default(),
+            write_stall: Duration::from_secs(30),
             fallback: Arc::new(|_| {
                 Box::pin(async {
                     crate::json_error(StatusCode::NOT_FOUND, "not found").map(Body::Full)
@@ -130,6 +134,14 @@ impl Server {
     #[must_use]
     pub fn events_path(mut self, path: &str) -> Self {
         self.events_path = path.into();
+        self
+    }
+
+    /// Closes a stream whose client takes no bytes for this long while frames wait
+    /// (it stopped reading), removing it from the hub. Default 30 s.
+    #[must_use]
+    pub fn write_stall(mut self, stall: Duration) -> Self {
+        self.write_stall = stall;
         self
     }
 
@@ -240,10 +252,11 @@ impl Server {
             return;
         }
         let socket: Arc<Async<std::net::TcpStream>> = writer.into();
+        let mut writer = WriteTimeout::new(&*socket, self.write_stall);
         let write = async {
             match body {
-                Reply::Events(stream) => write_events(&mut &*socket, stream).await,
-                Reply::Stream(stream) => write_stream(&mut &*socket, stream).await,
+                Reply::Events(stream) => write_events(&mut writer, stream).await,
+                Reply::Stream(stream) => write_stream(&mut writer, stream).await,
                 Reply::Full(_) | Reply::Empty => Ok(()),
             }
         };

@@ -58,7 +58,7 @@ async fn main() -> std::io::Result<()> {
     // holds the whole request, is boxed and freed once answered; hyper would keep
     // room for it for the connection's whole life (about 1.2 KiB per client).
     let service = warp::service(app);
-    sse_demo::serve(listener, hub, move |request| {
+    sse_demo::serve(listener, hub, &args, move |request| {
         Box::pin(service.clone().call(request))
     })
     .await;

@@ -26,8 +26,11 @@ pub struct Limits {
     pub max_headers: usize,
     /// The largest body (by `Content-Length`): 413 beyond. Default 64 KiB.
     pub max_body: usize,
-    /// How long the head and body may take to arrive: 408 after. Default 10 s.
+    /// How long the head may take to arrive: 408 after. Default 10 s.
     pub head_timeout: Duration,
+    /// How long the body may take to arrive, once the head has: 408 after.
+    /// Default 30 s.
+    pub body_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -37,6 +40,7 @@ impl Default for Limits {
             max_headers: 32,
             max_body: 64 * 1024,
             head_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -69,6 +73,13 @@ impl Limits {
         self.head_timeout = timeout;
         self
     }
+
+    /// Sets [`body_timeout`](Self::body_timeout).
+    #[must_use]
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
 }
 
 /// Why a request was not read.
@@ -84,7 +95,8 @@ pub enum RequestError {
     BodyTooLarge,
     /// A body without `Content-Length` (411): chunked request bodies are not read.
     LengthRequired,
-    /// The request took longer than [`Limits::head_timeout`] (408).
+    /// The head took longer than [`Limits::head_timeout`], or the body than
+    /// [`Limits::body_timeout`] (408).
     Timeout,
     /// The peer closed the connection before a whole request arrived.
     Closed,
@@ -184,27 +196,39 @@ pub async fn read_request<R: AsyncRead + Unpin>(
     reader: &mut R,
     limits: &Limits,
 ) -> Result<http::Request<Bytes>, RequestError> {
-    let read = async {
-        let mut buf = Vec::with_capacity(1024);
-        let (head, head_len) = loop {
+    let mut buf = Vec::with_capacity(1024);
+    let read_head = async {
+        loop {
             if let Some(parsed) = parse_head(&buf, limits)? {
-                break parsed;
+                return Ok(parsed);
             }
             read_more(reader, &mut buf, limits.max_head).await?;
-        };
-        let length = body_length(&head, limits)?;
-        let mut body = buf.split_off(head_len);
+        }
+    };
+    let (head, head_len) = within(limits.head_timeout, read_head).await?;
+    let length = body_length(&head, limits)?;
+    let mut body = buf.split_off(head_len);
+    let read_body = async {
         while body.len() < length {
             read_more(reader, &mut body, length).await?;
         }
-        body.truncate(length);
-        Ok(head.map(|()| Bytes::from(body)))
+        Ok(())
     };
-    let timeout = async {
-        Timer::after(limits.head_timeout).await;
+    within(limits.body_timeout, read_body).await?;
+    body.truncate(length);
+    Ok(head.map(|()| Bytes::from(body)))
+}
+
+/// `read`, or [`RequestError::Timeout`] after `timeout`.
+async fn within<T>(
+    timeout: Duration,
+    read: impl Future<Output = Result<T, RequestError>>,
+) -> Result<T, RequestError> {
+    let expired = async {
+        Timer::after(timeout).await;
         Err(RequestError::Timeout)
     };
-    future::or(read, timeout).await
+    future::or(read, expired).await
 }
 
 /// Reads more bytes into `buf`, never past `max` bytes in all.

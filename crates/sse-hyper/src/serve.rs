@@ -1,0 +1,262 @@
+//! Serving with hyper-util on tokio, with every timeout an open port needs.
+
+use std::convert::Infallible;
+use std::error::Error;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Sleep;
+
+use crate::TimeoutIo;
+
+/// How long a connection may take at each step before it is closed. The defaults
+/// suit a server open to the internet; every one is bounded.
+///
+/// | timeout | default | closes a connection that |
+/// |---|---|---|
+/// | [`head`](Self::head) | 10 s | sends no request head, or half of one, or sits idle between requests (HTTP/1.1) |
+/// | [`body`](Self::body) | 30 s | has not sent its whole request body by then |
+/// | [`idle`](Self::idle) | 60 s | moves no byte either way for that long (HTTP/2 included); keep it above the keep-alive interval, or idle streams are closed |
+/// | [`write_stall`](Self::write_stall) | 30 s | takes none of the bytes waiting for it (a client that stopped reading): its stream's client is removed |
+/// | [`shutdown`](Self::shutdown) | 5 s | is still open that long after shutdown began |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timeouts {
+    /// Reading a request head, from the connection's start or the end of the
+    /// previous response (HTTP/1.1).
+    pub head: Duration,
+    /// Reading a whole request body, from the handler's first read.
+    pub body: Duration,
+    /// No byte read or written.
+    pub idle: Duration,
+    /// Bytes waiting, none taken by the socket.
+    pub write_stall: Duration,
+    /// How long connections may take to end once shutdown began.
+    pub shutdown: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            head: Duration::from_secs(10),
+            body: Duration::from_secs(30),
+            idle: Duration::from_secs(60),
+            write_stall: Duration::from_secs(30),
+            shutdown: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Timeouts {
+    /// Sets [`head`](Self::head).
+    #[must_use]
+    pub fn head(mut self, head: Duration) -> Self {
+        self.head = head;
+        self
+    }
+
+    /// Sets [`body`](Self::body).
+    #[must_use]
+    pub fn body(mut self, body: Duration) -> Self {
+        self.body = body;
+        self
+    }
+
+    /// Sets [`idle`](Self::idle).
+    #[must_use]
+    pub fn idle(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// Sets [`write_stall`](Self::write_stall).
+    #[must_use]
+    pub fn write_stall(mut self, write_stall: Duration) -> Self {
+        self.write_stall = write_stall;
+        self
+    }
+
+    /// Sets [`shutdown`](Self::shutdown).
+    #[must_use]
+    pub fn shutdown(mut self, shutdown: Duration) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
+}
+
+/// How long accepting pauses after an error such as running out of file
+/// descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Serves HTTP/1.1 and HTTP/2 (prior knowledge, or after the preface) on
+/// `listener` with hyper-util, answering each request with `respond`, until
+/// `shutdown` resolves; then stops accepting and gives the open connections up to
+/// [`Timeouts::shutdown`] to end (shut your hub down in `shutdown`, so that its
+/// streams end).
+///
+/// Every connection is bounded by `timeouts` (see [`Timeouts`]): its request head
+/// (hyper's own header timeout, on tokio's timer), its body ([`RequestBody`]),
+/// silence and write stalls ([`TimeoutIo`]). Each is set to `TCP_NODELAY`, so an
+/// SSE frame goes out as soon as it is written rather than waiting for the last
+/// one's acknowledgement (Nagle's algorithm). A failed `accept` (out of file
+/// descriptors, say) is retried after 100 ms while the connected clients are
+/// served.
+///
+/// `respond` should return a boxed future: hyper keeps room for the service's
+/// future for the connection's whole life, so a box takes a pointer's room there
+/// rather than the largest future the framework can make.
+///
+/// ```no_run
+/// use std::convert::Infallible;
+/// use sse_core::Hub;
+/// use sse_hyper::Timeouts;
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let hub = Hub::default();
+/// sse_hyper::spawn_keep_alive(&hub);
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// let shutdown = {
+///     let hub = hub.clone();
+///     async move {
+///         let _ = tokio::signal::ctrl_c().await;
+///         hub.shutdown(None);
+///     }
+/// };
+/// sse_hyper::serve(listener, Timeouts::default(), shutdown, move |request| {
+///     let response = sse_hyper::respond(&hub, request);
+///     Box::pin(async move { Ok::<_, Infallible>(response) })
+/// })
+/// .await;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn serve<F, B>(
+    listener: TcpListener,
+    timeouts: Timeouts,
+    shutdown: impl Future<Output = ()>,
+    respond: impl Fn(http::Request<RequestBody>) -> Pin<Box<F>> + Clone + Send + 'static,
+) where
+    F: Future<Output = Result<http::Response<B>, Infallible>> + Send + ?Sized + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn Error + Send + Sync>>,
+{
+    let graceful = GracefulShutdown::new();
+    let shutdown = std::pin::pin!(shutdown);
+    let mut shutdown = shutdown;
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let Ok((tcp, _)) = accepted else {
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let respond = respond.clone();
+        let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
+            respond(request.map(|body| RequestBody::new(body, timeouts.body)))
+        });
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // The builder lives in the task and the connection borrows it (no owned
+            // copy inside the connection), and SSE needs no upgrades: less memory
+            // per client.
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(timeouts.head);
+            builder.http2().timer(TokioTimer::new());
+            let Some(tcp) = first_bytes(tcp, timeouts.head).await else {
+                return;
+            };
+            let io = TokioIo::new(TimeoutIo::new(tcp, timeouts.idle, timeouts.write_stall));
+            let _ = watcher.watch(builder.serve_connection(io, service)).await;
+        });
+    }
+    let _ = tokio::time::timeout(timeouts.shutdown, graceful.shutdown()).await;
+}
+
+/// The connection, once its first bytes arrived within `head` (hyper's header
+/// timeout starts only once the protocol is known); `None` when it sent nothing.
+async fn first_bytes(tcp: TcpStream, head: Duration) -> Option<TcpStream> {
+    let mut byte = [0];
+    match tokio::time::timeout(head, tcp.peek(&mut byte)).await {
+        Ok(Ok(1..)) => Some(tcp),
+        _ => None,
+    }
+}
+
+/// A request body that fails (ending the request) when it has not been read
+/// whole within [`Timeouts::body`] of the first read: a client that sends half a
+/// body, or drips it, cannot hold a connection and a handler forever.
+#[derive(Debug)]
+pub struct RequestBody {
+    body: Incoming,
+    limit: Duration,
+    /// Set on the first read: a handler that never reads the body costs no timer.
+    deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl RequestBody {
+    fn new(body: Incoming, limit: Duration) -> Self {
+        RequestBody {
+            body,
+            limit,
+            deadline: None,
+        }
+    }
+}
+
+/// A request body took longer than [`Timeouts::body`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyTimeout;
+
+impl std::fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body took too long")
+    }
+}
+
+impl Error for BodyTimeout {}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = Box<dyn Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
+            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+        }
+        let limit = this.limit;
+        let deadline = this
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(BodyTimeout.into()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
