@@ -36,8 +36,13 @@ async fn main() -> std::io::Result<()> {
 async fn respond(demo: Demo, request: Request) -> Response {
     let route = sse_demo::route(request.method(), request.uri().path());
     let (parts, body) = request.into_parts();
-    let Ok(body) = to_bytes(body, MAX_BODY).await else {
-        return sse_demo::too_large().map(Body::from).into_response();
+    let body = match to_bytes(body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(error) => {
+            return sse_demo::unreadable_body(&error)
+                .map(Body::from)
+                .into_response();
+        }
     };
     let response = if route == Route::Generate {
         let spawn = |task| drop(tokio::spawn(task));

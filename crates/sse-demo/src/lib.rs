@@ -28,7 +28,7 @@ pub use demo::Demo;
 pub use generate::{CHECKPOINT_EVERY, MAX_RATE, MAX_WORDS, Task, word};
 pub use page::PAGE;
 #[cfg(feature = "hyper")]
-pub use serve::{hyper_timeouts, serve};
+pub use serve::{hyper_timeouts, serve, unreadable_body};
 
 use std::time::Duration;
 

@@ -40,3 +40,18 @@ pub fn hyper_timeouts(args: &DemoArgs) -> sse_hyper::Timeouts {
         .idle(t.idle)
         .write_stall(t.write_stall)
 }
+
+/// The answer to a request whose body could not be read: 408 when it took longer
+/// than the body timeout (`sse_hyper::BodyTimeout`, anywhere in `error`'s
+/// sources), else 413 (over [`MAX_BODY`](crate::MAX_BODY)).
+#[must_use]
+pub fn unreadable_body(error: &(dyn Error + 'static)) -> http::Response<Bytes> {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error.is::<sse_hyper::BodyTimeout>() {
+            return crate::error(http::StatusCode::REQUEST_TIMEOUT, &error.to_string());
+        }
+        cause = error.source();
+    }
+    crate::too_large()
+}

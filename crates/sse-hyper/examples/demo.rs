@@ -38,10 +38,13 @@ async fn handle(
         return Ok(sse_hyper::respond(demo.hub(), request).map(SseBody::into_frames));
     }
     let (parts, body) = request.into_parts();
-    let Ok(body) = Limited::new(body, MAX_BODY).collect().await else {
-        return Ok(sse_demo::too_large().map(|body| SseBody::from(body).into_frames()));
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(error) => {
+            let response = sse_demo::unreadable_body(&*error);
+            return Ok(response.map(|body| SseBody::from(body).into_frames()));
+        }
     };
-    let body = body.to_bytes();
     let response = if route == Route::Generate {
         let spawn = |task| drop(tokio::spawn(task));
         match demo.generate(&parts, &body, spawn, tokio::time::sleep) {

@@ -36,8 +36,9 @@ async fn main() -> std::io::Result<()> {
                 let demo = demo.clone();
                 async move {
                     let route = sse_demo::route(&parts.method, parts.uri.path());
-                    let Some(body) = read_body(body).await else {
-                        return sse_demo::too_large().into_response();
+                    let body = match read_body(body).await {
+                        Ok(body) => body,
+                        Err(refusal) => return refusal.into_response(),
                     };
                     if route != Route::Generate {
                         return demo.respond(&parts, &body).await.into_response();
@@ -66,8 +67,9 @@ async fn main() -> std::io::Result<()> {
     Ok(())
 }
 
-/// The request body, or `None` when it is over [`MAX_BODY`] or cannot be read.
-async fn read_body<S, B>(body: S) -> Option<Bytes>
+/// The request body, or the answer when it is over [`MAX_BODY`] (413) or cannot
+/// be read (408 when it took too long).
+async fn read_body<S, B>(body: S) -> Result<Bytes, http::Response<Bytes>>
 where
     S: futures_core::Stream<Item = Result<B, warp::Error>>,
     B: Buf,
@@ -75,9 +77,9 @@ where
     let mut body = std::pin::pin!(body);
     let mut out = Vec::new();
     while let Some(chunk) = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await {
-        let mut chunk = chunk.ok()?;
+        let mut chunk = chunk.map_err(|error| sse_demo::unreadable_body(&error))?;
         if out.len() + chunk.remaining() > MAX_BODY {
-            return None;
+            return Err(sse_demo::too_large());
         }
         while chunk.has_remaining() {
             let bytes = chunk.chunk();
@@ -86,5 +88,5 @@ where
             chunk.advance(len);
         }
     }
-    Some(Bytes::from(out))
+    Ok(Bytes::from(out))
 }
