@@ -48,7 +48,7 @@ async fn respond(demo: Demo, request: Request) -> Response {
         let spawn = |task| drop(tokio::spawn(task));
         match demo.generate(&parts, &body, spawn, tokio::time::sleep) {
             Ok(stream) => return sse_axum::Sse::from_stream(stream).into_response(),
-            Err(refusal) => refusal,
+            Err(refusal) => refusal.response(),
         }
     } else {
         demo.respond(&parts, &body).await

@@ -79,14 +79,14 @@ impl Demo {
     ///
     /// # Errors
     ///
-    /// The 400 to answer when the request is invalid.
+    /// The refusal to answer (400, 415) when the request is invalid.
     pub fn generate<F>(
         &self,
         request: &http::request::Parts,
         body: &[u8],
         spawn: impl FnOnce(Task),
         sleep: impl Fn(Duration) -> F + Send + 'static,
-    ) -> Result<ResponseStream, http::Response<Bytes>>
+    ) -> Result<ResponseStream, Refusal>
     where
         F: Future + Send,
     {
@@ -107,7 +107,6 @@ impl Demo {
                 )
             })
             .map(|stream| stream.keep_alive(self.keep_alive))
-            .map_err(Refusal::response)
     }
 
     /// Answers `request` (every route but `/events` and `/generate`, which the

@@ -216,7 +216,7 @@ pub(crate) fn send_to(hub: &Hub, client: &str, event: &Event<'_>) -> Result<u64,
 
 /// A request the demo will not carry out: its status and why.
 #[derive(Debug)]
-pub(crate) struct Refusal {
+pub struct Refusal {
     pub(crate) status: StatusCode,
     pub(crate) message: String,
 }
@@ -230,7 +230,8 @@ impl Refusal {
     }
 
     /// The JSON error response.
-    pub(crate) fn response(self) -> http::Response<Bytes> {
+    #[must_use]
+    pub fn response(self) -> http::Response<Bytes> {
         error(self.status, &self.message)
     }
 }

@@ -49,7 +49,7 @@ async fn handle(
         let spawn = |task| drop(tokio::spawn(task));
         match demo.generate(&parts, &body, spawn, tokio::time::sleep) {
             Ok(stream) => return Ok(sse_hyper::respond_stream(stream).map(SseBody::into_frames)),
-            Err(refusal) => refusal,
+            Err(refusal) => refusal.response(),
         }
     } else {
         demo.respond(&parts, &body).await

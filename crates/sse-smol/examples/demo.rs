@@ -51,7 +51,7 @@ fn main() -> std::io::Result<()> {
                     let spawn = |task| smol::spawn(task).detach();
                     match demo.generate(&parts, &body, spawn, Timer::after) {
                         Ok(stream) => sse_smol::stream_response(stream),
-                        Err(refusal) => refusal.map(Body::from),
+                        Err(refusal) => refusal.response().map(Body::from),
                     }
                 }
             });

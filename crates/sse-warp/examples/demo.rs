@@ -46,7 +46,7 @@ async fn main() -> std::io::Result<()> {
                     let spawn = |task| drop(tokio::spawn(task));
                     match demo.generate(&parts, &body, spawn, tokio::time::sleep) {
                         Ok(stream) => sse_warp::SseReply::from_stream(stream).into_response(),
-                        Err(refusal) => refusal.into_response(),
+                        Err(refusal) => refusal.response().into_response(),
                     }
                 }
             });

@@ -38,7 +38,6 @@ use super::Message;
 /// })?;
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// ```
-#[must_use]
 pub fn channel(capacity: usize) -> (Sender, Receiver) {
     let (sender, receiver) = async_channel::bounded(capacity.max(1));
     let shared = Arc::new(Shared {
