@@ -33,6 +33,7 @@ mod report;
 mod run;
 mod server;
 mod stats;
+mod writes;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

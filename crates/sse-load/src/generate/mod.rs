@@ -27,11 +27,15 @@ use std::time::{Duration, Instant};
 
 use crate::Options;
 use crate::server::{self, Deployment, Kind, ProcSample, ServerConfig};
+use crate::writes::WriteCount;
 use client::{Ask, GenerateClients, Tally};
 pub(crate) use report::GenerateReport;
 
 /// Once requests stop, how long the replies under way may take to end.
 const DRAIN_MAX: Duration = Duration::from_secs(30);
+/// After `perf stat` starts, time for it to attach before the words it sees
+/// writing are counted.
+const PERF_ATTACH: Duration = Duration::from_millis(100);
 /// How long every connection may take to receive its first word.
 const START_MAX: Duration = Duration::from_secs(60);
 /// The keep-alive our demos run with here: `KeepAlive::default()`'s 15 s, so
@@ -152,7 +156,11 @@ pub(crate) fn run(options: &Options, config: &ServerConfig) -> GenerateReport {
         keep_alive: KEEP_ALIVE_SECONDS,
         ..config.clone()
     };
-    let mut report = GenerateReport::new(options, &servers);
+    let perf = WriteCount::available();
+    if !perf {
+        eprintln!("note: perf cannot count syscalls here: tokens/write from syscw (no send*)");
+    }
+    let mut report = GenerateReport::new(options, &servers, perf);
     let started = Instant::now();
     for rep in 0..options.reps {
         for &clients in &settings.clients {
@@ -176,7 +184,7 @@ pub(crate) fn run(options: &Options, config: &ServerConfig) -> GenerateReport {
                     }
                 };
                 for mode in [Mode::Flood, Mode::Paced] {
-                    match run_mode(&server, kind, clients, mode, options) {
+                    match run_mode(&server, kind, clients, mode, options, perf) {
                         Ok(result) => report.results.push(result),
                         Err(error) => report.fail(format!(
                             "{} N={clients} {mode:?} rep {}: {error}",
@@ -199,6 +207,7 @@ fn run_mode(
     clients: usize,
     mode: Mode,
     options: &Options,
+    perf: bool,
 ) -> io::Result<ModeResult> {
     let settings = &options.generate;
     let load = GenerateClients::start(
@@ -208,13 +217,22 @@ fn run_mode(
         settings.ask(mode),
     )?;
     load.wait_streaming(clients, START_MAX)?;
-    std::thread::sleep(Duration::from_secs_f64(settings.warm_up));
+    // Writes are counted by perf from the warm-up to the window's end, with the
+    // words that arrived meanwhile.
+    let counter = perf.then(|| WriteCount::start(&server.pids())).flatten();
+    let warm_up = Duration::from_secs_f64(settings.warm_up);
+    std::thread::sleep(PERF_ATTACH.min(warm_up));
+    let counted_from = load.tokens();
+    std::thread::sleep(warm_up.saturating_sub(PERF_ATTACH));
 
     let before = Sample::take(server, &load)?;
     load.measure(true);
     std::thread::sleep(Duration::from_secs_f64(settings.seconds));
     load.measure(false);
     let after = Sample::take(server, &load)?;
+    let perf_writes = counter
+        .and_then(WriteCount::stop)
+        .map(|writes| (after.tokens.saturating_sub(counted_from), writes));
     let drained = load.drain(DRAIN_MAX);
     let tally = load.finish();
     if !drained {
@@ -223,7 +241,14 @@ fn run_mode(
             DRAIN_MAX.as_secs()
         )));
     }
-    let result = measure(kind, clients, mode, &before, &after, &tally);
+    let mut result = measure(kind, clients, mode, &before, &after, &tally);
+    match perf_writes {
+        Some((tokens, writes)) if writes > 0 => {
+            result.tokens_per_write = tokens as f64 / writes as f64;
+        }
+        _ if perf => result.tokens_per_write = f64::NAN,
+        _ => {}
+    }
     eprintln!(
         "  {mode:?}: {:.0} k tokens/s, {:.2} µs CPU/token, {:.1} tokens/write, first word p99 {:.2} ms{}; {} replies, {} failed",
         result.tokens_per_second / 1e3,

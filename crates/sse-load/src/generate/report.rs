@@ -20,19 +20,22 @@ pub(crate) struct GenerateReport {
     client_threads: usize,
     settings: GenerateOptions,
     servers: Vec<Kind>,
+    /// Whether `perf` counted the writes (otherwise `syscw`).
+    perf: bool,
     pub(crate) results: Vec<ModeResult>,
     pub(crate) failures: Vec<String>,
     pub(crate) elapsed: Duration,
 }
 
 impl GenerateReport {
-    pub(crate) fn new(options: &Options, servers: &[Kind]) -> Self {
+    pub(crate) fn new(options: &Options, servers: &[Kind], perf: bool) -> Self {
         GenerateReport {
             command_line: options.command_line.clone(),
             reps: options.reps,
             client_threads: options.client_threads,
             settings: options.generate.clone(),
             servers: servers.to_vec(),
+            perf,
             results: Vec::new(),
             failures: Vec::new(),
             elapsed: Duration::ZERO,
@@ -93,6 +96,12 @@ impl GenerateReport {
              Each cell: median (min–max) of the repetitions; ratios compare medians.\n",
             self.client_threads, s.warm_up, s.seconds
         );
+        if !self.perf {
+            let _ = writeln!(
+                out,
+                "Note: `perf` could not count syscalls here, so **tokens/write** comes from `syscw`, which misses `send` (what `sse-smol`'s per-request writer calls): its figure is too high.\n"
+            );
+        }
         self.flood_table(&mut out);
         self.paced_table(&mut out);
         out.push_str(NOTES);
@@ -251,7 +260,7 @@ const NOTES: &str = "\
 What the figures are:
 - **tokens/s**: words the clients decoded during the measured window, over its length (all N streams together).
 - **server CPU/token**: the server process's user and system CPU time (`/proc/PID/stat`) over the window, divided by the words delivered in it; it includes accepting and parsing the requests and spawning the producers. The sum's spread is in parentheses.
-- **tokens/write**: words per write system call of the server over the window (`syscw` of `/proc/PID/io`, which counts `write` and `writev`; response heads included).
+- **tokens/write**: words per write system call of the server: `perf stat -e 'syscalls:sys_enter_{write,writev,sendto,sendmsg}' -p PID` from the warm-up to the window's end, over the words that arrived meanwhile (response heads and every frame included). Not `syscw` of `/proc/PID/io`, as the broadcast tables use: it misses `send`, which is what Rust's `TcpStream::write` calls, and so every write of `sse-smol`'s per-request writer.
 - **first word**: from the clock just before the client wrote its request to the clock at the `read` that brought word 0, for the requests sent during the window (paced: word 0 comes one period, 20 ms at 50 words/s, after the request, by the contract).
 - **token delay** (paced): for word k of a reply, its arrival − (word 0's arrival + k / rate), clamped at 0. The words carry no send time (the contract fixes their text), so this measures against the schedule, and it includes the producer's own drift: it sleeps 1/rate before each word, and each sleep overshoots by the timer's granularity (tokio rounds up to the millisecond), which adds up over a reply.
 - **token jitter** (paced): each gap between two consecutive words of a reply less that reply's median gap, clamped at 0: a word delivered late stands out, the producer's steady drift does not.
