@@ -18,6 +18,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use sse_core::{DecodeLimits, Decoded, Decoder};
 
+use crate::chunked::Dechunker;
 use crate::http::{find, now_ns};
 use crate::stats::Histogram;
 
@@ -433,111 +434,9 @@ fn record(ready: &Ready, phases: &Mutex<Vec<PhaseStats>>) {
     }
 }
 
-/// Undoes HTTP/1.1 chunked transfer coding, incrementally, without copying data.
-#[derive(Debug, Default)]
-struct Dechunker {
-    state: ChunkState,
-    size: u64,
-}
-
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-enum ChunkState {
-    /// Reading the hex size.
-    #[default]
-    Size,
-    /// Skipping an extension or the CR, up to LF.
-    SizeLineEnd,
-    Data,
-    /// The CRLF after the data: this many bytes to skip.
-    DataEnd(u8),
-    /// The last chunk was read.
-    Done,
-}
-
-impl Dechunker {
-    /// Hands each run of data to `out`; false on bad framing or when `out` fails.
-    fn feed(&mut self, mut input: &[u8], mut out: impl FnMut(&[u8]) -> bool) -> bool {
-        while !input.is_empty() {
-            match self.state {
-                ChunkState::Size => {
-                    let byte = input[0];
-                    input = &input[1..];
-                    match (byte as char).to_digit(16) {
-                        Some(digit) => {
-                            self.size = match self.size.checked_mul(16) {
-                                Some(size) => size + u64::from(digit),
-                                None => return false,
-                            };
-                        }
-                        None if byte == b'\r' || byte == b';' => {
-                            self.state = ChunkState::SizeLineEnd;
-                        }
-                        None if byte == b'\n' => self.end_size_line(),
-                        None => return false,
-                    }
-                }
-                ChunkState::SizeLineEnd => {
-                    let byte = input[0];
-                    input = &input[1..];
-                    if byte == b'\n' {
-                        self.end_size_line();
-                    }
-                }
-                ChunkState::Data => {
-                    let take = input.len().min(self.size as usize);
-                    if !out(&input[..take]) {
-                        return false;
-                    }
-                    input = &input[take..];
-                    self.size -= take as u64;
-                    if self.size == 0 {
-                        self.state = ChunkState::DataEnd(2);
-                    }
-                }
-                ChunkState::DataEnd(left) => {
-                    input = &input[1..];
-                    self.state = if left == 1 {
-                        ChunkState::Size
-                    } else {
-                        ChunkState::DataEnd(left - 1)
-                    };
-                }
-                ChunkState::Done => return true,
-            }
-        }
-        true
-    }
-
-    fn end_size_line(&mut self) {
-        self.state = if self.size == 0 {
-            ChunkState::Done
-        } else {
-            ChunkState::Data
-        };
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dechunks_across_any_split() {
-        let wire = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n";
-        for split in 0..wire.len() {
-            let mut dechunker = Dechunker::default();
-            let mut out = Vec::new();
-            for part in [&wire[..split], &wire[split..]] {
-                assert!(dechunker.feed(part, |d| {
-                    out.extend_from_slice(d);
-                    true
-                }));
-            }
-            assert_eq!(out, b"hello, world", "split at {split}");
-            assert_eq!(dechunker.state, ChunkState::Done);
-        }
-        assert!(!Dechunker::default().feed(b"zz\r\n", |_| true));
-    }
 
     #[test]
     fn splits_the_connections_evenly_over_the_servers() {

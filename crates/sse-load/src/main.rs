@@ -16,24 +16,31 @@
 //! full speed (throughput under overload). The Redis row (`axum-redis`, in `all`
 //! when `redis-server` is installed) runs two processes of a demo server relaying
 //! through a `redis-server` the tool starts, with the clients split between them.
+//! Then the per-request scenario (`--scenario generate`, in `all`): N concurrent
+//! `POST /generate` streams against our demos and axum's own `Sse::new(stream)`,
+//! flooding (`rate: 0`) and paced, every reply checked whole.
 //! It prints a Markdown report on stdout; progress goes to stderr. See
 //! `crates/sse-load/README.md` for what each figure means and how it is measured.
 #![forbid(unsafe_code)]
 
 mod baseline;
+mod chunked;
 mod client;
+mod generate;
 mod http;
 mod redis;
 mod report;
 mod run;
 mod server;
 mod stats;
+mod writes;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use baseline::Baseline;
+use generate::GenerateOptions;
 use server::Kind;
 
 const USAGE: &str = "\
@@ -41,11 +48,15 @@ sse-load: our SSE demo servers against axum's own SSE, end to end over loopback.
 
 Usage:
   sse-load [OPTIONS]            run the load and print a Markdown report
-  sse-load serve axum-sse|axum-bytes [--addr ADDR] [--capacity N]
+  sse-load serve axum-sse|axum-bytes|axum-sse-stream [--addr ADDR] [--capacity N]
                                 serve a baseline (the load run starts these itself)
 
 Options:
-  --quick                 smoke run: N=10, 64 B, 1 rep, short phases (exit 1 on loss)
+  --quick                 smoke run: N=10, 64 B, 1 rep, short phases; per-request
+                          streams N=10 for 0.4 s a mode (exit 1 on loss, a
+                          reordered word or a reply without done)
+  --scenario S            broadcast (GET /events, publish), generate (per-request
+                          POST /generate streams), or all [default: all]
   --servers LIST          all, ours, baselines, redis, or names: hyper,axum,warp,
                           smol, axum-redis, axum-sse,axum-bytes [default: all];
                           X-redis (also hyper-, warp-, smol-redis; `redis`: the
@@ -67,6 +78,11 @@ Options:
                           disconnect [default: drop-oldest]
   --variant LABEL=PATH    also run the demo server binary PATH, labelled LABEL, as
                           ours are (repeatable): to measure a change side by side
+  --gen-clients LIST      generate: numbers of concurrent streams [default: 100,1000]
+  --gen-seconds S         generate: measured window of each mode [default: 3]
+  --gen-words W           generate: words per reply when flooding [default: 1000]
+  --gen-rate R            generate: paced words per second per stream, replies of
+                          one second [default: 50]
   --no-build              do not run cargo to build the demo servers
   --out FILE              also write the report to FILE
   --perf DIR              perf record -g each server during its full-speed phases
@@ -90,6 +106,11 @@ struct Options {
     out: Option<PathBuf>,
     perf: Option<PathBuf>,
     quick: bool,
+    /// Which scenarios run.
+    broadcast: bool,
+    per_request: bool,
+    /// The per-request scenario's settings.
+    generate: GenerateOptions,
     command_line: String,
     /// Said in the report's head: what was left out and why.
     notes: Vec<String>,
@@ -113,6 +134,9 @@ impl Default for Options {
             out: None,
             perf: None,
             quick: false,
+            broadcast: true,
+            per_request: true,
+            generate: GenerateOptions::full(),
             command_line: String::new(),
             notes: Vec::new(),
         }
@@ -160,6 +184,26 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
                 options.sizes = vec![64];
                 options.reps = 1;
                 options.seconds = 0.4;
+                options.generate = GenerateOptions::quick();
+            }
+            "--scenario" => {
+                (options.broadcast, options.per_request) = match value()? {
+                    "broadcast" => (true, false),
+                    "generate" => (false, true),
+                    "all" => (true, true),
+                    other => return Err(format!("--scenario: unknown scenario {other:?}")),
+                };
+            }
+            "--gen-clients" => options.generate.clients = list(flag, value()?)?,
+            "--gen-seconds" => options.generate.seconds = one(flag, value()?)?,
+            "--gen-words" => options.generate.flood_words = one(flag, value()?)?,
+            "--gen-rate" => {
+                let rate: f64 = one(flag, value()?)?;
+                if !(1.0..=1000.0).contains(&rate) {
+                    return Err("--gen-rate: from 1 to 1000 words per second".into());
+                }
+                options.generate.paced_rate = rate;
+                options.generate.paced_words = rate.round() as u64;
             }
             "--servers" => {
                 options.servers = match value()? {
@@ -202,11 +246,21 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
     if options.sizes.iter().any(|&s| s < run::STAMP_LEN) {
         return Err(format!("--sizes: at least {} bytes", run::STAMP_LEN));
     }
-    if options.clients.contains(&0) || options.reps == 0 || options.servers.is_empty() {
+    if options.clients.contains(&0)
+        || options.generate.clients.contains(&0)
+        || options.reps == 0
+        || options.servers.is_empty()
+    {
         return Err("nothing to run".into());
     }
     if !(options.seconds > 0.0 && options.seconds < 600.0) {
         return Err("--seconds: between 0 and 600".into());
+    }
+    if !(options.generate.seconds > 0.0 && options.generate.seconds < 600.0) {
+        return Err("--gen-seconds: between 0 and 600".into());
+    }
+    if !(1..=1_000_000).contains(&options.generate.flood_words) {
+        return Err("--gen-words: from 1 to 1000000".into());
     }
     options.publishers = options.publishers.clamp(1, 16);
     options.client_threads = options.client_threads.clamp(1, 64);
@@ -233,11 +287,12 @@ fn skip_redis_if_missing(options: &mut Options) {
     options.servers.retain(|kind| !kind.is_redis());
 }
 
-/// `serve axum-sse|axum-bytes [--addr ADDR] [--capacity N]`.
+/// `serve axum-sse|axum-bytes|axum-sse-stream [--addr ADDR] [--capacity N]`.
 fn serve(args: &[String]) -> Result<(), String> {
     let baseline = match args.first().map(String::as_str) {
-        Some("axum-sse") => Baseline::AxumSse,
-        Some("axum-bytes") => Baseline::AxumBytes,
+        Some("axum-sse") => Some(Baseline::AxumSse),
+        Some("axum-bytes") => Some(Baseline::AxumBytes),
+        Some("axum-sse-stream") => None,
         other => return Err(format!("serve: unknown baseline {other:?}")),
     };
     let mut addr = SocketAddr::from(([127, 0, 0, 1], 8080));
@@ -251,7 +306,11 @@ fn serve(args: &[String]) -> Result<(), String> {
             other => return Err(format!("unknown flag {other:?}")),
         }
     }
-    baseline::serve(baseline, addr, capacity).map_err(|e| e.to_string())
+    match baseline {
+        Some(baseline) => baseline::serve(baseline, addr, capacity),
+        None => generate::baseline::serve(addr),
+    }
+    .map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {

@@ -395,7 +395,7 @@ The write calls a `POST` takes are measured as for the others, here with both pr
 /// Writes a Markdown table head: the `leading` columns, one `"{label} {baseline}"`
 /// column per baseline, then the `trailing` ones; every column right-aligned but
 /// the server's name.
-fn table_head(
+pub(crate) fn table_head(
     out: &mut String,
     leading: &[&str],
     label: &str,
@@ -415,7 +415,7 @@ fn table_head(
     let _ = writeln!(out, "| {} |\n|{}|", columns.join(" | "), rule.join("|"));
 }
 
-fn spread(s: Spread, text: impl Fn(f64) -> String) -> String {
+pub(crate) fn spread(s: Spread, text: impl Fn(f64) -> String) -> String {
     if (s.max - s.min).abs() <= f64::EPSILON * s.median.abs() {
         text(s.median)
     } else {
@@ -423,11 +423,11 @@ fn spread(s: Spread, text: impl Fn(f64) -> String) -> String {
     }
 }
 
-fn opt(s: Option<Spread>, text: impl Fn(f64) -> String) -> String {
+pub(crate) fn opt(s: Option<Spread>, text: impl Fn(f64) -> String) -> String {
     s.map_or_else(|| "–".into(), |s| spread(s, text))
 }
 
-fn ratio(ours: Option<Spread>, theirs: Option<Spread>, same: bool) -> String {
+pub(crate) fn ratio(ours: Option<Spread>, theirs: Option<Spread>, same: bool) -> String {
     if same {
         return "1".into();
     }
@@ -439,7 +439,7 @@ fn ratio(ours: Option<Spread>, theirs: Option<Spread>, same: bool) -> String {
     }
 }
 
-fn cpu_text(user: Option<Spread>, system: Option<Spread>) -> String {
+pub(crate) fn cpu_text(user: Option<Spread>, system: Option<Spread>) -> String {
     match (user, system) {
         (Some(u), Some(s)) => format!("{} + {}", time_text(u.median), time_text(s.median)),
         _ => "–".into(),
@@ -454,7 +454,7 @@ fn size_name(size: usize) -> String {
     }
 }
 
-fn rate_text(v: f64) -> String {
+pub(crate) fn rate_text(v: f64) -> String {
     if v >= 1e6 {
         format!("{:.2} M", v / 1e6)
     } else if v >= 1e3 {
@@ -464,7 +464,7 @@ fn rate_text(v: f64) -> String {
     }
 }
 
-fn time_text(ns: f64) -> String {
+pub(crate) fn time_text(ns: f64) -> String {
     if ns.is_nan() {
         "–".into()
     } else if ns >= 1e9 {
@@ -478,7 +478,7 @@ fn time_text(ns: f64) -> String {
     }
 }
 
-fn count_text(v: f64) -> String {
+pub(crate) fn count_text(v: f64) -> String {
     if v >= 1e6 {
         format!("{:.1} M", v / 1e6)
     } else if v >= 1e4 {
@@ -492,7 +492,7 @@ fn bytes_text(v: f64) -> String {
     format!("{:.1} KiB", v / 1024.0)
 }
 
-fn cpu_model() -> String {
+pub(crate) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -503,13 +503,13 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
-fn kernel() -> String {
+pub(crate) fn kernel() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map_or_else(|_| "?".into(), |s| s.trim().to_string())
 }
 
 /// Today's date (UTC), from the system clock.
-fn today() -> String {
+pub(crate) fn today() -> String {
     let days = (crate::http::now_ns() / 1_000_000_000 / 86_400) as i64;
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;

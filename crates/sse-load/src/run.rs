@@ -1,4 +1,5 @@
-//! One load run: every server, every N, every size, every repetition.
+//! One load run: the broadcast scenario (every server, every N, every size, every
+//! repetition), then the per-request one ([`crate::generate`]).
 
 use std::io;
 use std::net::SocketAddr;
@@ -25,11 +26,28 @@ const CALIBRATION_SETTLE: Duration = Duration::from_millis(50);
 const DRAIN_QUIET: Duration = Duration::from_millis(500);
 const DRAIN_MAX: Duration = Duration::from_secs(10);
 
-/// Runs everything; prints the report. Returns false when a fixed-rate phase lost
-/// deliveries or a run failed.
+/// Runs every scenario asked for; prints the report. Returns false when a
+/// fixed-rate phase lost deliveries, a per-request reply failed its check, or a
+/// run failed.
 pub(crate) fn run(options: &Options) -> io::Result<bool> {
+    let broadcast: Vec<Kind> = if options.broadcast {
+        options
+            .servers
+            .iter()
+            .copied()
+            .filter(|kind| kind.serves_events())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let per_request = if options.per_request {
+        crate::generate::servers(options)
+    } else {
+        Vec::new()
+    };
+    let all: Vec<Kind> = broadcast.iter().chain(&per_request).copied().collect();
     let examples = if options.build {
-        server::build_demos(&options.servers)?
+        server::build_demos(&all)?
     } else {
         std::env::current_exe()?
             .parent()
@@ -40,8 +58,37 @@ pub(crate) fn run(options: &Options) -> io::Result<bool> {
         history: options.history,
         max_lag: options.max_lag,
         policy: options.policy.clone(),
+        keep_alive: 0,
         examples,
     };
+    let mut markdown = String::new();
+    let mut passed = true;
+    if !broadcast.is_empty() {
+        let options = Options {
+            servers: broadcast,
+            ..options.clone()
+        };
+        let (report, ok) = run_broadcast(&options, &config)?;
+        markdown.push_str(&report);
+        passed &= ok;
+    }
+    if !per_request.is_empty() {
+        let report = crate::generate::run(options, &config);
+        if !markdown.is_empty() {
+            markdown.push('\n');
+        }
+        markdown.push_str(&report.markdown());
+        passed &= report.passed();
+    }
+    print!("{markdown}");
+    if let Some(out) = &options.out {
+        std::fs::write(out, &markdown)?;
+    }
+    Ok(passed)
+}
+
+/// The broadcast scenario: its report, and whether it passed.
+fn run_broadcast(options: &Options, config: &ServerConfig) -> io::Result<(String, bool)> {
     if let Some(dir) = &options.perf {
         std::fs::create_dir_all(dir)?;
     }
@@ -57,7 +104,7 @@ pub(crate) fn run(options: &Options) -> io::Result<bool> {
                     options.reps,
                     kind.name()
                 );
-                match run_server(kind, clients, rep, options, &config) {
+                match run_server(kind, clients, rep, options, config) {
                     Ok((memory, runs)) => {
                         report.memory.push(memory);
                         report.runs.extend(runs);
@@ -74,15 +121,11 @@ pub(crate) fn run(options: &Options) -> io::Result<bool> {
     }
     report.elapsed = started.elapsed();
     let markdown = report.markdown();
-    print!("{markdown}");
-    if let Some(out) = &options.out {
-        std::fs::write(out, &markdown)?;
-    }
     let lost = report.fixed_rate_losses();
     for loss in &lost {
         eprintln!("LOSS at fixed rate: {loss}");
     }
-    Ok(lost.is_empty() && report.failures.is_empty())
+    Ok((markdown, lost.is_empty() && report.failures.is_empty()))
 }
 
 /// The event data: the stamp, padded with `x` to `size` bytes.

@@ -27,6 +27,9 @@ pub(crate) enum Kind {
     Redis(&'static str),
     /// A baseline, run by this tool's `serve` subcommand.
     Baseline(Baseline),
+    /// The per-request scenario's baseline (`axum-sse-stream`): axum's own
+    /// `Sse::new(stream)` on `POST /generate`, run by `serve`.
+    StreamBaseline,
     /// A demo server binary given on the command line (`--variant LABEL=PATH`), run
     /// as ours are: to measure a change side by side with the original.
     Variant {
@@ -73,6 +76,7 @@ impl Kind {
             },
             Kind::Baseline(Baseline::AxumSse) => "axum-sse",
             Kind::Baseline(Baseline::AxumBytes) => "axum-bytes",
+            Kind::StreamBaseline => "axum-sse-stream",
             Kind::Variant { label, .. } => label,
         }
     }
@@ -87,7 +91,7 @@ impl Kind {
                 "warp" => "warp-redis",
                 _ => "smol-redis",
             },
-            Kind::Baseline(_) | Kind::Variant { .. } => self.name(),
+            Kind::Baseline(_) | Kind::StreamBaseline | Kind::Variant { .. } => self.name(),
         }
     }
 
@@ -97,11 +101,26 @@ impl Kind {
         Kind::ALL
             .into_iter()
             .chain(Kind::REDIS)
+            .chain([Kind::StreamBaseline])
             .find(|kind| kind.key() == name || kind.name() == name)
     }
 
     pub(crate) fn is_ours(self) -> bool {
-        !matches!(self, Kind::Baseline(_))
+        !matches!(self, Kind::Baseline(_) | Kind::StreamBaseline)
+    }
+
+    /// Whether it serves `POST /generate` (the per-request scenario): our demos,
+    /// variants of them, and the stream baseline.
+    pub(crate) fn serves_generate(self) -> bool {
+        matches!(
+            self,
+            Kind::Ours(_) | Kind::Variant { .. } | Kind::StreamBaseline
+        )
+    }
+
+    /// Whether it serves `GET /events` (the broadcast scenario).
+    pub(crate) fn serves_events(self) -> bool {
+        self != Kind::StreamBaseline
     }
 
     pub(crate) fn is_redis(self) -> bool {
@@ -127,6 +146,8 @@ pub(crate) struct ServerConfig {
     pub(crate) max_lag: usize,
     /// Our hub's lag policy: `drop-oldest` or `disconnect`.
     pub(crate) policy: String,
+    /// Our demos' `--keep-alive` (seconds; 0: none).
+    pub(crate) keep_alive: u64,
     /// Where the demo binaries are (`<target>/<profile>/examples`).
     pub(crate) examples: PathBuf,
 }
@@ -145,7 +166,7 @@ pub(crate) fn build_demos(kinds: &[Kind]) -> io::Result<PathBuf> {
         .iter()
         .filter_map(|kind| match kind {
             Kind::Ours(adapter) | Kind::Redis(adapter) => Some(*adapter),
-            Kind::Baseline(_) | Kind::Variant { .. } => None,
+            Kind::Baseline(_) | Kind::StreamBaseline | Kind::Variant { .. } => None,
         })
         .collect();
     ours.sort_unstable();
@@ -253,6 +274,11 @@ fn server_command(kind: Kind, config: &ServerConfig) -> io::Result<Command> {
                 .args(["--capacity", &config.max_lag.to_string()]);
             command
         }
+        Kind::StreamBaseline => {
+            let mut command = Command::new(std::env::current_exe()?);
+            command.args(["serve", "axum-sse-stream", "--addr", "127.0.0.1:0"]);
+            command
+        }
     })
 }
 
@@ -260,7 +286,8 @@ fn server_command(kind: Kind, config: &ServerConfig) -> io::Result<Command> {
 fn demo_command(binary: &Path, smol: bool, config: &ServerConfig) -> Command {
     let mut command = Command::new(binary);
     command
-        .args(["--addr", "127.0.0.1:0", "--keep-alive", "0"])
+        .args(["--addr", "127.0.0.1:0"])
+        .args(["--keep-alive", &config.keep_alive.to_string()])
         .args(["--history", &config.history.to_string()])
         .args(["--max-lag", &config.max_lag.to_string()])
         .args(["--policy", &config.policy]);
