@@ -143,14 +143,14 @@ fn redis_restarting_mid_stream_loses_and_repeats_nothing() {
         assert_eq!(refused.status, 503, "{refused:?}");
         assert!(refused.json["error"].is_string());
         for server in &servers {
-            let disconnected = |s: &Value| s["redis"]["connected"] == false;
+            let disconnected = |s: &Value| s["redis"]["connected"] == 0;
             server
                 .wait_for_stats("redis to be gone", disconnected)
                 .await;
         }
         redis.restart();
         for server in &servers {
-            let connected = |s: &Value| s["redis"]["connected"] == true;
+            let connected = |s: &Value| s["redis"]["connected"] == 1;
             server.wait_for_stats("redis to be back", connected).await;
         }
 

@@ -38,6 +38,7 @@ mod decode;
 mod encode;
 mod encoded;
 mod event;
+mod figures;
 mod http;
 mod hub;
 mod response;
@@ -49,6 +50,9 @@ pub use decode::{
 pub use encode::Frame;
 pub use encoded::{EncodedEvent, EncodedEventError};
 pub use event::{Comment, Event, EventError};
+#[cfg(feature = "metrics")]
+pub use figures::record_figures;
+pub use figures::{Figure, FigureKind};
 pub use http::{Accepted, LAST_EVENT_ID, Rejection, last_event_id, response_head};
 pub use hub::{
     BATCH_CAPACITY, Batch, ClientInfo, ClientStream, ConnectError, ConnectOptions, ConnectRequest,

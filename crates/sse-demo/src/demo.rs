@@ -126,6 +126,9 @@ impl Demo {
         match (&self.backplane, route) {
             (Some(backplane), Route::Publish) => publish_through(backplane, body).await,
             (_, Route::Stats) => json_response(StatusCode::OK, &self.stats()),
+            (backplane, Route::Metrics) => {
+                crate::metrics::prometheus(&self.hub, backplane.as_ref())
+            }
             _ => crate::respond(&self.hub, route, body),
         }
     }
@@ -140,19 +143,7 @@ impl Demo {
         }
         stats["generate"] = self.generations.json();
         if let Some(backplane) = &self.backplane {
-            let m = backplane.metrics();
-            stats["redis"] = json!({
-                "connected": m.connected,
-                "published": m.published,
-                "publish_errors": m.publish_errors,
-                "relayed": m.relayed,
-                "invalid_entries": m.invalid_entries,
-                "connection_losses": m.connection_losses,
-                "reconnects": m.reconnects,
-                "resets": m.resets,
-                "replays": m.replays,
-                "replay_misses": m.replay_misses,
-            });
+            stats["redis"] = crate::figures_json(backplane.metrics().figures());
         }
         stats
     }

@@ -10,6 +10,7 @@
 //! | `POST /generate`, `GET /generate` | [`Demo::generate`]: a generated reply, word by word at a rate, as a per-request stream (the adapter's) |
 //! | `POST /disconnect` | [`disconnect`]: JSON `{"client"}`, ends that client's stream |
 //! | `GET /stats` | [`stats`]: the hub's metrics as JSON |
+//! | `GET /metrics` | the same, and the backplane's, in the Prometheus text format (through the `metrics` facade) |
 //!
 //! Invalid input is a 4xx with a JSON `{"error": "..."}`, and nothing is sent.
 //!
@@ -19,6 +20,7 @@
 mod args;
 mod demo;
 mod generate;
+mod metrics;
 mod page;
 #[cfg(feature = "hyper")]
 mod serve;
@@ -36,7 +38,7 @@ use bytes::Bytes;
 use http::{Method, StatusCode, header};
 use serde::Deserialize;
 use serde_json::json;
-use sse_core::{Event, EventError, Hub, SendError};
+use sse_core::{Event, EventError, Figure, Hub, SendError};
 
 /// The largest `POST` body the demo reads.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -57,6 +59,8 @@ pub enum Route {
     Disconnect,
     /// `GET /stats`.
     Stats,
+    /// `GET /metrics`: the same figures in the Prometheus text format.
+    Metrics,
     /// A known path with the wrong method.
     MethodNotAllowed(&'static str),
     /// Anything else.
@@ -81,6 +85,7 @@ pub fn route(method: &Method, path: &str) -> Route {
         "/generate" => Route::MethodNotAllowed("GET, POST"),
         "/disconnect" => allow(&Method::POST, Route::Disconnect, "POST"),
         "/stats" => allow(&Method::GET, Route::Stats, "GET, HEAD"),
+        "/metrics" => allow(&Method::GET, Route::Metrics, "GET, HEAD"),
         _ => Route::NotFound,
     }
 }
@@ -108,6 +113,7 @@ pub fn respond(hub: &Hub, route: Route, body: &[u8]) -> http::Response<Bytes> {
             response.headers_mut().insert(header::ALLOW, allow);
             response
         }
+        Route::Metrics => crate::metrics::prometheus(hub, None),
         Route::Events | Route::Generate | Route::NotFound => {
             error(StatusCode::NOT_FOUND, "not found")
         }
@@ -267,21 +273,17 @@ pub fn stats(hub: &Hub) -> http::Response<Bytes> {
 }
 
 pub(crate) fn stats_json(hub: &Hub) -> serde_json::Value {
-    let m = hub.metrics();
-    json!({
-            "active": m.active,
-            "connects": m.connects,
-            "disconnects": m.disconnects,
-            "refused": m.refused,
-            "published": m.published,
-            "delivered": m.delivered,
-            "dropped": m.dropped,
-            "lag_disconnects": m.lag_disconnects,
-            "replays": m.replays,
-            "replay_misses": m.replay_misses,
-            "keep_alives": m.keep_alives,
-        "topics": hub.topic_count(),
-    })
+    let mut stats = figures_json(hub.metrics().figures());
+    stats["topics"] = json!(hub.topic_count());
+    stats
+}
+
+/// A JSON object of `figures`, by name.
+pub(crate) fn figures_json(figures: impl Iterator<Item = Figure>) -> serde_json::Value {
+    figures
+        .map(|figure| (figure.name.to_owned(), json!(figure.value)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 /// The most a `retry` may ask for: a day, in milliseconds.

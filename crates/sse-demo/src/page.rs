@@ -46,6 +46,10 @@ pub const PAGE: &str = r#"<!doctype html>
   <span></span><button>Stream a reply</button>
 </form>
 <p id="reply"></p>
+<p class="meta">Live, from <a href="/stats">/stats</a> every second (also as
+  <a href="/metrics">Prometheus text</a>):
+  <span id="figures"></span></p>
+<canvas id="chart" width="720" height="120" style="width: 100%; border: 1px solid #ddd"></canvas>
 <ol id="log"></ol>
 <script>
 "use strict";
@@ -146,6 +150,41 @@ document.getElementById("generate").addEventListener("submit", async (submit) =>
     }
   }
 });
+
+// The live figures: clients, events/s and drops, the last 60 seconds.
+const series = { clients: [], "events/s": [], drops: [] };
+const colors = { clients: "steelblue", "events/s": "seagreen", drops: "firebrick" };
+let previous = null;
+async function sample() {
+  let stats;
+  try { stats = await (await fetch("/stats")).json(); } catch { return; }
+  const drops = stats.dropped + stats.lag_disconnects;
+  const now = { clients: stats.active, "events/s": previous ? stats.published - previous.published : 0, drops: previous ? drops - previous.drops : 0 };
+  previous = { published: stats.published, drops };
+  for (const name in series) {
+    series[name].push(now[name]);
+    if (series[name].length > 60) series[name].shift();
+  }
+  document.getElementById("figures").textContent =
+    Object.entries(now).map(([name, value]) => `${name}: ${value}`).join(" \u00b7 ");
+  const canvas = document.getElementById("chart");
+  const chart = canvas.getContext("2d");
+  chart.clearRect(0, 0, canvas.width, canvas.height);
+  for (const name in series) {
+    const values = series[name];
+    const top = Math.max(1, ...values);
+    chart.strokeStyle = colors[name];
+    chart.beginPath();
+    values.forEach((value, i) => {
+      const x = (i / 59) * canvas.width;
+      const y = canvas.height - 2 - (value / top) * (canvas.height - 4);
+      i ? chart.lineTo(x, y) : chart.moveTo(x, y);
+    });
+    chart.stroke();
+  }
+}
+sample();
+setInterval(sample, 1000);
 
 document.getElementById("publish").addEventListener("submit", async (submit) => {
   submit.preventDefault();

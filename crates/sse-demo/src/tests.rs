@@ -200,3 +200,36 @@ fn a_retry_over_a_day_is_refused() {
     assert_eq!(huge.status(), StatusCode::BAD_REQUEST);
     assert_eq!(hub.metrics().published, 1);
 }
+
+#[test]
+fn stats_and_metrics_show_every_figure_of_the_hub() {
+    let args = DemoArgs::parse(Vec::new()).unwrap().unwrap();
+    let demo = futures_lite::future::block_on(Demo::open(&args)).expect("no Redis needed");
+    let _client = demo.hub().connect(ConnectOptions::new()).unwrap();
+    let get = |path: &str| http::Request::get(path).body(()).unwrap().into_parts().0;
+    let stats = futures_lite::future::block_on(demo.respond(&get("/stats"), b""));
+    let stats = body_json(&stats);
+    let metrics = futures_lite::future::block_on(demo.respond(&get("/metrics"), b""));
+    assert_eq!(
+        metrics.headers()["content-type"],
+        "text/plain; version=0.0.4"
+    );
+    let text = std::str::from_utf8(metrics.body()).unwrap();
+    for figure in demo.hub().metrics().figures() {
+        assert_eq!(stats[figure.name], figure.value, "{}: {stats}", figure.name);
+        let kind = match figure.kind {
+            sse_core::FigureKind::Counter => "counter",
+            sse_core::FigureKind::Gauge => "gauge",
+        };
+        let name = format!("sse_{}", figure.name);
+        assert!(
+            text.contains(&format!("# TYPE {name} {kind}\n")),
+            "{name}: {text}"
+        );
+        assert!(
+            text.contains(&format!("\n{name} {}\n", figure.value)),
+            "{name}: {text}"
+        );
+    }
+    assert!(text.contains("\nsse_active 1\n"), "{text}");
+}

@@ -81,31 +81,34 @@ pub struct NoBackplaneHooks;
 
 impl BackplaneHooks for NoBackplaneHooks {}
 
-/// A snapshot of the backplane's counters.
+sse_core::figures! {
+/// A snapshot of the backplane's counters; [`figures`](Self::figures) walks them,
+/// for exporters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BackplaneMetrics {
     /// Whether the reader is connected.
-    pub connected: bool,
+    pub connected: bool = Gauge,
     /// Events appended to the stream by this process.
-    pub published: u64,
+    pub published: u64 = Counter,
     /// Publishes that failed (Redis unreachable or refusing).
-    pub publish_errors: u64,
+    pub publish_errors: u64 = Counter,
     /// Entries read from the stream and relayed to the hub.
-    pub relayed: u64,
+    pub relayed: u64 = Counter,
     /// Entries skipped as not written by this crate.
-    pub invalid_entries: u64,
+    pub invalid_entries: u64 = Counter,
     /// Times the reader lost its connection.
-    pub connection_losses: u64,
+    pub connection_losses: u64 = Counter,
     /// Times the reader connected again after losing it.
-    pub reconnects: u64,
+    pub reconnects: u64 = Counter,
     /// Times the reader found the stream reset or moved back below the entry it
     /// had relayed last, and started again from the stream's beginning.
-    pub resets: u64,
+    pub resets: u64 = Counter,
     /// Clients replayed from Redis.
-    pub replays: u64,
+    pub replays: u64 = Counter,
     /// Clients whose `Last-Event-ID` Redis could not replay from.
-    pub replay_misses: u64,
+    pub replay_misses: u64 = Counter,
+}
 }
 
 #[derive(Debug, Default)]

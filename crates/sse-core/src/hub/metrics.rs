@@ -2,7 +2,9 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
-/// A snapshot of a hub's counters (all since the hub was made, but `active`).
+crate::figures! {
+/// A snapshot of a hub's counters (all since the hub was made, but `active`);
+/// [`figures`](Self::figures) walks them, for exporters.
 ///
 /// ```
 /// # use sse_core::Hub;
@@ -13,37 +15,38 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 #[non_exhaustive]
 pub struct Metrics {
     /// Clients connected now.
-    pub active: usize,
+    pub active: usize = Gauge,
     /// Connections accepted.
-    pub connects: u64,
+    pub connects: u64 = Counter,
     /// Connections ended (for any reason).
-    pub disconnects: u64,
+    pub disconnects: u64 = Counter,
     /// Connections refused (capacity, shutdown, admission hook, duplicate id).
-    pub refused: u64,
+    pub refused: u64 = Counter,
     /// Events published: broadcast, to a topic, or to one client.
-    pub published: u64,
+    pub published: u64 = Counter,
     /// Frames handed to writers, keep-alives and hints included.
-    pub delivered: u64,
+    pub delivered: u64 = Counter,
     /// Frames dropped for slow clients (under `LagPolicy::DropOldest`).
-    pub dropped: u64,
+    pub dropped: u64 = Counter,
     /// Clients disconnected for falling too far behind.
-    pub lag_disconnects: u64,
+    pub lag_disconnects: u64 = Counter,
     /// Connections that resumed after a `Last-Event-ID`.
-    pub replays: u64,
+    pub replays: u64 = Counter,
     /// Connections whose `Last-Event-ID` was no longer (or never) in the history.
-    pub replay_misses: u64,
+    pub replay_misses: u64 = Counter,
     /// Keep-alive comments sent.
-    pub keep_alives: u64,
+    pub keep_alives: u64 = Counter,
     /// Frames taken out of the history early to keep it within
     /// `HubConfig::history_budget` (readers that had not read them meet the lag
     /// policy, counted in `dropped` or `lag_disconnects`).
-    pub evicted: u64,
+    pub evicted: u64 = Counter,
     /// Topic logs freed, with their history, after `HubConfig::idle_topic_lifetime`
     /// without readers or publishes.
-    pub topics_expired: u64,
+    pub topics_expired: u64 = Counter,
     /// Publishes to a topic without a log while `HubConfig::max_topics` logs were
     /// held: delivered to nobody (no one subscribed) and not kept for replay.
-    pub topics_refused: u64,
+    pub topics_refused: u64 = Counter,
+}
 }
 
 #[derive(Debug, Default)]
