@@ -395,7 +395,11 @@ fn decode_piece(
 ) -> bool {
     let ok = decoder.push(piece).is_ok();
     for item in &mut *decoder {
-        if let Decoded::Event(event) = item {
+        // Published events are `message`s; the demos' own (`client-id` first on
+        // every stream) carry no send time.
+        if let Decoded::Event(event) = item
+            && event.event_type == "message"
+        {
             match parse_stamp(event.data.as_bytes()) {
                 Some((sent, phase)) => ready.push((phase, now.saturating_sub(sent), now)),
                 None => {
