@@ -1,22 +1,7 @@
-//! The demos' `/generate` reply: the words it is made of and where its checkpoints
-//! fall, copied from `sse_demo` (`word`, `CHECKPOINT_EVERY`) so this tool needs
-//! neither the demos nor their Redis client to build. Should the two drift apart,
-//! every stream of the per-request scenario fails its check, `--quick` included.
+//! The demos' `/generate` reply: its words and checkpoints are `sse_demo`'s own
+//! (`word`, `CHECKPOINT_EVERY`), so the check cannot drift from the contract.
 
-/// A checkpoint (an id-only frame, `id: n`) follows every this many words, and
-/// the last.
-pub(crate) const CHECKPOINT_EVERY: u64 = 100;
-
-/// `sse_demo`'s vocabulary, in turn.
-const VOCABULARY: [&str; 16] = [
-    "Server", "-Sent", " Events", " stream", " each", " token", " as", " soon", " as", " it",
-    " is", " ready,", " in", " order,", " without", " loss.",
-];
-
-/// Word `n` of every reply.
-pub(crate) fn word(n: u64) -> &'static str {
-    VOCABULARY[(n % VOCABULARY.len() as u64) as usize]
-}
+pub(crate) use sse_demo::{CHECKPOINT_EVERY, word};
 
 /// The last checkpoint a client has seen before word `n` (counting from 0) and
 /// after all of a reply's `words`: the id its events carry (`None`: no id yet).
