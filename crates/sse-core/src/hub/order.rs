@@ -63,12 +63,12 @@ pub(crate) struct Order {
 
 /// The log `log_ref` names, if it exists.
 pub(crate) fn log_mut<'a>(
-    global: &'a mut Log,
+    broadcast: &'a mut Log,
     topics: &'a mut Slab<Log>,
     log_ref: LogRef,
 ) -> Option<&'a mut Log> {
     match log_ref {
-        LogRef::Global => Some(global),
+        LogRef::Broadcast => Some(broadcast),
         LogRef::Topic(index) => topics.get_mut(index),
     }
 }
@@ -81,24 +81,24 @@ impl Order {
 
     /// Puts `log_ref` at the newest end of the list it belongs in now (moving it
     /// from where it was). O(1); nothing when it is there already.
-    pub(crate) fn touch(&mut self, global: &mut Log, topics: &mut Slab<Log>, log_ref: LogRef) {
-        let Some(log) = log_mut(global, topics, log_ref) else {
+    pub(crate) fn touch(&mut self, broadcast: &mut Log, topics: &mut Slab<Log>, log_ref: LogRef) {
+        let Some(log) = log_mut(broadcast, topics, log_ref) else {
             return;
         };
         let tier = Tier::of(log);
         if log.links.tier == Some(tier) && self.newest[tier as usize] == Some(log_ref) {
             return;
         }
-        self.remove(global, topics, log_ref);
+        self.remove(broadcast, topics, log_ref);
         let newest = self.newest[tier as usize];
-        if let Some(log) = log_mut(global, topics, log_ref) {
+        if let Some(log) = log_mut(broadcast, topics, log_ref) {
             log.links = Links {
                 tier: Some(tier),
                 older: newest,
                 newer: None,
             };
         }
-        match newest.and_then(|newest| log_mut(global, topics, newest)) {
+        match newest.and_then(|newest| log_mut(broadcast, topics, newest)) {
             Some(newest) => newest.links.newer = Some(log_ref),
             None => self.oldest[tier as usize] = Some(log_ref),
         }
@@ -106,19 +106,19 @@ impl Order {
     }
 
     /// Takes `log_ref` out of its list, if it is in one. O(1).
-    pub(crate) fn remove(&mut self, global: &mut Log, topics: &mut Slab<Log>, log_ref: LogRef) {
-        let Some(log) = log_mut(global, topics, log_ref) else {
+    pub(crate) fn remove(&mut self, broadcast: &mut Log, topics: &mut Slab<Log>, log_ref: LogRef) {
+        let Some(log) = log_mut(broadcast, topics, log_ref) else {
             return;
         };
         let Links { tier, older, newer } = std::mem::take(&mut log.links);
         let Some(tier) = tier else {
             return;
         };
-        match older.and_then(|older| log_mut(global, topics, older)) {
+        match older.and_then(|older| log_mut(broadcast, topics, older)) {
             Some(older) => older.links.newer = newer,
             None => self.oldest[tier as usize] = newer,
         }
-        match newer.and_then(|newer| log_mut(global, topics, newer)) {
+        match newer.and_then(|newer| log_mut(broadcast, topics, newer)) {
             Some(newer) => newer.links.older = older,
             None => self.newest[tier as usize] = older,
         }
@@ -129,44 +129,44 @@ impl Order {
 mod tests {
     use super::*;
 
-    fn walk(order: &Order, global: &mut Log, topics: &mut Slab<Log>, tier: Tier) -> Vec<LogRef> {
+    fn walk(order: &Order, broadcast: &mut Log, topics: &mut Slab<Log>, tier: Tier) -> Vec<LogRef> {
         let mut seen = Vec::new();
         let mut next = order.oldest(tier);
         while let Some(log_ref) = next {
             seen.push(log_ref);
-            next = log_mut(global, topics, log_ref).and_then(|log| log.links.newer);
+            next = log_mut(broadcast, topics, log_ref).and_then(|log| log.links.newer);
         }
         seen
     }
 
     #[test]
     fn logs_move_to_the_newest_end_and_between_lists() {
-        let mut global = Log::new(None);
+        let mut broadcast = Log::new(None);
         let mut topics = Slab::new();
         let a = LogRef::Topic(topics.insert(Log::new(Some("a".into()))));
         let b = LogRef::Topic(topics.insert(Log::new(Some("b".into()))));
         let mut order = Order::default();
-        for log_ref in [a, LogRef::Global, b, a] {
-            order.touch(&mut global, &mut topics, log_ref);
+        for log_ref in [a, LogRef::Broadcast, b, a] {
+            order.touch(&mut broadcast, &mut topics, log_ref);
         }
-        assert_eq!(walk(&order, &mut global, &mut topics, Tier::Unread), [b, a]);
+        assert_eq!(walk(&order, &mut broadcast, &mut topics, Tier::Unread), [b, a]);
         assert_eq!(
-            walk(&order, &mut global, &mut topics, Tier::Read),
-            [LogRef::Global]
+            walk(&order, &mut broadcast, &mut topics, Tier::Read),
+            [LogRef::Broadcast]
         );
         // A reader comes to `b`: it moves to the other list.
         topics[0].readers = 0;
         topics[1].readers = 1;
-        order.touch(&mut global, &mut topics, b);
-        assert_eq!(walk(&order, &mut global, &mut topics, Tier::Unread), [a]);
+        order.touch(&mut broadcast, &mut topics, b);
+        assert_eq!(walk(&order, &mut broadcast, &mut topics, Tier::Unread), [a]);
         assert_eq!(
-            walk(&order, &mut global, &mut topics, Tier::Read),
-            [LogRef::Global, b]
+            walk(&order, &mut broadcast, &mut topics, Tier::Read),
+            [LogRef::Broadcast, b]
         );
-        order.remove(&mut global, &mut topics, LogRef::Global);
-        order.remove(&mut global, &mut topics, a);
-        order.remove(&mut global, &mut topics, a);
-        assert_eq!(walk(&order, &mut global, &mut topics, Tier::Unread), []);
-        assert_eq!(walk(&order, &mut global, &mut topics, Tier::Read), [b]);
+        order.remove(&mut broadcast, &mut topics, LogRef::Broadcast);
+        order.remove(&mut broadcast, &mut topics, a);
+        order.remove(&mut broadcast, &mut topics, a);
+        assert_eq!(walk(&order, &mut broadcast, &mut topics, Tier::Unread), []);
+        assert_eq!(walk(&order, &mut broadcast, &mut topics, Tier::Read), [b]);
     }
 }

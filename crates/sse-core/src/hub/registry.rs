@@ -23,7 +23,7 @@ pub(crate) struct Client {
     pub(crate) generation: u64,
     pub(crate) info: ClientInfo,
     /// Its place in the broadcast log.
-    pub(crate) global: LogCursor,
+    pub(crate) broadcast: LogCursor,
     /// Its place in each topic's log, by the log's index in the hub's topic slab.
     pub(crate) topics: Box<[(usize, LogCursor)]>,
     /// Its own queue, made on the first frame sent to it alone (boxed: most

@@ -23,7 +23,7 @@ use crate::encode::SequenceIdLine;
 /// Which log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LogRef {
-    Global,
+    Broadcast,
     Topic(usize),
 }
 
@@ -40,7 +40,7 @@ pub(crate) struct State {
     /// The secret keys of generated ids.
     id_keys: std::hash::RandomState,
     ids: HashMap<Arc<str>, ClientKey>,
-    global: Log,
+    broadcast: Log,
     topics: Slab<Log>,
     topic_index: HashMap<Arc<str>, usize>,
     /// Events' own ids, for those still in a log, to their sequence.
@@ -180,7 +180,7 @@ impl State {
             next_client_number: 1,
             id_keys: std::hash::RandomState::new(),
             ids: HashMap::new(),
-            global: Log::new(None),
+            broadcast: Log::new(None),
             topics: Slab::new(),
             topic_index: HashMap::new(),
             event_ids: HashMap::new(),
@@ -277,7 +277,7 @@ impl State {
                 replay = Replay::Missed;
                 self.cursors_after(None, &log_indexes)
             });
-        let (global, topic_cursors) = cursors.expect("a live cursor always exists");
+        let (broadcast, topic_cursors) = cursors.expect("a live cursor always exists");
         for &index in &log_indexes {
             self.reader_joined(index);
         }
@@ -301,7 +301,7 @@ impl State {
         entry.insert(Client {
             generation,
             info: info.clone(),
-            global: LogCursor::new(global),
+            broadcast: LogCursor::new(broadcast),
             topics: log_indexes
                 .into_iter()
                 .zip(topic_cursors)
@@ -331,12 +331,12 @@ impl State {
         sequence: Option<u64>,
         topic_logs: &[usize],
     ) -> Option<(Cursor, Vec<Cursor>)> {
-        let global = self.global.cursor_after(sequence)?;
+        let broadcast = self.broadcast.cursor_after(sequence)?;
         let topics = topic_logs
             .iter()
             .map(|&index| self.topics[index].cursor_after(sequence))
             .collect::<Option<Vec<_>>>()?;
-        Some((global, topics))
+        Some((broadcast, topics))
     }
 
     /// Places a client that waited for the replay source just after `through`, in
@@ -350,10 +350,10 @@ impl State {
         let placed = after.and_then(|sequence| self.cursors_after(Some(sequence), &logs));
         let client = self.clients.get_mut(key.index)?;
         client.awaiting_replay = false;
-        let Some((global, topics)) = placed else {
+        let Some((broadcast, topics)) = placed else {
             return Some(false);
         };
-        client.global.cursor = global;
+        client.broadcast.cursor = broadcast;
         for ((_, cursor), placed) in client.topics.iter_mut().zip(topics) {
             cursor.cursor = placed;
         }
@@ -483,21 +483,21 @@ impl State {
     /// out of the lists when it holds nothing.
     fn relist(&mut self, log_ref: LogRef) {
         let State {
-            global,
+            broadcast,
             topics,
             order,
             ..
         } = self;
-        match log_mut(global, topics, log_ref) {
-            Some(log) if !log.is_empty() => order.touch(global, topics, log_ref),
-            _ => order.remove(global, topics, log_ref),
+        match log_mut(broadcast, topics, log_ref) {
+            Some(log) if !log.is_empty() => order.touch(broadcast, topics, log_ref),
+            _ => order.remove(broadcast, topics, log_ref),
         }
     }
 
     /// Frees topic log `index` with its history (it has no reader).
     fn free_topic(&mut self, index: usize) {
         self.order
-            .remove(&mut self.global, &mut self.topics, LogRef::Topic(index));
+            .remove(&mut self.broadcast, &mut self.topics, LogRef::Topic(index));
         let Some(log) = self.topics.try_remove(index) else {
             return;
         };
@@ -552,13 +552,13 @@ impl State {
                     break;
                 };
                 let State {
-                    global,
+                    broadcast,
                     topics,
                     event_ids,
                     history_bytes,
                     ..
                 } = self;
-                let Some(log) = log_mut(global, topics, log_ref) else {
+                let Some(log) = log_mut(broadcast, topics, log_ref) else {
                     break;
                 };
                 if log_ref == keep && log.len() <= 1 {
@@ -615,7 +615,7 @@ impl State {
             expired: 0,
         };
         let log_ref = match topic {
-            None => LogRef::Global,
+            None => LogRef::Broadcast,
             Some(topic) => {
                 match self.topic_log_to_publish(topic, config, &mut published.expired) {
                     Some(log_ref) => log_ref,
@@ -632,14 +632,14 @@ impl State {
             self.event_ids.insert(id.clone(), sequence);
         }
         let State {
-            global,
+            broadcast,
             topics,
             event_ids,
             order,
             history_bytes,
             ..
         } = self;
-        let Some(log) = log_mut(global, topics, log_ref) else {
+        let Some(log) = log_mut(broadcast, topics, log_ref) else {
             return published;
         };
         let entry = Entry {
@@ -658,7 +658,7 @@ impl State {
         // Only logs no one reads need the time: to know when they are idle.
         let now = log.is_unread_topic().then(Instant::now);
         log.idle_since = now;
-        order.touch(global, topics, log_ref);
+        order.touch(broadcast, topics, log_ref);
         if self.history_bytes > config.history_budget {
             published.evicted = self.evict_for_budget(log_ref, config);
         }
@@ -671,7 +671,7 @@ impl State {
     /// Whether readers wait on `log`.
     pub(crate) fn has_waiters(&self, log_ref: LogRef) -> bool {
         match log_ref {
-            LogRef::Global => !self.global.waiters.is_empty(),
+            LogRef::Broadcast => !self.broadcast.waiters.is_empty(),
             LogRef::Topic(index) => self
                 .topics
                 .get(index)
@@ -684,12 +684,12 @@ impl State {
     pub(crate) fn take_waiters(&mut self, log_ref: LogRef, wakers: &mut WakeList) -> bool {
         let State {
             clients,
-            global,
+            broadcast,
             topics,
             ..
         } = self;
         let log = match log_ref {
-            LogRef::Global => global,
+            LogRef::Broadcast => broadcast,
             LogRef::Topic(index) => match topics.get_mut(index) {
                 Some(log) => log,
                 None => return false,
@@ -707,7 +707,7 @@ impl State {
                 continue;
             };
             let cursor = match log_ref {
-                LogRef::Global => Some(&mut client.global),
+                LogRef::Broadcast => Some(&mut client.broadcast),
                 LogRef::Topic(index) => client
                     .topics
                     .iter_mut()
@@ -786,7 +786,7 @@ impl State {
     ) -> ReadOutcome {
         let State {
             clients,
-            global,
+            broadcast,
             topics,
             ..
         } = self;
@@ -825,7 +825,7 @@ impl State {
         }
 
         // Slow readers first: the policy applies before anything is read.
-        match apply_lag_policy(client, global, topics, config) {
+        match apply_lag_policy(client, broadcast, topics, config) {
             Some(dropped) => outcome.dropped = dropped,
             None => {
                 outcome.read = Read::Ended(DisconnectReason::Lagged);
@@ -852,8 +852,8 @@ impl State {
                     best = Some((sequence, source));
                 }
             };
-            if let Some(entry) = global.get(client.global.cursor.next) {
-                consider(entry.sequence, Source::Global);
+            if let Some(entry) = broadcast.get(client.broadcast.cursor.next) {
+                consider(entry.sequence, Source::Broadcast);
             }
             for (position, (index, cursor)) in client.topics.iter().enumerate() {
                 if let Some(entry) = topics[*index].get(cursor.cursor.next) {
@@ -869,7 +869,7 @@ impl State {
                     }
                     continue;
                 }
-                Some((_, Source::Global)) => (&*global, &mut client.global.cursor),
+                Some((_, Source::Broadcast)) => (&*broadcast, &mut client.broadcast.cursor),
                 Some((_, Source::Topic(position))) => {
                     let (index, cursor) = &mut client.topics[position];
                     (&topics[*index], &mut cursor.cursor)
@@ -916,8 +916,8 @@ impl State {
             Some(stored) if stored.will_wake(waker) => {}
             slot => *slot = Some(waker.clone()),
         }
-        if !std::mem::replace(&mut client.global.listed, true) {
-            global.waiters.push(key);
+        if !std::mem::replace(&mut client.broadcast.listed, true) {
+            broadcast.waiters.push(key);
         }
         for (index, cursor) in client.topics.iter_mut() {
             if !std::mem::replace(&mut cursor.listed, true) {
@@ -936,8 +936,8 @@ impl State {
         if self.ids.get(&client.info.id) == Some(&key) {
             self.ids.remove(&client.info.id);
         }
-        if client.global.listed {
-            forget_waiter(&mut self.global, &self.clients);
+        if client.broadcast.listed {
+            forget_waiter(&mut self.broadcast, &self.clients);
         }
         for (index, cursor) in client.topics.iter() {
             if cursor.listed
@@ -991,7 +991,7 @@ impl State {
         };
         let State {
             clients,
-            global,
+            broadcast,
             topics,
             ..
         } = self;
@@ -1011,7 +1011,7 @@ impl State {
             if waiting {
                 continue;
             }
-            match apply_lag_policy(client, global, topics, config) {
+            match apply_lag_policy(client, broadcast, topics, config) {
                 Some(dropped) => tick.dropped += dropped,
                 None => tick.lagged.push(ClientKey {
                     index,
@@ -1062,7 +1062,7 @@ fn forget_waiter(log: &mut Log, clients: &Slab<Client>) {
 #[derive(Clone, Copy, Debug)]
 enum Source {
     Direct,
-    Global,
+    Broadcast,
     /// A position in the client's topic list.
     Topic(usize),
 }
@@ -1077,11 +1077,11 @@ enum Lag {
 /// skipped, or `None` when it must go (it is then ending, as lagged).
 fn apply_lag_policy(
     client: &mut Client,
-    global: &Log,
+    broadcast: &Log,
     topics: &Slab<Log>,
     config: &HubConfig,
 ) -> Option<u64> {
-    let cursors = std::iter::once((global, &mut client.global.cursor)).chain(
+    let cursors = std::iter::once((broadcast, &mut client.broadcast.cursor)).chain(
         client
             .topics
             .iter_mut()
