@@ -454,13 +454,17 @@ impl Hub {
         let frame = event.to_frame().into_bytes();
         let sent = {
             let mut state = shared.lock();
-            let sent = state.send_to(client_id, frame, &shared.config)?;
-            shared
-                .counters
-                .newest_sequence
-                .store(sent.sequence, Relaxed);
-            sent
+            state.send_to(client_id, frame, &shared.config).inspect(|sent| {
+                let newest = &shared.counters.newest_sequence;
+                newest.store(sent.sequence, Relaxed);
+            })
         };
+        let sent = sent.map_err(|unsent| {
+            if let Some(waker) = unsent.waker {
+                waker.wake(); // The client it ended, after unlocking.
+            }
+            unsent.error
+        })?;
         Counters::add(&shared.counters.dropped, u64::from(sent.dropped));
         if let Some(waker) = sent.waker {
             waker.wake();

@@ -20,6 +20,20 @@ use super::registry::{Client, ClientKey, DirectQueue, End, LogCursor};
 use super::{ConnectError, ConnectOptions, SendError};
 use crate::encode::SequenceIdLine;
 
+/// A frame [`State::send_to`] did not queue: why, and the waker of a client it
+/// ended meanwhile (to wake after unlocking).
+#[derive(Debug)]
+pub(crate) struct Unsent {
+    pub(crate) error: SendError,
+    pub(crate) waker: Option<Waker>,
+}
+
+impl From<SendError> for Unsent {
+    fn from(error: SendError) -> Self {
+        Unsent { error, waker: None }
+    }
+}
+
 /// Which log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LogRef {
@@ -724,15 +738,17 @@ impl State {
         !log.waiters.is_empty()
     }
 
-    /// Queues a frame for one client. Returns the waker to wake.
+    /// Queues a frame for one client. Returns the waker to wake, also when the
+    /// frame was refused and the client ended (a full queue, under
+    /// [`LagPolicy::Disconnect`]).
     pub(crate) fn send_to(
         &mut self,
         client_id: &str,
         frame: Bytes,
         config: &HubConfig,
-    ) -> Result<Sent, SendError> {
+    ) -> Result<Sent, Unsent> {
         if self.shutting_down {
-            return Err(SendError::ShuttingDown);
+            return Err(SendError::ShuttingDown.into());
         }
         let key = *self.ids.get(client_id).ok_or(SendError::UnknownClient)?;
         let client = self
@@ -749,10 +765,10 @@ impl State {
         if let Err(full) = queue.sender.try_send((sequence, frame)) {
             match config.lag_policy {
                 LagPolicy::Disconnect => {
-                    if let Some(waker) = client.end_now(DisconnectReason::Lagged) {
-                        waker.wake();
-                    }
-                    return Err(SendError::QueueFull);
+                    return Err(Unsent {
+                        error: SendError::QueueFull,
+                        waker: client.end_now(DisconnectReason::Lagged),
+                    });
                 }
                 LagPolicy::DropOldest => {
                     // The oldest frame is the one already taken for merging, if any.
