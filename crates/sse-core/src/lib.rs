@@ -1,19 +1,33 @@
 //! Server-Sent Events without IO.
 //!
 //! `sse-core` is the part of an SSE server (and client) that does not touch a socket,
-//! a timer or a runtime:
+//! a timer or a runtime. Its parts:
 //!
-//! - the **encoder** turns an [`Event`] or a [`Comment`] into a [`Frame`], the exact
-//!   bytes of the `text/event-stream` wire format, into a buffer you own;
-//! - the **decoder** ([`Decoder`]) turns bytes, in chunks of any size, back into
-//!   events, following the WHATWG `EventSource` processing model to the letter.
+//! | part | what it does |
+//! |---|---|
+//! | the **encoder** ([`Event`], [`Comment`], [`Frame`]) | turns events, comments, retry hints and id checkpoints into the exact bytes of the `text/event-stream` format, refusing values that would forge fields |
+//! | the **decoder** ([`Decoder`], [`EventStream`]) | turns bytes, in chunks of any size, back into events, following the WHATWG `EventSource` processing model to the letter, within limits |
+//! | **per-request streams** ([`ResponseStream`], [`channel`], [`Message`]) | one response, your own events (an LLM's tokens, a job's progress): every ready message in one write, keep-alive, clean ends |
+//! | the **hub** ([`Hub`], [`ClientStream`], [`Batch`]) | clients and fan-out: broadcast, topics, one client; replay after `Last-Event-ID`; slow clients, keep-alive, hooks, limits, shutdown, [`Metrics`] |
+//! | **HTTP** ([`Hub::accept`], [`ConnectOptions::from_parts`], [`response_head`], [`Rejection`]) | what every adapter would otherwise repeat, on the `http` crate's types |
+//! | **relaying** ([`EncodedEvent`], [`Hub::relay`], [`ReplaySource`]) | events whose ids an external log (Redis Streams) gives |
 //!
-//! Framework adapters (`sse-hyper`, `sse-axum`, `sse-warp`, `sse-smol`) move the bytes.
+//! Framework adapters (`sse-hyper`, `sse-axum`, `sse-warp`, `sse-smol`) move the bytes
+//! and supply the timer. How a frame travels:
 //!
 //! ```text
-//!   Event ──encode──▶ Frame (Bytes, cloned per client) ──▶ adapter ──▶ socket
-//!   socket ──▶ chunks ──▶ Decoder ──▶ Decoded::{Event, Retry, Comment}
+//!  hub:          Event ──encode──▶ frame (Bytes) ──append──▶ Log (chunks, shared)
+//!                  Hub::broadcast / publish / send_to          │ wakes waiting readers
+//!                                                              ▼
+//!                ClientStream ──takes every ready frame──▶ Batch (runs of chunks, one Buf)
+//!  per request:  your Stream / channel ──▶ ResponseStream ──encode──▶ Bytes (all ready messages)
+//!                                                              ▼
+//!                adapter body / writer (one vectored write, flush when Pending) ──▶ socket
+//!  client side:  socket ──▶ chunks ──▶ Decoder ──▶ Decoded::{Event, Retry, Comment}
 //! ```
+//!
+//! The hub's own module documentation follows a frame file by file, and says how a
+//! client waits.
 //!
 //! # Examples
 //!

@@ -114,8 +114,8 @@ pub fn respond_with(
     }
 }
 
-/// Answers a request with your own stream of events (a [`ResponseStream`]
-/// (sse_core::ResponseStream), a [`channel`](sse_core::channel)'s receiver, or any
+/// Answers a request with your own stream of events (a
+/// [`ResponseStream`](sse_core::ResponseStream), a [`channel`](sse_core::channel)'s receiver, or any
 /// stream of messages): the SSE response head and [`SseBody::from_stream`].
 pub fn respond_stream(stream: impl IntoResponseStream) -> http::Response<SseBody> {
     sse_core::response_head(http::Version::HTTP_11).map(|()| SseBody::from_stream(stream))

@@ -11,8 +11,8 @@ use futures_lite::{AsyncWrite, Future};
 /// A writer that fails with [`io::ErrorKind::TimedOut`] when bytes wait but none
 /// are taken for `stall` (a client that stopped reading: its socket buffers are
 /// full). The stream being written ends with it, so the hub removes the client.
-/// [`Server`](crate::Server) writes through one ([`Server::write_stall`]
-/// (crate::Server::write_stall)).
+/// [`Server`](crate::Server) writes through one (see
+/// [`write_stall`](crate::Server::write_stall)).
 #[derive(Debug)]
 pub struct WriteTimeout<W> {
     writer: W,

@@ -86,9 +86,9 @@ pub struct ConnectRequest<'a> {
     /// one).
     pub client_id: Option<&'a str>,
     /// The id the HTTP request asked for (the client-id header or `client=`),
-    /// whether or not the hub takes it ([`HubConfig::trust_client_id`]
-    /// (super::HubConfig::trust_client_id)): decide here whether this client may
-    /// have it.
+    /// whether or not the hub takes it (see
+    /// [`trust_client_id`](super::HubConfig::trust_client_id)): decide here whether
+    /// this client may have it.
     pub requested_id: Option<&'a str>,
     /// The topics it subscribes to.
     pub topics: &'a [String],

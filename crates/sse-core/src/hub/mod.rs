@@ -26,6 +26,58 @@
 //!
 //! The hub does no IO and needs no runtime: the adapters move the bytes and call
 //! [`Hub::keep_alive_tick`] from their runtime's timer.
+//!
+//! # How a frame travels
+//!
+//! 1. **Encoded once** (`mod.rs`, `crate::encode`): [`Hub::broadcast`],
+//!    [`Hub::publish`] and [`Hub::send_to`] encode the event into one exactly sized
+//!    frame. An event without an id of its own gets its sequence number as its id:
+//!    `state.rs` keeps the `id:` line in decimal and counts it up.
+//! 2. **Appended once** (`state.rs`, `log.rs`, `chunk.rs`): under the hub's lock,
+//!    the frame takes the next sequence number and goes at the end of the
+//!    broadcast log or the topic's log, into the log's current [`Chunk`]
+//!    (`chunk.rs`: fixed-size, behind an `Arc`, filled while readers share it).
+//!    Frames for one client go into its own bounded queue (`registry.rs`) instead.
+//!    The history bounds (`history`, `history_bytes`, `history_budget`,
+//!    `order.rs`'s eviction order) drop the oldest frames here.
+//! 3. **Readers woken** (`mod.rs`): the wakers of readers waiting on that log are
+//!    taken under the lock into a [`WakeList`](state::WakeList) and woken after it
+//!    is released, 32 at a time.
+//! 4. **Taken at once** (`stream.rs`, `state.rs`'s `read`): a woken
+//!    [`ClientStream`] takes, under the lock, every frame past its cursors in each
+//!    log it reads and its own queue, merged by sequence (so every client sees one
+//!    order), up to [`BATCH_CAPACITY`], applying the lag policy on the way.
+//! 5. **Handed out as one unit** (`batch.rs`): a [`Batch`] holds runs of a
+//!    chunk's frames with one reference each, and frames of their own, inline; it
+//!    is one `Buf`, so the adapter's body or writer sends it with one vectored
+//!    write and flushes when the stream is `Pending`.
+//!
+//! # How waiting works
+//!
+//! A client waits in one place: its [`ClientStream`]'s `poll_next`. The invariants,
+//! each owned by `state.rs`:
+//!
+//! - **Registered before it sleeps.** When `read` finds nothing for a client, it
+//!   stores the client's waker (cloned only when it changed) and lists the client
+//!   on each log it reads, once (`listed`); a publish to such a log takes the
+//!   wakers of its listed readers. Reading and registering happen under the same
+//!   lock as appending, so a frame is either seen by the read or finds the waker:
+//!   no wake-up is lost, and waiting allocates nothing.
+//! - **Woken after the lock.** No waker is woken under the lock: operations hand
+//!   their wakers back ([`WakeList`](state::WakeList), or one waker) and the caller
+//!   wakes them once it has unlocked, so a woken task never contends for the lock
+//!   it was woken from.
+//! - **Lagging.** A reader more than [`HubConfig::max_lag`] frames behind in a log
+//!   (or whose own queue is full, or whose unread frames the history budget
+//!   evicted) is handled by the [`LagPolicy`] on its next read: its stream ends
+//!   ([`LagPolicy::Disconnect`]; the browser reconnects and replay fills the gap)
+//!   or it skips ahead, the skipped frames counted as dropped.
+//! - **Closing.** A client ends when it is disconnected, replaced, lags under
+//!   `Disconnect`, or the hub shuts down: its entry is marked ended and its waker
+//!   woken; its stream then yields `None`, and dropping the stream removes the
+//!   entry, running the disconnect hook exactly once. A stale key (a removed
+//!   client whose slab slot was reused) never reaches the newer client: every key
+//!   carries the slot's generation.
 
 mod batch;
 mod builder;
@@ -454,10 +506,12 @@ impl Hub {
         let frame = event.to_frame().into_bytes();
         let sent = {
             let mut state = shared.lock();
-            state.send_to(client_id, frame, &shared.config).inspect(|sent| {
-                let newest = &shared.counters.newest_sequence;
-                newest.store(sent.sequence, Relaxed);
-            })
+            state
+                .send_to(client_id, frame, &shared.config)
+                .inspect(|sent| {
+                    let newest = &shared.counters.newest_sequence;
+                    newest.store(sent.sequence, Relaxed);
+                })
         };
         let sent = sent.map_err(|unsent| {
             if let Some(waker) = unsent.waker {

@@ -149,7 +149,10 @@ mod tests {
         for log_ref in [a, LogRef::Broadcast, b, a] {
             order.touch(&mut broadcast, &mut topics, log_ref);
         }
-        assert_eq!(walk(&order, &mut broadcast, &mut topics, Tier::Unread), [b, a]);
+        assert_eq!(
+            walk(&order, &mut broadcast, &mut topics, Tier::Unread),
+            [b, a]
+        );
         assert_eq!(
             walk(&order, &mut broadcast, &mut topics, Tier::Read),
             [LogRef::Broadcast]
