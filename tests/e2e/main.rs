@@ -1,4 +1,4 @@
-//! End-to-end tests: every adapter's demo server (the demo contract in DESIGN.md), in
+//! End-to-end tests: every adapter's demo server (the demo contract in `crates/sse-demo`), in
 //! its own process on `127.0.0.1:0`, driven by real HTTP clients over loopback
 //! (HTTP/1.1, and HTTP/2 with prior knowledge where the adapter speaks it), its
 //! streams decoded by `sse_core::EventStream`.

@@ -6,7 +6,7 @@
 //! all its work on the calling thread (publishing, waking, reading), so nothing it
 //! allocates escapes the count.
 //!
-//! What DESIGN.md asks for, each proved here:
+//! What the design asks for (the figures in the README), each proved here:
 //!
 //! - broadcasting M events to N clients that drain them allocates O(M), not O(N*M):
 //!   the same count for 10 and for 1 000 clients, a small constant per event (the

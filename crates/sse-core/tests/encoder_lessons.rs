@@ -1,5 +1,5 @@
 //! One test per encoder lesson from the Go package this library redesigns
-//! (DESIGN.md, "Lessons from the original", 7 to 11). Each encodes with the encoder
+//! (`docs/lessons.md`, 7 to 11). Each encodes with the encoder
 //! and reads the bytes back as a browser would, with the decoder.
 
 use std::time::Duration;

@@ -1,5 +1,5 @@
-//! One test per hub lesson from the Go package this library redesigns (DESIGN.md,
-//! "Lessons from the original", 1 to 6, 12 and 13).
+//! One test per hub lesson from the Go package this library redesigns (`docs/lessons.md`,
+//! 1 to 6, 12 and 13).
 
 mod common;
 
