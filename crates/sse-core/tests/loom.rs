@@ -21,7 +21,7 @@ use loom::sync::atomic::Ordering::SeqCst;
 use loom::thread;
 use sse_core::{
     Batch, ClientInfo, ClientStream, ConnectOptions, Decoded, Decoder, DisconnectReason, Event,
-    Hooks, Hub, HubConfig, SendError,
+    Hooks, Hub, HubConfig, LagPolicy, SendError,
 };
 
 /// Runs `f` under every interleaving loom explores: all of them, or with
@@ -40,8 +40,11 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
     model_bounded(None, f);
 }
 
+/// Keep-alive off, and ids from 0 (the models resume from ids they count).
 fn config() -> HubConfig {
-    HubConfig::default().keep_alive(None)
+    HubConfig::default()
+        .keep_alive(None)
+        .first_sequence(Some(0))
 }
 
 /// A waker that counts its wakes.
@@ -341,6 +344,48 @@ fn lagged_reader_resumes_without_gap_or_duplicate() {
         assert_eq!(seen, expected);
         assert_eq!(hub.metrics().replay_misses, 0);
         assert!(is_pending(&mut stream));
+    });
+}
+
+/// (e) `hub/chunk.rs`, the crate's one `unsafe` module, under loom's cells and
+/// atomics: a reader holds a run of a chunk (its batch) and reads it on its thread
+/// while a publisher fills the same chunk and evicts its oldest frames, which are
+/// large, so the log frees them at once whenever no batch shares the chunk. Loom
+/// checks every interleaving: no slot is read while written or after it is freed,
+/// and the run reads whole.
+#[test]
+fn a_held_run_reads_whole_while_its_chunk_fills_and_evicts() {
+    model_bounded(Some(3), || {
+        let large = |tag: char| tag.to_string().repeat(1100);
+        // Skipped ahead rather than ended when the publisher gets there first.
+        let config = config()
+            .history(2)
+            .max_lag(1)
+            .lag_policy(LagPolicy::DropOldest);
+        let hub = Hub::new(config);
+        let mut stream = hub.connect(ConnectOptions::new()).expect("connects");
+        hub.broadcast(&Event::new(large('a')));
+        let publisher = {
+            let hub = hub.clone();
+            thread::spawn(move || {
+                hub.broadcast(&Event::new(large('b')));
+                hub.broadcast(&Event::new(large('c')));
+            })
+        };
+        let Poll::Ready(Some(batch)) = poll(&mut stream, Waker::noop()) else {
+            panic!("the first event is ready");
+        };
+        let seen = events(&batch);
+        drop(batch);
+        assert!(!seen.is_empty());
+        let mut last = 0;
+        for (data, id) in seen {
+            let id: usize = id.parse().expect("a sequence");
+            assert!(id > last, "in order");
+            assert_eq!(data, large(['a', 'b', 'c'][id - 1]), "event {id} whole");
+            last = id;
+        }
+        publisher.join().expect("the publisher");
     });
 }
 

@@ -1,8 +1,8 @@
 //! A batch: the frames a client stream hands out at once, held inline.
 
+use super::sync::Arc;
 use std::fmt;
 use std::io::IoSlice;
-use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 

@@ -28,11 +28,10 @@
 //!   initialised ones; dropping the chunk drops them, each once.
 #![allow(unsafe_code)]
 
-use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
-use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+use super::sync::{Arc, AtomicUsize, UnsafeCell};
 
 use bytes::Bytes;
 
@@ -72,7 +71,7 @@ impl Chunk {
             // initialised it before the matching release store, and never writes
             // it again; it is not dropped while `&self` lives, since only `&mut`
             // drops a slot (raising `dropped`, which is not above it now).
-            unsafe { (*self.slots[slot].get()).assume_init_ref() }
+            self.slots[slot].with(|slot| unsafe { (*slot).assume_init_ref() })
         } else {
             &UNWRITTEN
         }
@@ -82,25 +81,25 @@ impl Chunk {
     /// evicted entry's frame at once, rather than with its whole chunk (freeing a
     /// chunk's frames all at once makes the allocator merge and split them).
     pub(crate) fn drop_through(&mut self, slot: usize) {
-        let end = (slot + 1).min(*self.written.get_mut());
+        let end = (slot + 1).min(self.written.load(Acquire));
         while self.dropped < end {
-            let slot = &mut self.slots[self.dropped];
+            let slot = &self.slots[self.dropped];
             self.dropped += 1;
             // SAFETY: the slot is in `dropped..written` (before the increment):
             // initialised, and now outside that range, so it is never read or
             // dropped again; `&mut self` means no reader is left.
-            unsafe { slot.get_mut().assume_init_drop() }
+            slot.with_mut(|slot| unsafe { (*slot).assume_init_drop() });
         }
     }
 }
 
 impl Drop for Chunk {
     fn drop(&mut self) {
-        let written = *self.written.get_mut();
-        for slot in &mut self.slots[self.dropped..written] {
+        let written = self.written.load(Acquire);
+        for slot in &self.slots[self.dropped..written] {
             // SAFETY: slots in `dropped..written` are initialised, and `&mut self`
             // means no reader is left; each is dropped once, here.
-            unsafe { slot.get_mut().assume_init_drop() }
+            slot.with_mut(|slot| unsafe { (*slot).assume_init_drop() });
         }
     }
 }
@@ -127,7 +126,7 @@ impl ChunkWriter {
             chunk: Arc::new(Chunk {
                 dropped: 0,
                 written: AtomicUsize::new(0),
-                slots: [const { UnsafeCell::new(MaybeUninit::uninit()) }; CHUNK_LEN],
+                slots: std::array::from_fn(|_| UnsafeCell::new(MaybeUninit::uninit())),
             }),
         }
     }
@@ -161,7 +160,7 @@ impl ChunkWriter {
         // so no other write races with this one; readers read slot `next` only once
         // `written` is above it, which the release store below makes it, after this
         // write. The slot was never written: `written` only grows.
-        unsafe { (*slot.get()).write(frame) };
+        slot.with_mut(|slot| unsafe { (*slot).write(frame) });
         self.chunk.written.store(next + 1, Release);
     }
 }

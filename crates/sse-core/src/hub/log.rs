@@ -9,6 +9,8 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+
+use super::sync;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -55,7 +57,7 @@ pub(crate) struct Log {
     first: u64,
     /// The frames: chunk `k` holds indexes `chunk_first() + k * CHUNK_LEN ..`, each
     /// chunk kept while it holds an entry.
-    chunks: VecDeque<Arc<Chunk>>,
+    chunks: VecDeque<sync::Arc<Chunk>>,
     /// Fills the newest chunk.
     writer: Option<ChunkWriter>,
     bytes: usize,
@@ -269,7 +271,7 @@ impl Log {
     /// the log's own reference is let go for a moment, so the writer's is the only
     /// one and the frame is freed now, not when the chunk fills up.
     fn drop_frame_early(&mut self, slot: usize) {
-        if let Some(chunk) = self.chunks.front_mut().and_then(Arc::get_mut) {
+        if let Some(chunk) = self.chunks.front_mut().and_then(sync::Arc::get_mut) {
             chunk.drop_through(slot);
             return;
         }
@@ -280,7 +282,7 @@ impl Log {
             || !self
                 .chunks
                 .front()
-                .is_some_and(|chunk| Arc::ptr_eq(chunk, writer.chunk()))
+                .is_some_and(|chunk| sync::Arc::ptr_eq(chunk, writer.chunk()))
         {
             return;
         }
