@@ -17,13 +17,6 @@
 //! a notice and passes, so `cargo test --workspace` works on a fresh machine; with the
 //! `CI` environment variable set it fails instead (`.ci/run` installs Chromium).
 
-#[path = "e2e/client.rs"]
-#[allow(dead_code)]
-mod client;
-#[path = "e2e/server.rs"]
-#[allow(dead_code)]
-mod server;
-
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
@@ -32,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use client::{Connect, SseClient};
-use server::Server;
+use sse_testkit::client::{Connect, SseClient};
+use sse_testkit::demo::Server;
 
 /// The topic the page reports on.
 const REPORT: &str = "browser-report";

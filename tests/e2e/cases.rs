@@ -8,8 +8,8 @@ use serde_json::json;
 use sse_core::Decoded;
 
 use crate::Adapter;
-use crate::client::{Connect, Protocol, RawClient, SseClient};
-use crate::server::{Server, TIMEOUT};
+use sse_testkit::client::{Connect, Protocol, RawClient, SseClient};
+use sse_testkit::demo::{Server, TIMEOUT};
 
 /// The head comes before any event, with the SSE headers, over every protocol.
 pub(crate) async fn response_head(adapter: Adapter) {

@@ -8,7 +8,7 @@ use sse_core::{Decoded, MessageEvent};
 use sse_demo::{CHECKPOINT_EVERY, word};
 
 use crate::Adapter;
-use crate::client::{Connect, SseClient};
+use sse_testkit::client::{Connect, SseClient};
 
 /// Reads a reply up to its `done` event: the words, and the id the last checkpoint
 /// moved the client's last event id to.

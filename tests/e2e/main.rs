@@ -10,23 +10,21 @@
 //! `#[test]` of each case for each adapter (`hyper::response_head`, ...). The demo
 //! binaries are targets of this package (see the root `Cargo.toml`), so cargo builds
 //! them before this test. A new adapter takes a `[[bin]]` for its demo there and one
-//! line in the `adapter_tests!` call at the end of this file. Every wait is bounded (see [`server::TIMEOUT`]) and every
-//! server process is killed when its guard drops, so a failing test neither hangs
-//! nor leaves a process behind.
+//! line in the `adapter_tests!` call at the end of this file. The demo processes and
+//! the clients are `sse-testkit`'s: every wait is bounded (see
+//! [`sse_testkit::TIMEOUT`]) and every server process is killed when its guard
+//! drops, so a failing test neither hangs nor leaves a process behind.
 
 mod cases;
-mod client;
 mod generate;
 mod redis;
-mod redis_server;
 mod security;
-mod server;
 mod timeouts;
 
 use std::future::Future;
 
-use client::Protocol;
-use server::Server;
+use sse_testkit::client::Protocol;
+use sse_testkit::demo::Server;
 
 /// One adapter's demo server.
 #[derive(Clone, Copy, Debug)]

@@ -5,10 +5,10 @@
 
 use serde_json::{Value, json};
 
-use crate::client::Connect;
-use crate::redis_server::RedisServer;
-use crate::server::Server;
 use crate::{Adapter, run};
+use sse_testkit::client::Connect;
+use sse_testkit::demo::Server;
+use sse_testkit::redis::RedisServer;
 
 /// One demo process per adapter, all on `redis`'s stream.
 fn start_all(redis: &RedisServer, flags: &[&str]) -> Vec<Server> {
@@ -28,7 +28,7 @@ fn data(events: &[sse_core::MessageEvent]) -> Vec<&str> {
 #[test]
 fn every_client_of_every_process_gets_every_event_in_one_order() {
     run(async {
-        let Some(redis) = RedisServer::start() else {
+        let Some(redis) = RedisServer::start_for_test() else {
             return;
         };
         let servers = start_all(&redis, &[]);
@@ -64,7 +64,7 @@ fn every_client_of_every_process_gets_every_event_in_one_order() {
 #[test]
 fn a_client_reconnecting_to_another_process_gets_exactly_what_it_missed() {
     run(async {
-        let Some(redis) = RedisServer::start() else {
+        let Some(redis) = RedisServer::start_for_test() else {
             return;
         };
         // Each process keeps 2 events per log: replay comes from the stream.
@@ -121,7 +121,7 @@ fn a_client_reconnecting_to_another_process_gets_exactly_what_it_missed() {
 #[test]
 fn redis_restarting_mid_stream_loses_and_repeats_nothing() {
     run(async {
-        let Some(mut redis) = RedisServer::start() else {
+        let Some(mut redis) = RedisServer::start_for_test() else {
             return;
         };
         let servers = start_all(&redis, &[]);
@@ -148,7 +148,7 @@ fn redis_restarting_mid_stream_loses_and_repeats_nothing() {
                 .wait_for_stats("redis to be gone", disconnected)
                 .await;
         }
-        redis.restart();
+        redis.restart().expect("redis-server restarts");
         for server in &servers {
             let connected = |s: &Value| s["redis"]["connected"] == 1;
             server.wait_for_stats("redis to be back", connected).await;
@@ -173,7 +173,7 @@ fn redis_restarting_mid_stream_loses_and_repeats_nothing() {
 #[test]
 fn an_own_id_is_refused_with_redis_and_nothing_is_sent() {
     run(async {
-        let Some(redis) = RedisServer::start() else {
+        let Some(redis) = RedisServer::start_for_test() else {
             return;
         };
         let servers = start_all(&redis, &[]);

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::Adapter;
-use crate::client::Connect;
+use sse_testkit::client::Connect;
 
 /// By default the hub issues every client's id (told in the `sse-clientid` header
 /// and the demo's `client-id` event): a client that claims another's id, by header

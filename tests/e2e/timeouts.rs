@@ -9,8 +9,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::Adapter;
-use crate::client::RawClient;
-use crate::server::Server;
+use sse_testkit::client::RawClient;
+use sse_testkit::demo::Server;
 
 /// A bound on how long the server may take to close, far above the timeouts set
 /// (1 and 2 s), so a loaded runner cannot break it.

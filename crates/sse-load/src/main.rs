@@ -28,7 +28,6 @@ mod chunked;
 mod client;
 mod generate;
 mod http;
-mod redis;
 mod report;
 mod run;
 mod server;
@@ -269,7 +268,9 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
 
 /// Leaves out the Redis rows when `redis-server` cannot be run, with a note.
 fn skip_redis_if_missing(options: &mut Options) {
-    if !options.servers.iter().any(|kind| kind.is_redis()) || redis::available() {
+    if !options.servers.iter().any(|kind| kind.is_redis())
+        || sse_testkit::redis::RedisServer::available()
+    {
         return;
     }
     let skipped: Vec<&str> = options

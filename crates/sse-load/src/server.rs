@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::baseline::Baseline;
-use crate::redis::RedisServer;
+use sse_testkit::redis::RedisServer;
 
 /// How many demo processes share the Redis stream in a [`Kind::Redis`] run.
 const REDIS_PROCESSES: usize = 2;
@@ -361,7 +361,8 @@ impl Deployment {
     pub(crate) fn redis_sample(&self) -> io::Result<Option<ProcSample>> {
         self.redis
             .as_ref()
-            .map(|redis| sample(&redis.pid.to_string()))
+            .and_then(RedisServer::pid)
+            .map(|pid| sample(&pid.to_string()))
             .transpose()
     }
 

@@ -1,18 +1,15 @@
 //! The backplane against a real `redis-server` (started per test on a free port):
 //! several processes' hubs, one order, replay from the stream, Redis going away.
 
-#[path = "../../../tests/e2e/redis_server.rs"]
-mod redis_server;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_lite::StreamExt;
-use redis_server::RedisServer;
 use sse_core::{ClientStream, ConnectOptions, Decoded, Decoder, Event, Hub, HubConfig};
 use sse_redis::{
     Backplane, BackplaneHooks, Error, InvalidEntry, NoBackplaneHooks, RedisOptions, StreamId,
 };
+use sse_testkit::redis::RedisServer;
 
 /// Hooks that write down every call.
 #[derive(Clone, Default)]
@@ -129,7 +126,7 @@ async fn wait_until(condition: impl Fn() -> bool) {
 
 #[tokio::test]
 async fn every_process_relays_every_event_in_one_order() {
-    let Some(redis) = RedisServer::start() else {
+    let Some(redis) = RedisServer::start_for_test() else {
         return;
     };
     let (a, b, c) = (
@@ -163,7 +160,7 @@ async fn every_process_relays_every_event_in_one_order() {
 
 #[tokio::test]
 async fn the_entry_id_is_the_event_id_and_own_ids_are_refused() {
-    let Some(redis) = RedisServer::start() else {
+    let Some(redis) = RedisServer::start_for_test() else {
         return;
     };
     let a = open(&redis, 64).await;
@@ -179,7 +176,7 @@ async fn the_entry_id_is_the_event_id_and_own_ids_are_refused() {
 
 #[tokio::test]
 async fn topics_reach_their_subscribers_on_every_process() {
-    let Some(redis) = RedisServer::start() else {
+    let Some(redis) = RedisServer::start_for_test() else {
         return;
     };
     let (a, b) = (open(&redis, 64).await, open(&redis, 64).await);
@@ -194,7 +191,7 @@ async fn topics_reach_their_subscribers_on_every_process() {
 
 #[tokio::test]
 async fn a_client_reconnecting_to_another_process_gets_exactly_what_it_missed() {
-    let Some(redis) = RedisServer::start() else {
+    let Some(redis) = RedisServer::start_for_test() else {
         return;
     };
     // B keeps only 2 events per log in memory: the rest must come from the stream.
@@ -221,7 +218,7 @@ async fn a_client_reconnecting_to_another_process_gets_exactly_what_it_missed() 
 
 #[tokio::test]
 async fn an_id_the_stream_no_longer_holds_is_a_replay_miss() {
-    let Some(redis) = RedisServer::start() else {
+    let Some(redis) = RedisServer::start_for_test() else {
         return;
     };
     let a = open(&redis, 2).await;
@@ -238,7 +235,7 @@ async fn an_id_the_stream_no_longer_holds_is_a_replay_miss() {
 
 #[tokio::test]
 async fn redis_going_away_loses_nothing_and_repeats_nothing_once_it_is_back() {
-    let Some(mut redis) = RedisServer::start() else {
+    let Some(mut redis) = RedisServer::start_for_test() else {
         return;
     };
     let hooks = Recorder::default();
@@ -253,7 +250,7 @@ async fn redis_going_away_loses_nothing_and_repeats_nothing_once_it_is_back() {
     let refused = a.broadcast(&Event::new("lost")).await;
     assert!(matches!(refused, Err(Error::Redis(_))), "{refused:?}");
     wait_until(|| !a.metrics().connected && !b.metrics().connected).await;
-    redis.restart();
+    redis.restart().expect("redis-server restarts");
     wait_until(|| a.metrics().connected && b.metrics().connected).await;
 
     broadcast_all(&b, &["4", "5"]).await;
@@ -284,7 +281,7 @@ async fn redis_going_away_loses_nothing_and_repeats_nothing_once_it_is_back() {
 
 #[tokio::test]
 async fn entries_not_written_by_the_backplane_are_skipped_and_counted() {
-    let Some(redis) = RedisServer::start() else {
+    let Some(redis) = RedisServer::start_for_test() else {
         return;
     };
     let hooks = Recorder::default();
@@ -362,7 +359,7 @@ async fn assert_resync(backplane: &Backplane, last: &str) {
 
 #[tokio::test]
 async fn redis_restarting_empty_below_the_readers_position_skips_nothing() {
-    let Some(mut redis) = RedisServer::start() else {
+    let Some(mut redis) = RedisServer::start_for_test() else {
         return;
     };
     let hooks = Recorder::default();
@@ -379,7 +376,7 @@ async fn redis_restarting_empty_below_the_readers_position_skips_nothing() {
     let b = open(&redis, 64).await;
     let mut on_b = connect(&b, ConnectOptions::new());
 
-    redis.restart();
+    redis.restart().expect("redis-server restarts");
     // Published as soon as Redis takes them, whether or not the readers have
     // noticed the reset yet: every one must arrive.
     let mut published = Vec::new();
@@ -416,7 +413,7 @@ async fn redis_restarting_empty_below_the_readers_position_skips_nothing() {
 
 #[tokio::test]
 async fn a_stream_moved_back_under_a_connected_reader_is_read_from_its_beginning() {
-    let Some(redis) = RedisServer::start() else {
+    let Some(redis) = RedisServer::start_for_test() else {
         return;
     };
     let hooks = Recorder::default();

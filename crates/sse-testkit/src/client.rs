@@ -9,11 +9,11 @@ use futures_util::{Stream, StreamExt};
 use reqwest::header::HeaderMap;
 use sse_core::{Decoded, EventStream, MessageEvent};
 
-use crate::server::{Reply, Server, TIMEOUT};
+use crate::demo::{Reply, Server, TIMEOUT};
 
 /// Which HTTP version a client speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Protocol {
+pub enum Protocol {
     /// HTTP/1.1.
     Http1,
     /// HTTP/2 over cleartext with prior knowledge (h2c).
@@ -22,7 +22,7 @@ pub(crate) enum Protocol {
 
 impl Protocol {
     /// A fresh client (its own connections) for this protocol.
-    pub(crate) fn client(self) -> reqwest::Client {
+    pub fn client(self) -> reqwest::Client {
         let builder = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(TIMEOUT);
@@ -34,7 +34,7 @@ impl Protocol {
     }
 
     /// The version a response must come with.
-    pub(crate) fn version(self) -> reqwest::Version {
+    pub fn version(self) -> reqwest::Version {
         match self {
             Protocol::Http1 => reqwest::Version::HTTP_11,
             Protocol::Http2 => reqwest::Version::HTTP_2,
@@ -50,7 +50,7 @@ const CLIENT_ID_EVENT: &str = "client-id";
 
 /// What to ask `/events` (or another streaming route) for.
 #[derive(Clone, Debug)]
-pub(crate) struct Connect {
+pub struct Connect {
     protocol: Protocol,
     path: &'static str,
     query: String,
@@ -59,9 +59,15 @@ pub(crate) struct Connect {
     body: Option<String>,
 }
 
+impl Default for Connect {
+    fn default() -> Self {
+        Connect::new()
+    }
+}
+
 impl Connect {
     /// `GET /events` over HTTP/1.1, no query, no headers.
-    pub(crate) fn new() -> Connect {
+    pub fn new() -> Connect {
         Connect {
             protocol: Protocol::Http1,
             path: "/events",
@@ -72,7 +78,7 @@ impl Connect {
     }
 
     /// `POST /generate` with `body` (JSON): a per-request stream.
-    pub(crate) fn generate(body: &serde_json::Value) -> Connect {
+    pub fn generate(body: &serde_json::Value) -> Connect {
         Connect {
             path: "/generate",
             body: Some(body.to_string()),
@@ -80,13 +86,14 @@ impl Connect {
         }
     }
 
-    pub(crate) fn protocol(mut self, protocol: Protocol) -> Connect {
+    /// Speaks `protocol` (HTTP/1.1 by default).
+    pub fn protocol(mut self, protocol: Protocol) -> Connect {
         self.protocol = protocol;
         self
     }
 
     /// Adds `name=value` to the query (values here need no escaping).
-    pub(crate) fn query(mut self, name: &str, value: &str) -> Connect {
+    pub fn query(mut self, name: &str, value: &str) -> Connect {
         self.query
             .push_str(if self.query.is_empty() { "?" } else { "&" });
         self.query.push_str(&format!("{name}={value}"));
@@ -94,23 +101,23 @@ impl Connect {
     }
 
     /// The id as browsers give it: `client=`.
-    pub(crate) fn client(self, id: &str) -> Connect {
+    pub fn client(self, id: &str) -> Connect {
         self.query("client", id)
     }
 
     /// Subscribes to `topic`.
-    pub(crate) fn topic(self, topic: &str) -> Connect {
+    pub fn topic(self, topic: &str) -> Connect {
         self.query("topic", topic)
     }
 
     /// Adds a request header.
-    pub(crate) fn header(mut self, name: &'static str, value: &str) -> Connect {
+    pub fn header(mut self, name: &'static str, value: &str) -> Connect {
         self.headers.push((name, value.to_owned()));
         self
     }
 
     /// Sends the request and waits for the response head; panics unless it is a 200.
-    pub(crate) async fn open(self, server: &Server) -> SseClient {
+    pub async fn open(self, server: &Server) -> SseClient {
         let path = self.path;
         match self.send(server).await {
             Ok(client) => client,
@@ -120,7 +127,7 @@ impl Connect {
 
     /// Sends the request and waits for the response head: the stream when it is a
     /// 200, else the whole answer.
-    pub(crate) async fn send(self, server: &Server) -> Result<SseClient, Reply> {
+    pub async fn send(self, server: &Server) -> Result<SseClient, Reply> {
         let url = server.url(&format!("{}{}", self.path, self.query));
         let client = self.protocol.client();
         let mut request = match &self.body {
@@ -154,15 +161,15 @@ impl Connect {
 }
 
 /// An open event stream.
-pub(crate) struct SseClient {
+pub struct SseClient {
     /// The response head's headers.
-    pub(crate) headers: HeaderMap,
+    pub headers: HeaderMap,
     events: EventStream<Chunks>,
     /// The id of the last event returned (not the decoder's, which may be ahead: it
     /// has seen the events it decoded but not yet handed out).
     last_event_id: String,
     /// The client id the server announced ([`CLIENT_ID_EVENT`]).
-    pub(crate) id: Option<String>,
+    pub id: Option<String>,
 }
 
 impl std::fmt::Debug for SseClient {
@@ -175,7 +182,7 @@ impl std::fmt::Debug for SseClient {
 
 impl SseClient {
     /// The value of response header `name`, or `""`.
-    pub(crate) fn header(&self, name: &str) -> &str {
+    pub fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
             .and_then(|value| value.to_str().ok())
@@ -184,7 +191,7 @@ impl SseClient {
 
     /// The next decoded item within `timeout` (`Err` when none came); `Ok(None)` when
     /// the stream ended. Panics on a transport or decode error.
-    pub(crate) async fn next_within(&mut self, timeout: Duration) -> Result<Option<Decoded>, ()> {
+    pub async fn next_within(&mut self, timeout: Duration) -> Result<Option<Decoded>, ()> {
         loop {
             match tokio::time::timeout(timeout, self.events.next()).await {
                 Err(_) => return Err(()),
@@ -199,14 +206,14 @@ impl SseClient {
     }
 
     /// The next decoded item (`None` when the stream ended); panics after [`TIMEOUT`].
-    pub(crate) async fn next(&mut self) -> Option<Decoded> {
+    pub async fn next(&mut self) -> Option<Decoded> {
         self.next_within(TIMEOUT)
             .await
             .unwrap_or_else(|()| panic!("nothing arrived within {TIMEOUT:?}"))
     }
 
     /// The next event, skipping comments and `retry:`; panics if the stream ends.
-    pub(crate) async fn next_event(&mut self) -> MessageEvent {
+    pub async fn next_event(&mut self) -> MessageEvent {
         loop {
             match self.next().await {
                 Some(Decoded::Event(event)) => {
@@ -220,7 +227,7 @@ impl SseClient {
     }
 
     /// The next `n` events.
-    pub(crate) async fn events(&mut self, n: usize) -> Vec<MessageEvent> {
+    pub async fn events(&mut self, n: usize) -> Vec<MessageEvent> {
         let mut events = Vec::with_capacity(n);
         for _ in 0..n {
             events.push(self.next_event().await);
@@ -229,7 +236,7 @@ impl SseClient {
     }
 
     /// The data of every event up to and including the one whose data is `marker`.
-    pub(crate) async fn data_until(&mut self, marker: &str) -> Vec<String> {
+    pub async fn data_until(&mut self, marker: &str) -> Vec<String> {
         let mut seen = Vec::new();
         loop {
             let event = self.next_event().await;
@@ -242,7 +249,7 @@ impl SseClient {
     }
 
     /// Reads until the stream ends; returns the events it still carried.
-    pub(crate) async fn until_end(&mut self) -> Vec<MessageEvent> {
+    pub async fn until_end(&mut self) -> Vec<MessageEvent> {
         let mut events = Vec::new();
         while let Some(item) = self.next().await {
             if let Decoded::Event(event) = item {
@@ -253,7 +260,7 @@ impl SseClient {
     }
 
     /// The id to send back as `Last-Event-ID`: that of the last event returned.
-    pub(crate) fn last_event_id(&self) -> &str {
+    pub fn last_event_id(&self) -> &str {
         &self.last_event_id
     }
 }
@@ -262,7 +269,7 @@ impl SseClient {
 /// cases: it sends its request and reads only when told to, taking the HTTP/1.1
 /// body (chunked, or delimited by the connection's end) apart itself.
 #[derive(Debug)]
-pub(crate) struct RawClient {
+pub struct RawClient {
     stream: tokio::net::TcpStream,
     /// Bytes read and not parsed yet.
     buffer: Vec<u8>,
@@ -285,7 +292,7 @@ enum Body {
 impl RawClient {
     /// Connects with `SO_RCVBUF` 4 KiB and sends `GET /events` as client `id`; returns
     /// once the server has registered it. Reads nothing.
-    pub(crate) async fn connect(server: &Server, id: &str) -> RawClient {
+    pub async fn connect(server: &Server, id: &str) -> RawClient {
         let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
         socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
         let stream = tokio::time::timeout(TIMEOUT, socket.connect(server.addr()))
@@ -319,7 +326,7 @@ impl RawClient {
 
     /// The next event; `None` when the body ended. Panics after [`TIMEOUT`] without
     /// one.
-    pub(crate) async fn next_event(&mut self) -> Option<MessageEvent> {
+    pub async fn next_event(&mut self) -> Option<MessageEvent> {
         loop {
             for item in self.decoder.by_ref() {
                 if let Decoded::Event(event) = item

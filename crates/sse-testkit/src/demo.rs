@@ -11,12 +11,12 @@ use serde_json::Value;
 
 /// How long anything the tests wait for may take before the test fails: generous for
 /// a loaded 2-core machine running debug builds, but bounded, so nothing hangs.
-pub(crate) const TIMEOUT: Duration = Duration::from_secs(15);
+pub const TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A running demo server. Dropping it kills the process (SIGKILL) if it still runs,
 /// and reaps it, so no server outlives its test, even one that failed.
 #[derive(Debug)]
-pub(crate) struct Server {
+pub struct Server {
     child: Child,
     addr: SocketAddr,
     /// The server's stdout, line by line, after the `listening on` line.
@@ -27,13 +27,13 @@ pub(crate) struct Server {
 impl Server {
     /// Starts the demo binary `bin` on `127.0.0.1:0` with `flags`, and waits until it
     /// says where it listens.
-    pub(crate) fn start(bin: &str, flags: &[&str]) -> Server {
+    pub fn start(bin: &str, flags: &[&str]) -> Server {
         Server::spawn(Command::new(bin), bin, flags)
     }
 
     /// [`start`](Self::start), with at most `files` open file descriptors (sockets
     /// included) for the server process.
-    pub(crate) fn start_with_file_limit(bin: &str, flags: &[&str], files: u32) -> Server {
+    pub fn start_with_file_limit(bin: &str, flags: &[&str], files: u32) -> Server {
         let mut command = Command::new("sh");
         command
             .arg("-c")
@@ -88,22 +88,22 @@ impl Server {
     }
 
     /// The address the server listens on.
-    pub(crate) fn addr(&self) -> SocketAddr {
+    pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// `http://ADDR` followed by `path`.
-    pub(crate) fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
     /// `POST path` with `body` as is (`content-type: application/json`).
-    pub(crate) async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> Reply {
+    pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> Reply {
         self.post_as(path, "application/json", body).await
     }
 
     /// `POST path` with `body` as is, as `content_type`.
-    pub(crate) async fn post_as(
+    pub async fn post_as(
         &self,
         path: &str,
         content_type: &str,
@@ -122,7 +122,7 @@ impl Server {
 
     /// `POST /publish` with `body`; panics unless it answers 202 `{"id": ".."}`, and
     /// returns that id.
-    pub(crate) async fn publish(&self, body: &Value) -> String {
+    pub async fn publish(&self, body: &Value) -> String {
         let reply = self.post("/publish", body.to_string()).await;
         assert_eq!(reply.status, 202, "POST /publish {body}: {reply:?}");
         match &reply.json["id"] {
@@ -132,18 +132,18 @@ impl Server {
     }
 
     /// `POST /publish {"data": data}`, to everyone; returns the event's id.
-    pub(crate) async fn broadcast(&self, data: &str) -> String {
+    pub async fn broadcast(&self, data: &str) -> String {
         self.publish(&serde_json::json!({ "data": data })).await
     }
 
     /// `POST /disconnect {"client": client}`.
-    pub(crate) async fn disconnect(&self, client: &str) -> Reply {
+    pub async fn disconnect(&self, client: &str) -> Reply {
         let body = serde_json::json!({ "client": client });
         self.post("/disconnect", body.to_string()).await
     }
 
     /// `GET /stats`.
-    pub(crate) async fn stats(&self) -> Value {
+    pub async fn stats(&self) -> Value {
         let response = self
             .http
             .get(self.url("/stats"))
@@ -157,12 +157,12 @@ impl Server {
 
     /// Polls `/stats` until `done` holds (returns those stats) or [`TIMEOUT`] passes
     /// (panics, naming `what` and showing the last stats).
-    pub(crate) async fn wait_for_stats(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for_stats(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
         self.wait_for_stats_within(TIMEOUT, what, done).await
     }
 
     /// [`wait_for_stats`](Self::wait_for_stats) with a timeout of your choice.
-    pub(crate) async fn wait_for_stats_within(
+    pub async fn wait_for_stats_within(
         &self,
         timeout: Duration,
         what: &str,
@@ -183,7 +183,7 @@ impl Server {
     }
 
     /// How many files (sockets included) the server process has open.
-    pub(crate) fn open_files(&self) -> usize {
+    pub fn open_files(&self) -> usize {
         let dir = format!("/proc/{}/fd", self.child.id());
         std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{dir}: {e}"))
@@ -192,7 +192,7 @@ impl Server {
 
     /// Polls [`open_files`](Self::open_files) until `done` holds; panics after
     /// [`TIMEOUT`], naming `what`.
-    pub(crate) async fn wait_for_open_files(&self, what: &str, done: impl Fn(usize) -> bool) {
+    pub async fn wait_for_open_files(&self, what: &str, done: impl Fn(usize) -> bool) {
         let deadline = Instant::now() + TIMEOUT;
         loop {
             let open = self.open_files();
@@ -208,12 +208,12 @@ impl Server {
     }
 
     /// Polls `/stats` until `client` is connected.
-    pub(crate) async fn wait_for_client(&self, client: &str) -> Value {
+    pub async fn wait_for_client(&self, client: &str) -> Value {
         self.wait_for_client_within(TIMEOUT, client).await
     }
 
     /// [`wait_for_client`](Self::wait_for_client) with a timeout of your choice.
-    pub(crate) async fn wait_for_client_within(&self, timeout: Duration, client: &str) -> Value {
+    pub async fn wait_for_client_within(&self, timeout: Duration, client: &str) -> Value {
         let what = format!("client {client:?} to connect");
         self.wait_for_stats_within(timeout, &what, |stats| {
             let clients = stats["clients"].as_array();
@@ -223,7 +223,7 @@ impl Server {
     }
 
     /// Sends SIGTERM.
-    pub(crate) fn terminate(&self) {
+    pub fn terminate(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -232,7 +232,7 @@ impl Server {
     }
 
     /// Waits until the process exits, at most `timeout` (panics then).
-    pub(crate) async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+    pub async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -248,7 +248,7 @@ impl Server {
 
     /// Every line the server printed on stdout after `listening on`, so far (waits
     /// a moment for the end of the output once the process has exited).
-    pub(crate) fn stdout_lines(&self) -> Vec<String> {
+    pub fn stdout_lines(&self) -> Vec<String> {
         let mut lines = Vec::new();
         while let Ok(line) = self.stdout.recv_timeout(Duration::from_millis(200)) {
             lines.push(line);
@@ -268,16 +268,24 @@ impl Drop for Server {
 
 /// A whole, non-streaming answer.
 #[derive(Debug)]
-pub(crate) struct Reply {
-    pub(crate) status: u16,
-    pub(crate) headers: reqwest::header::HeaderMap,
-    pub(crate) body: String,
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// The headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The body, as text.
+    pub body: String,
     /// The body as JSON, or `null` when it is not JSON.
-    pub(crate) json: Value,
+    pub json: Value,
 }
 
 impl Reply {
-    pub(crate) async fn read(response: reqwest::Response) -> Reply {
+    /// Reads a whole response.
+    ///
+    /// # Panics
+    ///
+    /// When the body cannot be read.
+    pub async fn read(response: reqwest::Response) -> Reply {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response.text().await.expect("a response body");
@@ -291,7 +299,7 @@ impl Reply {
     }
 
     /// The value of header `name`, or `""`.
-    pub(crate) fn header(&self, name: &str) -> &str {
+    pub fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
             .and_then(|value| value.to_str().ok())
@@ -300,7 +308,7 @@ impl Reply {
 
     /// Panics unless this is a 4xx with a JSON `{"error": "<message>"}` body.
     #[track_caller]
-    pub(crate) fn assert_json_error(&self, status: u16, what: &str) {
+    pub fn assert_json_error(&self, status: u16, what: &str) {
         assert_eq!(self.status, status, "{what}: {self:?}");
         assert!(
             self.header("content-type").starts_with("application/json"),
