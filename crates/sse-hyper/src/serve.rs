@@ -146,7 +146,8 @@ pub async fn serve<F, B>(
     respond: impl Fn(http::Request<RequestBody>) -> Pin<Box<F>> + Clone + Send + 'static,
 ) where
     F: Future<Output = Result<http::Response<B>, Infallible>> + Send + ?Sized + 'static,
-    B: Body<Data = Bytes> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
     B::Error: Into<Box<dyn Error + Send + Sync>>,
 {
     let graceful = GracefulShutdown::new();
