@@ -69,3 +69,8 @@ pub use error::{BoxError, Error, ReconnectReason};
 pub use rt::Runtime;
 pub use source::{Event, EventSource, Open};
 pub use sse_core::{DecodeError, DecodeLimits, MessageEvent, ReconnectConfig};
+
+/// The README's examples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
