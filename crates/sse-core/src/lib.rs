@@ -55,6 +55,7 @@ mod event;
 mod figures;
 mod http;
 mod hub;
+mod reconnect;
 mod response;
 mod scan;
 
@@ -72,6 +73,9 @@ pub use hub::{
     BATCH_CAPACITY, Batch, ClientInfo, ClientStream, ConnectError, ConnectOptions, ConnectRequest,
     DisconnectReason, DuplicateIdPolicy, Hooks, Hub, HubBuilder, HubConfig, LagPolicy, Metrics,
     NoHooks, ReplayFuture, ReplayRequest, ReplaySource, Replayed, SendError, SendResult,
+};
+pub use reconnect::{
+    Reconnect, ReconnectAction, ReconnectConfig, RetryDelay, StopReason, Verdict, parse_retry_after,
 };
 pub use response::{
     BoxError, Closed, IntoResponseStream, Message, Receiver, ResponseStream, Sender, TrySendError,
