@@ -343,6 +343,27 @@ impl RawClient {
         }
     }
 
+    /// Reads (and throws away) everything until the server closes the connection;
+    /// `Err` when it is still open after `within`.
+    ///
+    /// # Errors
+    ///
+    /// When the connection is still open after `within`.
+    pub async fn read_until_closed(mut self, within: Duration) -> Result<usize, ()> {
+        use tokio::io::AsyncReadExt;
+        let mut chunk = vec![0; 64 * 1024];
+        let mut total = self.buffer.len();
+        let read_all = async {
+            loop {
+                match self.stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return total,
+                    Ok(n) => total += n,
+                }
+            }
+        };
+        tokio::time::timeout(within, read_all).await.map_err(|_| ())
+    }
+
     async fn read(&mut self) {
         let mut chunk = [0; 64 * 1024];
         loop {

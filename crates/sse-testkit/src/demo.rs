@@ -182,31 +182,6 @@ impl Server {
         }
     }
 
-    /// How many files (sockets included) the server process has open.
-    pub fn open_files(&self) -> usize {
-        let dir = format!("/proc/{}/fd", self.child.id());
-        std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{dir}: {e}"))
-            .count()
-    }
-
-    /// Polls [`open_files`](Self::open_files) until `done` holds; panics after
-    /// [`TIMEOUT`], naming `what`.
-    pub async fn wait_for_open_files(&self, what: &str, done: impl Fn(usize) -> bool) {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let open = self.open_files();
-            if done(open) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {open} open"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
     /// Polls `/stats` until `client` is connected.
     pub async fn wait_for_client(&self, client: &str) -> Value {
         self.wait_for_client_within(TIMEOUT, client).await
