@@ -91,7 +91,6 @@ impl ClientStream {
                 &mut batch,
                 cx.waker(),
                 &shared.keep_alive_frame,
-                &shared.config,
             );
             return match outcome.read {
                 Read::Ended(reason) => {
@@ -174,7 +173,6 @@ impl Stream for ClientStream {
             &mut batch,
             cx.waker(),
             &shared.keep_alive_frame,
-            &shared.config,
         );
         if outcome.dropped > 0 {
             Counters::add(&shared.counters.dropped, outcome.dropped);
