@@ -92,6 +92,7 @@ mod replay;
 mod state;
 mod stream;
 mod sync;
+mod waiters;
 
 pub use batch::{BATCH_CAPACITY, Batch};
 pub use builder::HubBuilder;
@@ -507,12 +508,10 @@ impl Hub {
         let frame = event.to_frame().into_bytes();
         let sent = {
             let mut state = shared.lock();
-            state
-                .send_to(client_id, frame)
-                .inspect(|sent| {
-                    let newest = &shared.counters.newest_sequence;
-                    newest.store(sent.sequence, Relaxed);
-                })
+            state.send_to(client_id, frame).inspect(|sent| {
+                let newest = &shared.counters.newest_sequence;
+                newest.store(sent.sequence, Relaxed);
+            })
         };
         let sent = sent.map_err(|unsent| {
             if let Some(waker) = unsent.waker {
@@ -589,10 +588,7 @@ impl Hub {
 
     fn tick(&self, keep_alive: bool) {
         let now = Instant::now();
-        let tick = self
-            .shared
-            .lock()
-            .tick(keep_alive, now);
+        let tick = self.shared.lock().tick(keep_alive, now);
         tick.wakers.into_iter().for_each(std::task::Waker::wake);
         Counters::add(&self.shared.counters.dropped, tick.dropped);
         Counters::add(&self.shared.counters.topics_expired, tick.expired);

@@ -437,11 +437,7 @@ impl State {
     /// The log to publish to `topic` in, made if it does not exist and fewer than
     /// [`HubConfig::max_topics`] are held (idle ones are freed first). `None` when
     /// there is no room.
-    fn topic_log_to_publish(
-        &mut self,
-        topic: &str,
-        expired: &mut u64,
-    ) -> Option<LogRef> {
+    fn topic_log_to_publish(&mut self, topic: &str, expired: &mut u64) -> Option<LogRef> {
         if let Some(&index) = self.topic_index.get(topic) {
             return Some(LogRef::Topic(index));
         }
@@ -530,11 +526,7 @@ impl State {
     /// [`HubConfig::idle_topic_lifetime`] at `now`, but `except` (the log just
     /// published to). The idle logs are the oldest of their list, so this looks
     /// at one log more than it frees. Returns how many it freed.
-    pub(crate) fn expire_idle(
-        &mut self,
-        now: Instant,
-        except: Option<LogRef>,
-    ) -> u64 {
+    pub(crate) fn expire_idle(&mut self, now: Instant, except: Option<LogRef>) -> u64 {
         let mut expired = 0;
         while let Some(LogRef::Topic(index)) = self.order.oldest(Tier::Unread) {
             if except == Some(LogRef::Topic(index)) {
@@ -662,11 +654,17 @@ impl State {
         };
         let frame = fields.freeze();
         let before = log.cost();
-        log.append(entry, frame, self.config.history, self.config.history_bytes, |old| {
-            if let Some(id) = &old.own_id {
-                forget_own_id(event_ids, id, old.sequence);
-            }
-        });
+        log.append(
+            entry,
+            frame,
+            self.config.history,
+            self.config.history_bytes,
+            |old| {
+                if let Some(id) = &old.own_id {
+                    forget_own_id(event_ids, id, old.sequence);
+                }
+            },
+        );
         *history_bytes = *history_bytes - before + log.cost();
         // Only logs no one reads need the time: to know when they are idle.
         let now = log.is_unread_topic().then(Instant::now);
@@ -709,14 +707,10 @@ impl State {
             },
         };
         while !wakers.is_full() {
-            let Some(key) = log.waiters.pop() else {
+            let Some(key) = log.waiters.pop(|key| is_live(clients, key)) else {
                 return false;
             };
-            let Some(client) = clients
-                .get_mut(key.index)
-                .filter(|client| client.generation == key.generation)
-            else {
-                log.stale_waiters = log.stale_waiters.saturating_sub(1);
+            let Some(client) = clients.get_mut(key.index) else {
                 continue;
             };
             let cursor = match log_ref {
@@ -740,11 +734,7 @@ impl State {
     /// Queues a frame for one client. Returns the waker to wake, also when the
     /// frame was refused and the client ended (a full queue, under
     /// [`LagPolicy::Disconnect`]).
-    pub(crate) fn send_to(
-        &mut self,
-        client_id: &str,
-        frame: Bytes,
-    ) -> Result<Sent, Unsent> {
+    pub(crate) fn send_to(&mut self, client_id: &str, frame: Bytes) -> Result<Sent, Unsent> {
         if self.shutting_down {
             return Err(SendError::ShuttingDown.into());
         }
@@ -931,11 +921,11 @@ impl State {
             slot => *slot = Some(waker.clone()),
         }
         if !std::mem::replace(&mut client.broadcast.listed, true) {
-            broadcast.waiters.push(key);
+            broadcast.waiters.list(key);
         }
         for (index, cursor) in client.topics.iter_mut() {
             if !std::mem::replace(&mut cursor.listed, true) {
-                topics[*index].waiters.push(key);
+                topics[*index].waiters.list(key);
             }
         }
         outcome.read = Read::Pending;
@@ -1059,19 +1049,18 @@ fn forget_own_id(event_ids: &mut HashMap<Arc<str>, u64>, id: &Arc<str>, sequence
     }
 }
 
+/// Whether `key` is still a client's (not one that left, its slot maybe reused).
+fn is_live(clients: &Slab<Client>, key: ClientKey) -> bool {
+    clients
+        .get(key.index)
+        .is_some_and(|client| client.generation == key.generation)
+}
+
 /// Notes that one of `log`'s waiters has left, and drops the keys of those that
 /// left once they are the majority, so clients that come and go without anything
 /// being published never grow the list (amortised O(1) per departure).
 fn forget_waiter(log: &mut Log, clients: &Slab<Client>) {
-    log.stale_waiters += 1;
-    if log.stale_waiters >= 32 && log.stale_waiters * 2 >= log.waiters.len() {
-        log.waiters.retain(|key| {
-            clients
-                .get(key.index)
-                .is_some_and(|client| client.generation == key.generation)
-        });
-        log.stale_waiters = 0;
-    }
+    log.waiters.forget_one(|key| is_live(clients, key));
 }
 
 #[derive(Clone, Copy, Debug)]
