@@ -19,7 +19,7 @@ use super::batch::Batch;
 use super::chunk::{CHUNK_LEN, Chunk, ChunkWriter};
 use super::config::HubConfig;
 use super::order::Links;
-use super::registry::ClientKey;
+use super::waiters::Waiters;
 
 /// Frames of at least this many bytes are freed as their entry is evicted, not
 /// with their whole chunk: sixteen large blocks freed together are merged by the
@@ -65,9 +65,7 @@ pub(crate) struct Log {
     /// sequence below it would have a gap.
     evicted_through: u64,
     /// Readers that found nothing to read and wait for the next append.
-    pub(crate) waiters: Vec<ClientKey>,
-    /// How many of `waiters` are clients that have left since.
-    pub(crate) stale_waiters: usize,
+    pub(crate) waiters: Waiters,
     /// How many clients read this log (0 for the broadcast log: every client does).
     pub(crate) readers: usize,
     /// Its place in the hub's eviction order (see [`Order`](super::order::Order)).
@@ -88,8 +86,7 @@ impl Log {
             writer: None,
             bytes: 0,
             evicted_through: 0,
-            waiters: Vec::new(),
-            stale_waiters: 0,
+            waiters: Waiters::default(),
             readers: 0,
             links: Links::default(),
             idle_since: None,

@@ -92,6 +92,7 @@ mod replay;
 mod state;
 mod stream;
 mod sync;
+mod waiters;
 
 pub use batch::{BATCH_CAPACITY, Batch};
 pub use builder::HubBuilder;
@@ -171,7 +172,8 @@ pub struct Hub {
 }
 
 pub(crate) struct Shared {
-    config: HubConfig,
+    /// The settings, also held by the state: read here without the lock.
+    config: Arc<HubConfig>,
     hooks: Box<dyn Hooks>,
     replay_source: Option<Box<dyn ReplaySource>>,
     state: Mutex<State>,
@@ -224,12 +226,12 @@ impl Hub {
             hooks,
             replay_source,
         } = builder;
-        let config = config.normalised();
+        let config = Arc::new(config.normalised());
         let first_sequence = config.first_sequence_taken();
         let frame = |frame: Frame| frame.into_bytes();
         Hub {
             shared: Arc::new(Shared {
-                state: Mutex::new(State::new(first_sequence)),
+                state: Mutex::new(State::new(config.clone(), first_sequence)),
                 counters: Counters {
                     newest_sequence: AtomicU64::new(first_sequence),
                     ..Counters::default()
@@ -291,7 +293,7 @@ impl Hub {
             .and_then(|()| {
                 let mut state = shared.lock();
                 let remote = shared.replay_source.is_some();
-                let connected = state.connect(options, &shared.config, remote)?;
+                let connected = state.connect(options, remote)?;
                 shared.counters.active.store(connected.active, Relaxed);
                 Ok(connected)
             });
@@ -464,7 +466,7 @@ impl Hub {
         let shared = &self.shared;
         let (published, wakers) = {
             let mut state = shared.lock();
-            let published = state.publish(topic, fields, own_id, &shared.config);
+            let published = state.publish(topic, fields, own_id);
             shared
                 .counters
                 .newest_sequence
@@ -506,12 +508,10 @@ impl Hub {
         let frame = event.to_frame().into_bytes();
         let sent = {
             let mut state = shared.lock();
-            state
-                .send_to(client_id, frame, &shared.config)
-                .inspect(|sent| {
-                    let newest = &shared.counters.newest_sequence;
-                    newest.store(sent.sequence, Relaxed);
-                })
+            state.send_to(client_id, frame).inspect(|sent| {
+                let newest = &shared.counters.newest_sequence;
+                newest.store(sent.sequence, Relaxed);
+            })
         };
         let sent = sent.map_err(|unsent| {
             if let Some(waker) = unsent.waker {
@@ -559,7 +559,7 @@ impl Hub {
     /// keep-alive ticks, or with a time of your own (a later one, in tests).
     pub fn expire_idle_topics(&self, now: Instant) -> usize {
         let shared = &self.shared;
-        let expired = shared.lock().expire_idle(now, &shared.config, None);
+        let expired = shared.lock().expire_idle(now, None);
         Counters::add(&shared.counters.topics_expired, expired);
         usize::try_from(expired).unwrap_or(usize::MAX)
     }
@@ -588,10 +588,7 @@ impl Hub {
 
     fn tick(&self, keep_alive: bool) {
         let now = Instant::now();
-        let tick = self
-            .shared
-            .lock()
-            .tick(keep_alive, &self.shared.config, now);
+        let tick = self.shared.lock().tick(keep_alive, now);
         tick.wakers.into_iter().for_each(std::task::Waker::wake);
         Counters::add(&self.shared.counters.dropped, tick.dropped);
         Counters::add(&self.shared.counters.topics_expired, tick.expired);

@@ -43,6 +43,8 @@ pub(crate) enum LogRef {
 
 #[derive(Debug)]
 pub(crate) struct State {
+    /// The hub's settings (bounds applied), shared with the hub's lock-free reads.
+    config: Arc<HubConfig>,
     /// The last sequence number handed out.
     pub(crate) sequence: u64,
     /// The id line of the next sequence, counted up with it.
@@ -184,8 +186,9 @@ impl WakeList {
 }
 
 impl State {
-    pub(crate) fn new(first_sequence: u64) -> Self {
+    pub(crate) fn new(config: Arc<HubConfig>, first_sequence: u64) -> Self {
         State {
+            config,
             sequence: first_sequence,
             next_id_line: SequenceIdLine::new(first_sequence.saturating_add(1)),
             first_sequence,
@@ -241,7 +244,6 @@ impl State {
     pub(crate) fn connect(
         &mut self,
         options: &ConnectOptions,
-        config: &HubConfig,
         remote: bool,
     ) -> Result<Connected, ConnectError> {
         if self.shutting_down {
@@ -249,11 +251,11 @@ impl State {
         }
         let requested = options.client_id.as_deref().filter(|id| !id.is_empty());
         let existing = requested.and_then(|id| self.ids.get(id).copied());
-        if existing.is_some() && config.duplicate_id == DuplicateIdPolicy::RefuseNew {
+        if existing.is_some() && self.config.duplicate_id == DuplicateIdPolicy::RefuseNew {
             return Err(ConnectError::DuplicateId);
         }
         let others = self.clients.len() - usize::from(existing.is_some());
-        if config.max_clients.is_some_and(|max| others >= max) {
+        if self.config.max_clients.is_some_and(|max| others >= max) {
             return Err(ConnectError::AtCapacity);
         }
 
@@ -435,18 +437,13 @@ impl State {
     /// The log to publish to `topic` in, made if it does not exist and fewer than
     /// [`HubConfig::max_topics`] are held (idle ones are freed first). `None` when
     /// there is no room.
-    fn topic_log_to_publish(
-        &mut self,
-        topic: &str,
-        config: &HubConfig,
-        expired: &mut u64,
-    ) -> Option<LogRef> {
+    fn topic_log_to_publish(&mut self, topic: &str, expired: &mut u64) -> Option<LogRef> {
         if let Some(&index) = self.topic_index.get(topic) {
             return Some(LogRef::Topic(index));
         }
-        if self.topics.len() >= config.max_topics {
-            *expired += self.expire_idle(Instant::now(), config, None);
-            if self.topics.len() >= config.max_topics {
+        if self.topics.len() >= self.config.max_topics {
+            *expired += self.expire_idle(Instant::now(), None);
+            if self.topics.len() >= self.config.max_topics {
                 return None;
             }
         }
@@ -529,12 +526,7 @@ impl State {
     /// [`HubConfig::idle_topic_lifetime`] at `now`, but `except` (the log just
     /// published to). The idle logs are the oldest of their list, so this looks
     /// at one log more than it frees. Returns how many it freed.
-    pub(crate) fn expire_idle(
-        &mut self,
-        now: Instant,
-        config: &HubConfig,
-        except: Option<LogRef>,
-    ) -> u64 {
+    pub(crate) fn expire_idle(&mut self, now: Instant, except: Option<LogRef>) -> u64 {
         let mut expired = 0;
         while let Some(LogRef::Topic(index)) = self.order.oldest(Tier::Unread) {
             if except == Some(LogRef::Topic(index)) {
@@ -542,7 +534,7 @@ impl State {
             }
             let idle = self.topics.get(index).and_then(|log| log.idle_since);
             let expires = idle.is_none_or(|since| {
-                now.saturating_duration_since(since) >= config.idle_topic_lifetime
+                now.saturating_duration_since(since) >= self.config.idle_topic_lifetime
             });
             if !expires {
                 break;
@@ -558,10 +550,10 @@ impl State {
     /// `keep` (the log just published to). Readers of a log that lose frames they
     /// had not read meet the lag policy when they next read. Returns how many
     /// frames it evicted.
-    fn evict_for_budget(&mut self, keep: LogRef, config: &HubConfig) -> u64 {
+    fn evict_for_budget(&mut self, keep: LogRef) -> u64 {
         let mut evicted = 0;
         for tier in Tier::EVICTION_ORDER {
-            while self.history_bytes > config.history_budget {
+            while self.history_bytes > self.config.history_budget {
                 let Some(log_ref) = self.order.oldest(tier) else {
                     break;
                 };
@@ -614,7 +606,6 @@ impl State {
         topic: Option<&str>,
         mut fields: BytesMut,
         own_id: Option<Arc<str>>,
-        config: &HubConfig,
     ) -> Published {
         if own_id.is_some() {
             fields.put_u8(b'\n');
@@ -631,7 +622,7 @@ impl State {
         let log_ref = match topic {
             None => LogRef::Broadcast,
             Some(topic) => {
-                match self.topic_log_to_publish(topic, config, &mut published.expired) {
+                match self.topic_log_to_publish(topic, &mut published.expired) {
                     Some(log_ref) => log_ref,
                     None => {
                         // Not kept: a log made for it later cannot replay past it.
@@ -663,21 +654,27 @@ impl State {
         };
         let frame = fields.freeze();
         let before = log.cost();
-        log.append(entry, frame, config.history, config.history_bytes, |old| {
-            if let Some(id) = &old.own_id {
-                forget_own_id(event_ids, id, old.sequence);
-            }
-        });
+        log.append(
+            entry,
+            frame,
+            self.config.history,
+            self.config.history_bytes,
+            |old| {
+                if let Some(id) = &old.own_id {
+                    forget_own_id(event_ids, id, old.sequence);
+                }
+            },
+        );
         *history_bytes = *history_bytes - before + log.cost();
         // Only logs no one reads need the time: to know when they are idle.
         let now = log.is_unread_topic().then(Instant::now);
         log.idle_since = now;
         order.touch(broadcast, topics, log_ref);
-        if self.history_bytes > config.history_budget {
-            published.evicted = self.evict_for_budget(log_ref, config);
+        if self.history_bytes > self.config.history_budget {
+            published.evicted = self.evict_for_budget(log_ref);
         }
         if let Some(now) = now {
-            published.expired += self.expire_idle(now, config, Some(log_ref));
+            published.expired += self.expire_idle(now, Some(log_ref));
         }
         published
     }
@@ -710,14 +707,10 @@ impl State {
             },
         };
         while !wakers.is_full() {
-            let Some(key) = log.waiters.pop() else {
+            let Some(key) = log.waiters.pop(|key| is_live(clients, key)) else {
                 return false;
             };
-            let Some(client) = clients
-                .get_mut(key.index)
-                .filter(|client| client.generation == key.generation)
-            else {
-                log.stale_waiters = log.stale_waiters.saturating_sub(1);
+            let Some(client) = clients.get_mut(key.index) else {
                 continue;
             };
             let cursor = match log_ref {
@@ -741,12 +734,7 @@ impl State {
     /// Queues a frame for one client. Returns the waker to wake, also when the
     /// frame was refused and the client ended (a full queue, under
     /// [`LagPolicy::Disconnect`]).
-    pub(crate) fn send_to(
-        &mut self,
-        client_id: &str,
-        frame: Bytes,
-        config: &HubConfig,
-    ) -> Result<Sent, Unsent> {
+    pub(crate) fn send_to(&mut self, client_id: &str, frame: Bytes) -> Result<Sent, Unsent> {
         if self.shutting_down {
             return Err(SendError::ShuttingDown.into());
         }
@@ -760,10 +748,10 @@ impl State {
         let sequence = self.sequence + 1;
         let queue = client
             .direct
-            .get_or_insert_with(|| DirectQueue::new(config.client_queue));
+            .get_or_insert_with(|| DirectQueue::new(self.config.client_queue));
         let mut dropped = false;
         if let Err(full) = queue.sender.try_send((sequence, frame)) {
-            match config.lag_policy {
+            match self.config.lag_policy {
                 LagPolicy::Disconnect => {
                     return Err(Unsent {
                         error: SendError::QueueFull,
@@ -798,12 +786,12 @@ impl State {
         batch: &mut Batch,
         waker: &Waker,
         keep_alive_frame: &Bytes,
-        config: &HubConfig,
     ) -> ReadOutcome {
         let State {
             clients,
             broadcast,
             topics,
+            config,
             ..
         } = self;
         let mut outcome = ReadOutcome {
@@ -933,11 +921,11 @@ impl State {
             slot => *slot = Some(waker.clone()),
         }
         if !std::mem::replace(&mut client.broadcast.listed, true) {
-            broadcast.waiters.push(key);
+            broadcast.waiters.list(key);
         }
         for (index, cursor) in client.topics.iter_mut() {
             if !std::mem::replace(&mut cursor.listed, true) {
-                topics[*index].waiters.push(key);
+                topics[*index].waiters.list(key);
             }
         }
         outcome.read = Read::Pending;
@@ -1000,15 +988,16 @@ impl State {
     /// (when `keep_alive`), and applies the lag policy to every client that is not
     /// waiting: a stream whose writer is blocked on a full socket is never polled,
     /// so [`read`](Self::read) alone would never see it fall behind.
-    pub(crate) fn tick(&mut self, keep_alive: bool, config: &HubConfig, now: Instant) -> Tick {
+    pub(crate) fn tick(&mut self, keep_alive: bool, now: Instant) -> Tick {
         let mut tick = Tick {
-            expired: self.expire_idle(now, config, None),
+            expired: self.expire_idle(now, None),
             ..Tick::default()
         };
         let State {
             clients,
             broadcast,
             topics,
+            config,
             ..
         } = self;
         for (index, client) in clients.iter_mut() {
@@ -1060,19 +1049,18 @@ fn forget_own_id(event_ids: &mut HashMap<Arc<str>, u64>, id: &Arc<str>, sequence
     }
 }
 
+/// Whether `key` is still a client's (not one that left, its slot maybe reused).
+fn is_live(clients: &Slab<Client>, key: ClientKey) -> bool {
+    clients
+        .get(key.index)
+        .is_some_and(|client| client.generation == key.generation)
+}
+
 /// Notes that one of `log`'s waiters has left, and drops the keys of those that
 /// left once they are the majority, so clients that come and go without anything
 /// being published never grow the list (amortised O(1) per departure).
 fn forget_waiter(log: &mut Log, clients: &Slab<Client>) {
-    log.stale_waiters += 1;
-    if log.stale_waiters >= 32 && log.stale_waiters * 2 >= log.waiters.len() {
-        log.waiters.retain(|key| {
-            clients
-                .get(key.index)
-                .is_some_and(|client| client.generation == key.generation)
-        });
-        log.stale_waiters = 0;
-    }
+    log.waiters.forget_one(|key| is_live(clients, key));
 }
 
 #[derive(Clone, Copy, Debug)]

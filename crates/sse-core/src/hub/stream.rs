@@ -86,13 +86,10 @@ impl ClientStream {
             // Registered with the hub too, so a disconnect or a shutdown still ends
             // the stream.
             let mut batch = Batch::new();
-            let outcome = shared.lock().read(
-                self.key,
-                &mut batch,
-                cx.waker(),
-                &shared.keep_alive_frame,
-                &shared.config,
-            );
+            let outcome =
+                shared
+                    .lock()
+                    .read(self.key, &mut batch, cx.waker(), &shared.keep_alive_frame);
             return match outcome.read {
                 Read::Ended(reason) => {
                     self.finish(reason);
@@ -169,13 +166,10 @@ impl Stream for ClientStream {
                 return Poll::Ready(Some(this.deliver(batch)));
             }
         }
-        let outcome = shared.lock().read(
-            this.key,
-            &mut batch,
-            cx.waker(),
-            &shared.keep_alive_frame,
-            &shared.config,
-        );
+        let outcome =
+            shared
+                .lock()
+                .read(this.key, &mut batch, cx.waker(), &shared.keep_alive_frame);
         if outcome.dropped > 0 {
             Counters::add(&shared.counters.dropped, outcome.dropped);
             let result = SendResult::Dropped {
