@@ -85,6 +85,7 @@ mod chunk;
 mod config;
 mod hooks;
 mod log;
+mod merge;
 mod metrics;
 mod order;
 mod registry;

@@ -15,6 +15,7 @@ use super::batch::Batch;
 use super::config::{DuplicateIdPolicy, HubConfig, LagPolicy};
 use super::hooks::{ClientInfo, DisconnectReason};
 use super::log::{Cursor, Entry, Log};
+use super::merge::{Run, next_run};
 use super::order::{Order, Tier, log_mut};
 use super::registry::{Client, ClientKey, DirectQueue, End, LogCursor};
 use super::{ConnectError, ConnectOptions, SendError};
@@ -837,50 +838,43 @@ impl State {
             }
         }
 
-        // Merge the sources by sequence, a run at a time: from the source with the
-        // lowest head, take every frame below the lowest head of the others (for a
-        // client that reads only the broadcast log, everything ready in one go).
+        // Merge the sources by sequence, a run at a time (`merge.rs`).
         while !batch.is_full() {
-            let mut best: Option<(u64, Source)> = client
+            let direct = client
                 .direct
                 .as_mut()
                 .and_then(|queue| queue.peek())
                 .map(|(sequence, _)| (*sequence, Source::Direct));
-            let mut second = u64::MAX;
-            let mut consider = |sequence: u64, source: Source| match best {
-                Some((lowest, _)) if sequence >= lowest => second = second.min(sequence),
-                _ => {
-                    if let Some((lowest, _)) = best {
-                        second = second.min(lowest);
-                    }
-                    best = Some((sequence, source));
-                }
+            let broadcast_head = broadcast
+                .get(client.broadcast.cursor.next)
+                .map(|entry| (entry.sequence, Source::Broadcast));
+            let topic_heads =
+                client
+                    .topics
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(position, (index, cursor))| {
+                        let entry = topics[*index].get(cursor.cursor.next)?;
+                        Some((entry.sequence, Source::Topic(position)))
+                    });
+            let heads = direct.into_iter().chain(broadcast_head).chain(topic_heads);
+            let Some(Run { source, stop }) = next_run(heads, limit) else {
+                break;
             };
-            if let Some(entry) = broadcast.get(client.broadcast.cursor.next) {
-                consider(entry.sequence, Source::Broadcast);
-            }
-            for (position, (index, cursor)) in client.topics.iter().enumerate() {
-                if let Some(entry) = topics[*index].get(cursor.cursor.next) {
-                    consider(entry.sequence, Source::Topic(position));
-                }
-            }
-            let (log, cursor) = match best {
-                Some((sequence, _)) if sequence > limit => break,
-                None => break,
-                Some((_, Source::Direct)) => {
+            let (log, cursor) = match source {
+                Source::Direct => {
                     if let Some((_, frame)) = client.direct.as_mut().and_then(|q| q.peeked.take()) {
                         batch.push(frame);
                     }
                     continue;
                 }
-                Some((_, Source::Broadcast)) => (&*broadcast, &mut client.broadcast.cursor),
-                Some((_, Source::Topic(position))) => {
+                Source::Broadcast => (&*broadcast, &mut client.broadcast.cursor),
+                Source::Topic(position) => {
                     let (index, cursor) = &mut client.topics[position];
                     (&topics[*index], &mut cursor.cursor)
                 }
             };
             // The run: the entries below `stop`, as many as the batch has room for.
-            let stop = second.min(limit.saturating_add(1));
             let (front, back) = log.entries_from(cursor.next);
             let mut run = 0;
             for entries in [front, back] {
