@@ -84,6 +84,7 @@ mod builder;
 mod chunk;
 mod config;
 mod hooks;
+mod lag;
 mod log;
 mod merge;
 mod metrics;

@@ -1,0 +1,68 @@
+//! The lag policy: what happens to a reader too far behind, in one place.
+
+use slab::Slab;
+
+use super::config::{HubConfig, LagPolicy};
+use super::hooks::DisconnectReason;
+use super::log::{Cursor, Log};
+use super::registry::{Client, End};
+
+/// Where one cursor stands against the policy.
+enum Lag {
+    /// Within `max_lag`.
+    None,
+    /// Skipped ahead past this many frames (`DropOldest`).
+    Dropped(u64),
+    /// Too far behind: the client must go (`Disconnect`).
+    TooFar,
+}
+
+/// Applies the lag policy to each of the client's cursors: how many frames it
+/// skipped, or `None` when it must go (it is then ending, as lagged).
+pub(crate) fn apply_lag_policy(
+    client: &mut Client,
+    broadcast: &Log,
+    topics: &Slab<Log>,
+    config: &HubConfig,
+) -> Option<u64> {
+    let cursors = std::iter::once((broadcast, &mut client.broadcast.cursor)).chain(
+        client
+            .topics
+            .iter_mut()
+            .map(|(index, cursor)| (&topics[*index], &mut cursor.cursor)),
+    );
+    let mut dropped = 0;
+    for (log, cursor) in cursors {
+        match check_lag(log, cursor, config) {
+            Lag::None => {}
+            Lag::Dropped(frames) => dropped += frames,
+            Lag::TooFar => {
+                client.end = End::Now(DisconnectReason::Lagged);
+                return None;
+            }
+        }
+    }
+    Some(dropped)
+}
+
+/// Applies the lag policy to one cursor: lag counts from where its live traffic
+/// started, and a cursor behind the oldest entry held has lost frames already.
+fn check_lag(log: &Log, cursor: &mut Cursor, config: &HubConfig) -> Lag {
+    let max_lag = config.max_lag as u64;
+    let lag = log.end().saturating_sub(cursor.next.max(cursor.live_from));
+    if lag <= max_lag && cursor.next >= log.start() {
+        return Lag::None;
+    }
+    match config.lag_policy {
+        LagPolicy::Disconnect => Lag::TooFar,
+        LagPolicy::DropOldest => {
+            let skip_to = cursor
+                .next
+                .max(log.start())
+                .max(log.end().saturating_sub(max_lag));
+            let dropped = skip_to - cursor.next;
+            cursor.next = skip_to;
+            Lag::Dropped(dropped)
+        }
+    }
+}
