@@ -45,8 +45,9 @@
 //!    is released, 32 at a time.
 //! 4. **Taken at once** (`stream.rs`, `state.rs`'s `read`): a woken
 //!    [`ClientStream`] takes, under the lock, every frame past its cursors in each
-//!    log it reads and its own queue, merged by sequence (so every client sees one
-//!    order), up to [`BATCH_CAPACITY`], applying the lag policy on the way.
+//!    log it reads and its own queue, merged by sequence a run at a time
+//!    (`merge.rs`: every client sees one order), up to [`BATCH_CAPACITY`], after
+//!    the lag policy (`lag.rs`).
 //! 5. **Handed out as one unit** (`batch.rs`): a [`Batch`] holds runs of a
 //!    chunk's frames with one reference each, and frames of their own, inline; it
 //!    is one `Buf`, so the adapter's body or writer sends it with one vectored
@@ -55,11 +56,12 @@
 //! # How waiting works
 //!
 //! A client waits in one place: its [`ClientStream`]'s `poll_next`. The invariants,
-//! each owned by `state.rs`:
+//! owned by `state.rs` but where said:
 //!
 //! - **Registered before it sleeps.** When `read` finds nothing for a client, it
 //!   stores the client's waker (cloned only when it changed) and lists the client
-//!   on each log it reads, once (`listed`); a publish to such a log takes the
+//!   on each log it reads, once (`listed`; the list is `waiters.rs`'s, which also
+//!   sweeps the keys of clients that left); a publish to such a log takes the
 //!   wakers of its listed readers. Reading and registering happen under the same
 //!   lock as appending, so a frame is either seen by the read or finds the waker:
 //!   no wake-up is lost, and waiting allocates nothing.
@@ -67,7 +69,7 @@
 //!   their wakers back ([`WakeList`](state::WakeList), or one waker) and the caller
 //!   wakes them once it has unlocked, so a woken task never contends for the lock
 //!   it was woken from.
-//! - **Lagging.** A reader more than [`HubConfig::max_lag`] frames behind in a log
+//! - **Lagging** (`lag.rs`). A reader more than [`HubConfig::max_lag`] frames behind in a log
 //!   (or whose own queue is full, or whose unread frames the history budget
 //!   evicted) is handled by the [`LagPolicy`] on its next read: its stream ends
 //!   ([`LagPolicy::Disconnect`]; the browser reconnects and replay fills the gap)
