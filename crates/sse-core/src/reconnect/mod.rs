@@ -1,47 +1,5 @@
-//! Reconnecting as the WHATWG `EventSource` does, without IO and without a clock.
-//!
-//! [`Reconnect`] is the policy half of an SSE client: it owns the last event id, the
-//! reconnection delay (the server's `retry:` wins), exponential backoff with jitter for
-//! failures, and the decision what a response means. The client half (a socket, a
-//! timer, an HTTP library) tells it what happened and does what it says:
-//!
-//! ```text
-//!            ┌────────── poll(now) ──────────┐
-//!            ▼                               │
-//!   Connect ──▶ send the request ──▶ on_response(now, ..) ──▶ Stream ──▶ read; on_decoded(..)
-//!      ▲            │ (network error)            │                          │ (end, error, idle)
-//!      │            ▼                            ▼                          ▼
-//!   Wait(at) ◀── on_connect_error(now)        Retry / Stop         on_stream_end(now)
-//! ```
-//!
-//! Time is always passed in (`now`), as quinn-proto does: it never sleeps, so it is
-//! tested with a fake clock and runs under any runtime.
-//!
-//! What a response means:
-//!
-//! | response | verdict |
-//! | --- | --- |
-//! | `200` with `Content-Type: text/event-stream` | [`Verdict::Stream`] |
-//! | `204 No Content` | [`Verdict::Stop`] for good (the server's "don't come back") |
-//! | `200` with another content type | [`Verdict::Stop`], no retry |
-//! | any other `2xx`, `3xx`, or a `4xx` other than 408 and 429 | [`Verdict::Stop`], no retry |
-//! | `408`, `429`, `5xx` | [`Verdict::Retry`], after `Retry-After` when it says longer |
-//! | a network error before the response | [`Verdict::Retry`] with backoff |
-//! | the end of an open stream (closed, failed, idle) | [`Verdict::Retry`] after the reconnection delay |
-//!
-//! # Delays
-//!
-//! - After an open stream ends, the client waits the *reconnection delay*: the last
-//!   `retry:` the server sent, or [`ReconnectConfig::initial_retry`] until it sends one.
-//!   No jitter: the server said how long.
-//! - After `n` consecutive failures (no stream opened in between), it waits
-//!   `min(max(cap, retry), retry × 2ⁿ)`, jittered uniformly into its upper half, and
-//!   never less than the reconnection delay (a `retry` of zero backs off from 1 ms).
-//!   The cap is [`ReconnectConfig::max_backoff`].
-//! - A `Retry-After` (seconds or an HTTP-date) on a retried response is honoured up to
-//!   [`ReconnectConfig::max_retry_after`]: the wait is the longer of it and the backoff.
-//! - After more than [`ReconnectConfig::max_failures`] consecutive failures (if set), it
-//!   gives up.
+//! Reconnecting as the WHATWG `EventSource` does: [`Reconnect`], the policy half of
+//! an SSE client.
 
 mod retry_after;
 
@@ -198,8 +156,50 @@ enum State {
     Stopped(StopReason),
 }
 
-/// The reconnection state machine of an SSE client (see the [module docs](self) for
-/// the rules).
+/// Reconnecting as the WHATWG `EventSource` does, without IO and without a clock.
+///
+/// [`Reconnect`] is the policy half of an SSE client: it owns the last event id, the
+/// reconnection delay (the server's `retry:` wins), exponential backoff with jitter for
+/// failures, and the decision what a response means. The client half (a socket, a
+/// timer, an HTTP library) tells it what happened and does what it says:
+///
+/// ```text
+///            ┌────────── poll(now) ──────────┐
+///            ▼                               │
+///   Connect ──▶ send the request ──▶ on_response(now, ..) ──▶ Stream ──▶ read; on_decoded(..)
+///      ▲            │ (network error)            │                          │ (end, error, idle)
+///      │            ▼                            ▼                          ▼
+///   Wait(at) ◀── on_connect_error(now)        Retry / Stop         on_stream_end(now)
+/// ```
+///
+/// Time is always passed in (`now`), as quinn-proto does: it never sleeps, so it is
+/// tested with a fake clock and runs under any runtime.
+///
+/// What a response means:
+///
+/// | response | verdict |
+/// | --- | --- |
+/// | `200` with `Content-Type: text/event-stream` | [`Verdict::Stream`] |
+/// | `204 No Content` | [`Verdict::Stop`] for good (the server's "don't come back") |
+/// | `200` with another content type | [`Verdict::Stop`], no retry |
+/// | any other `2xx`, `3xx`, or a `4xx` other than 408 and 429 | [`Verdict::Stop`], no retry |
+/// | `408`, `429`, `5xx` | [`Verdict::Retry`], after `Retry-After` when it says longer |
+/// | a network error before the response | [`Verdict::Retry`] with backoff |
+/// | the end of an open stream (closed, failed, idle) | [`Verdict::Retry`] after the reconnection delay |
+///
+/// # Delays
+///
+/// - After an open stream ends, the client waits the *reconnection delay*: the last
+///   `retry:` the server sent, or [`ReconnectConfig::initial_retry`] until it sends one.
+///   No jitter: the server said how long.
+/// - After `n` consecutive failures (no stream opened in between), it waits
+///   `min(max(cap, retry), retry × 2ⁿ)`, jittered uniformly into its upper half, and
+///   never less than the reconnection delay (a `retry` of zero backs off from 1 ms).
+///   The cap is [`ReconnectConfig::max_backoff`].
+/// - A `Retry-After` (seconds or an HTTP-date) on a retried response is honoured up to
+///   [`ReconnectConfig::max_retry_after`]: the wait is the longer of it and the backoff.
+/// - After more than [`ReconnectConfig::max_failures`] consecutive failures (if set), it
+///   gives up.
 ///
 /// # Examples
 ///
