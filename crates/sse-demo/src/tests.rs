@@ -176,6 +176,9 @@ fn a_post_that_is_not_json_is_415_and_does_nothing() {
             "{path} {content_type}"
         );
     }
+    // A route that takes no body answers as it would anyway.
+    let page = futures_lite::future::block_on(demo.respond(&post("/", "text/plain"), b""));
+    assert_eq!(page.status(), StatusCode::METHOD_NOT_ALLOWED);
     let json = post("/publish", "application/json; charset=utf-8");
     let response = futures_lite::future::block_on(demo.respond(&json, br#"{"data": "ok"}"#));
     assert_eq!(response.status(), StatusCode::ACCEPTED);
