@@ -19,6 +19,7 @@ enum Lag {
 
 /// Applies the lag policy to each of the client's cursors: how many frames it
 /// skipped, or `None` when it must go (it is then ending, as lagged).
+#[inline]
 pub(crate) fn apply_lag_policy(
     client: &mut Client,
     broadcast: &Log,
@@ -47,6 +48,7 @@ pub(crate) fn apply_lag_policy(
 
 /// Applies the lag policy to one cursor: lag counts from where its live traffic
 /// started, and a cursor behind the oldest entry held has lost frames already.
+#[inline]
 fn check_lag(log: &Log, cursor: &mut Cursor, config: &HubConfig) -> Lag {
     let max_lag = config.max_lag as u64;
     let lag = log.end().saturating_sub(cursor.next.max(cursor.live_from));

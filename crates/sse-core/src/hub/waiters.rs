@@ -22,17 +22,20 @@ pub(crate) struct Waiters {
 
 impl Waiters {
     /// Whether no one waits.
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
 
     /// Lists a client that found nothing to read.
+    #[inline]
     pub(crate) fn list(&mut self, key: ClientKey) {
         self.keys.push(key);
     }
 
     /// Takes a waiting client's key, the newest first; `is_live` says whether its
     /// client is still there (a departed one is skipped and its count settled).
+    #[inline]
     pub(crate) fn pop(&mut self, is_live: impl Fn(ClientKey) -> bool) -> Option<ClientKey> {
         loop {
             let key = self.keys.pop()?;
