@@ -27,7 +27,7 @@ async fn main() -> std::io::Result<()> {
     // Every stream gets the farewell event and ends on SIGINT or SIGTERM; the
     // timeouts, `TCP_NODELAY` and the grace period are `sse_axum::serve`'s.
     let shutdown = sse_demo::shut_down_on_signal(hub);
-    sse_axum::serve(listener, app, sse_demo::hyper_timeouts(&args), shutdown).await;
+    sse_axum::serve(listener, app, args.timeouts, shutdown).await;
     println!("shut down");
     Ok(())
 }

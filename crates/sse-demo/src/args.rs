@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use sse_core::{HubConfig, LagPolicy};
+use sse_hyper::Timeouts;
 
 /// The flags, as `--help` prints them.
 pub const USAGE: &str = "\
@@ -42,34 +43,11 @@ pub struct DemoArgs {
     pub config: HubConfig,
     /// The Redis server to relay through (`--redis`), if any.
     pub redis: Option<String>,
-    /// How long a connection may take at each step.
+    /// How long a connection may take at each step (`--head-timeout`,
+    /// `--body-timeout`, `--idle-timeout`, `--write-stall`): the hyper, axum and warp
+    /// demos serve with them as they are, the smol demo takes the head, body and
+    /// write-stall ones.
     pub timeouts: Timeouts,
-}
-
-/// How long a connection may take at each step (the adapters' own types carry
-/// them: `sse_hyper::Timeouts`, `sse_smol::Limits` and `Server::write_stall`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Timeouts {
-    /// `--head-timeout`: the request head, and idle time between requests.
-    pub head: Duration,
-    /// `--body-timeout`: the request body.
-    pub body: Duration,
-    /// `--idle-timeout`: no byte moved either way.
-    pub idle: Duration,
-    /// `--write-stall`: no byte of a stream taken.
-    pub write_stall: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            head: Duration::from_secs(10),
-            body: Duration::from_secs(30),
-            idle: Duration::from_secs(60),
-            write_stall: Duration::from_secs(30),
-        }
-    }
 }
 
 impl DemoArgs {

@@ -22,15 +22,11 @@ mod demo;
 mod generate;
 mod metrics;
 mod page;
-#[cfg(feature = "hyper")]
-mod serve;
 
-pub use args::{DemoArgs, Timeouts, USAGE};
+pub use args::{DemoArgs, USAGE};
 pub use demo::Demo;
 pub use generate::{CHECKPOINT_EVERY, MAX_RATE, MAX_WORDS, Task, word};
 pub use page::PAGE;
-#[cfg(feature = "hyper")]
-pub use serve::{hyper_timeouts, serve, unreadable_body};
 
 use std::time::Duration;
 
@@ -316,6 +312,21 @@ pub fn too_large() -> http::Response<Bytes> {
         StatusCode::PAYLOAD_TOO_LARGE,
         &format!("body larger than {MAX_BODY} bytes"),
     )
+}
+
+/// The answer to a request whose body could not be read: 408 when it took longer
+/// than the body timeout (`sse_hyper::BodyTimeout`, anywhere in `error`'s
+/// sources), else 413 (over [`MAX_BODY`]).
+#[must_use]
+pub fn unreadable_body(error: &(dyn std::error::Error + 'static)) -> http::Response<Bytes> {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error.is::<sse_hyper::BodyTimeout>() {
+            return self::error(StatusCode::REQUEST_TIMEOUT, &error.to_string());
+        }
+        cause = error.source();
+    }
+    too_large()
 }
 
 /// The event broadcast when a demo server shuts down.

@@ -18,7 +18,10 @@ async fn main() -> std::io::Result<()> {
     sse_hyper::spawn_keep_alive(&hub);
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    sse_demo::serve(listener, hub, &args, move |request| {
+    // The timeouts, `TCP_NODELAY` and a 5 s grace period after SIGINT or SIGTERM (every
+    // stream gets the farewell event and ends) are `sse_hyper::serve`'s.
+    let shutdown = sse_demo::shut_down_on_signal(hub);
+    sse_hyper::serve(listener, args.timeouts, shutdown, move |request| {
         Box::pin(handle(demo.clone(), request))
     })
     .await;
