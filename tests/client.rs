@@ -13,38 +13,8 @@ use futures_lite::StreamExt;
 use serde_json::json;
 use sse_client::{Event, EventSource, MessageEvent, ReconnectConfig, ReconnectReason, Runtime};
 use sse_testkit::TIMEOUT;
-use sse_testkit::demo::Server;
-
-/// One adapter's demo.
-#[derive(Clone, Copy, Debug)]
-struct Adapter {
-    bin: &'static str,
-    h2: bool,
-}
-
-impl Adapter {
-    /// Starts its demo, taking client ids from requests (`?client=`).
-    fn start(self, flags: &[&str]) -> Server {
-        let mut all = vec!["--trust-client-id"];
-        all.extend_from_slice(flags);
-        Server::start(self.bin, &all)
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Protocol {
-    Http1,
-    Http2,
-}
-
-fn run(case: impl Future<Output = ()>) {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(case);
-}
+use sse_testkit::client::Protocol;
+use sse_testkit::demo::{Adapter, Server, run};
 
 /// A client of `server`'s `/events` as `client`.
 fn client(server: &Server, client: &str, protocol: Protocol, runtime: Runtime) -> EventSource {
@@ -81,11 +51,7 @@ async fn message(source: &mut EventSource) -> MessageEvent {
 async fn opened(source: &mut EventSource, id: &str, protocol: Protocol) {
     match next(source).await {
         Event::Open(open) => {
-            let version = match protocol {
-                Protocol::Http1 => http::Version::HTTP_11,
-                Protocol::Http2 => http::Version::HTTP_2,
-            };
-            assert_eq!(open.version, version);
+            assert_eq!(open.version, protocol.version());
             assert_eq!(open.headers["sse-clientid"], id);
         }
         other => panic!("expected Open, got {other:?}"),
@@ -220,10 +186,7 @@ async fn case_follows_the_demo_across_a_restart(adapter: Adapter) {
     assert_eq!(message(&mut source).await.event_type, "shutdown");
     server.wait_exit(TIMEOUT).await;
     drop(server);
-    let server = Server::start(
-        adapter.bin,
-        &["--trust-client-id", "--addr", &addr.to_string()],
-    );
+    let server = adapter.start_on(addr, &[]);
     // The client retries by itself until the new process answers.
     loop {
         match next(&mut source).await {
@@ -249,10 +212,10 @@ async fn case_follows_the_demo_across_a_restart(adapter: Adapter) {
 }
 
 macro_rules! adapter_tests {
-    ($($name:ident: $bin:literal, h2: $h2:expr;)*) => {$(
+    ($($name:ident),* $(,)?) => {$(
         mod $name {
             use super::*;
-            const ADAPTER: Adapter = Adapter { bin: env!($bin), h2: $h2 };
+            const ADAPTER: Adapter = sse_testkit::adapter!($name);
 
             #[test]
             fn events_arrive_exactly_http1() {
@@ -268,7 +231,7 @@ macro_rules! adapter_tests {
 
             #[test]
             fn events_arrive_exactly_on_smol() {
-                let protocol = if ADAPTER.h2 { Protocol::Http2 } else { Protocol::Http1 };
+                let protocol = ADAPTER.newest_protocol();
                 run(super::case_events_arrive_exactly(ADAPTER, protocol, Runtime::Smol));
             }
 
@@ -286,7 +249,7 @@ macro_rules! adapter_tests {
 
             #[test]
             fn shutdown_ends_the_stream_cleanly() {
-                let protocol = if ADAPTER.h2 { Protocol::Http2 } else { Protocol::Http1 };
+                let protocol = ADAPTER.newest_protocol();
                 run(super::case_shutdown_ends_the_stream_cleanly(ADAPTER, protocol));
             }
 
@@ -298,9 +261,4 @@ macro_rules! adapter_tests {
     )*};
 }
 
-adapter_tests! {
-    hyper: "CARGO_BIN_EXE_demo-hyper", h2: true;
-    axum: "CARGO_BIN_EXE_demo-axum", h2: true;
-    warp: "CARGO_BIN_EXE_demo-warp", h2: true;
-    smol: "CARGO_BIN_EXE_demo-smol", h2: false;
-}
+adapter_tests!(hyper, axum, warp, smol);

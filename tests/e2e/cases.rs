@@ -135,7 +135,7 @@ pub(crate) async fn named_event_own_id_and_retry(adapter: Adapter) {
 /// reaches it alone, live, with no automatic id.
 pub(crate) async fn targeted_send_reaches_only_that_client(adapter: Adapter) {
     let server = adapter.start(&[]);
-    let protocol = *adapter.protocols().last().expect("a protocol");
+    let protocol = adapter.newest_protocol();
     let mut alice = Connect::new().client("alice").open(&server).await;
     let mut bob = Connect::new()
         .protocol(protocol)
@@ -180,7 +180,7 @@ pub(crate) async fn topics_reach_only_subscribers(adapter: Adapter) {
     let server = adapter.start(&[]);
     let mut news = Connect::new().topic("news").open(&server).await;
     let mut sports = Connect::new()
-        .protocol(*adapter.protocols().last().expect("a protocol"))
+        .protocol(adapter.newest_protocol())
         .topic("sports")
         .open(&server)
         .await;

@@ -9,8 +9,9 @@
 //! Each case in [`cases`] is an `async fn(Adapter)`; [`adapter_tests!`] makes one
 //! `#[test]` of each case for each adapter (`hyper::response_head`, ...). The demo
 //! binaries are targets of this package (see the root `Cargo.toml`), so cargo builds
-//! them before this test. A new adapter takes a `[[bin]]` for its demo there and one
-//! line in the `adapter_tests!` call at the end of this file. The demo processes and
+//! them before this test. A new adapter takes a `[[bin]]` for its demo there, an arm in
+//! `sse_testkit::adapter!` and one line in the `adapter_tests!` call at the end of
+//! this file. The demo processes and
 //! the clients are `sse-testkit`'s: every wait is bounded (see
 //! [`sse_testkit::TIMEOUT`]) and every server process is killed when its guard
 //! drops, so a failing test neither hangs nor leaves a process behind.
@@ -21,79 +22,7 @@ mod redis;
 mod security;
 mod timeouts;
 
-use std::future::Future;
-
-use sse_testkit::client::Protocol;
-use sse_testkit::demo::Server;
-
-/// One adapter's demo server.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Adapter {
-    /// The demo binary.
-    bin: &'static str,
-    /// Whether it speaks HTTP/2 with prior knowledge (h2c).
-    h2: bool,
-}
-
-/// The cases name their clients (`client=alice`), so their demos take the id a
-/// request asks for; [`Adapter::start_issuing_ids`] runs the default, where the hub
-/// issues every id.
-const NAMED_CLIENTS: &str = "--trust-client-id";
-
-/// `flags` after [`NAMED_CLIENTS`].
-fn named<'a>(flags: &[&'a str]) -> Vec<&'a str> {
-    let mut all = vec![NAMED_CLIENTS];
-    all.extend_from_slice(flags);
-    all
-}
-
-impl Adapter {
-    /// Starts its demo with `flags` (besides `--addr 127.0.0.1:0` and
-    /// [`NAMED_CLIENTS`]).
-    pub(crate) fn start(self, flags: &[&str]) -> Server {
-        Server::start(self.bin, &named(flags))
-    }
-
-    /// Starts its demo with `flags` as a deployment would: the hub issues every
-    /// client's id.
-    pub(crate) fn start_issuing_ids(self, flags: &[&str]) -> Server {
-        Server::start(self.bin, flags)
-    }
-
-    /// Starts its demo on `addr` (a restarted server, on the port of the previous
-    /// one) with `flags`: the demo takes the last `--addr` it is given.
-    pub(crate) fn start_on(self, addr: std::net::SocketAddr, flags: &[&str]) -> Server {
-        let addr = addr.to_string();
-        let mut all = named(flags);
-        all.extend(["--addr", &addr]);
-        Server::start(self.bin, &all)
-    }
-
-    /// Starts its demo with at most `files` open file descriptors.
-    pub(crate) fn start_with_file_limit(self, flags: &[&str], files: u32) -> Server {
-        Server::start_with_file_limit(self.bin, &named(flags), files)
-    }
-
-    /// The protocols its clients can use.
-    pub(crate) fn protocols(self) -> &'static [Protocol] {
-        if self.h2 {
-            &[Protocol::Http1, Protocol::Http2]
-        } else {
-            &[Protocol::Http1]
-        }
-    }
-}
-
-/// Runs a case on a runtime of its own (two workers: readers and publishers of one
-/// test run side by side, as they would across machines).
-fn run(case: impl Future<Output = ()>) {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(case);
-}
+use sse_testkit::demo::{Adapter, run};
 
 /// `adapter_tests!(name: Adapter { .. }, ...)`: a module per adapter with one test per
 /// case. The case list is written once, here.
@@ -147,25 +76,12 @@ macro_rules! adapter_tests {
 /// The demos that take `--redis`: the `redis` tests run one process of each.
 pub(crate) const ADAPTERS: &[Adapter] = &[HYPER, AXUM, WARP, SMOL];
 
-const HYPER: Adapter = Adapter {
-    bin: env!("CARGO_BIN_EXE_demo-hyper"),
-    h2: true,
-};
-const AXUM: Adapter = Adapter {
-    bin: env!("CARGO_BIN_EXE_demo-axum"),
-    h2: true,
-};
-const WARP: Adapter = Adapter {
-    bin: env!("CARGO_BIN_EXE_demo-warp"),
-    h2: true,
-};
-const SMOL: Adapter = Adapter {
-    bin: env!("CARGO_BIN_EXE_demo-smol"),
-    h2: false,
-};
+const HYPER: Adapter = sse_testkit::adapter!(hyper);
+const AXUM: Adapter = sse_testkit::adapter!(axum);
+const WARP: Adapter = sse_testkit::adapter!(warp);
+const SMOL: Adapter = sse_testkit::adapter!(smol);
 
-// One line per adapter. `h2`: whether its demo speaks h2c (then the HTTP/2 cases run
-// over both protocols).
+// One line per adapter.
 adapter_tests! {
     hyper: crate::HYPER,
     axum: crate::AXUM,

@@ -19,7 +19,7 @@ use mio::{Events, Interest, Poll, Token};
 use sse_core::{DecodeLimits, Decoded, Decoder};
 
 use crate::chunked::Dechunker;
-use crate::http::{find, now_ns};
+use crate::http::{Stage, now_ns, read_head};
 use crate::stats::Histogram;
 
 /// Connections a thread has opened but not yet seen answered, at most: a bound on
@@ -168,15 +168,6 @@ impl Drop for Clients {
     }
 }
 
-enum Stage {
-    /// Connecting; the request is not written yet.
-    Connecting,
-    /// Request written; reading the response head.
-    Head(Vec<u8>),
-    Body,
-    Closed,
-}
-
 struct Connection {
     stream: TcpStream,
     stage: Stage,
@@ -323,25 +314,16 @@ fn read(connection: &mut Connection, buffer: &mut [u8], ready: &mut Ready, share
         let now = now_ns();
         let mut input = &buffer[..n];
         if let Stage::Head(head) = &mut connection.stage {
-            head.extend_from_slice(input);
-            let Some(end) = find(head, b"\r\n\r\n") else {
-                if head.len() > 16 * 1024 {
+            let (stream_head, rest) = match read_head(head, input) {
+                Ok(Some(whole)) => whole,
+                Ok(None) if n < buffer.len() => return,
+                Ok(None) => continue,
+                Err(_) => {
                     connection.stage = Stage::Closed;
-                }
-                if n < buffer.len() {
                     return;
                 }
-                continue;
             };
-            let head_text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
-            if !head_text.starts_with("http/1.1 200") {
-                connection.stage = Stage::Closed;
-                return;
-            }
-            if head_text.contains("transfer-encoding: chunked") {
-                connection.chunks = Some(Dechunker::default());
-            }
-            let rest = head[end + 4..].to_vec();
+            connection.chunks = stream_head.chunked.then(Dechunker::default);
             connection.stage = Stage::Body;
             if !feed(connection, &rest, now, ready, shared) {
                 connection.stage = Stage::Closed;

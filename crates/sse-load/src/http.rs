@@ -152,6 +152,106 @@ impl HttpClient {
     }
 }
 
-pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Where a streaming connection of the load clients is.
+pub(crate) enum Stage {
+    /// Waiting for the socket to connect (and be writable) to send the request.
+    Connecting,
+    /// Request written; reading the response head.
+    Head(Vec<u8>),
+    Body,
+    /// Done with: no more requests.
+    Closed,
+}
+
+/// What a streaming response's head says about its body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StreamHead {
+    /// The body is chunked (hyper's HTTP/1.1 streaming bodies).
+    pub(crate) chunked: bool,
+    /// The server keeps the connection for another request.
+    pub(crate) keep_alive: bool,
+}
+
+/// Adds `input` to the response head read so far: `Ok(None)` while it is not
+/// whole, then what it says and the body bytes that came after it. An error when
+/// the head passes 16 KiB, or the answer is not a `200` event stream.
+pub(crate) fn read_head(
+    head: &mut Vec<u8>,
+    input: &[u8],
+) -> Result<Option<(StreamHead, Vec<u8>)>, String> {
+    head.extend_from_slice(input);
+    let Some(end) = find(head, b"\r\n\r\n") else {
+        return if head.len() > 16 * 1024 {
+            Err("a response head over 16 KiB".into())
+        } else {
+            Ok(None)
+        };
+    };
+    let text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
+    if !text.starts_with("http/1.1 200") || !text.contains("text/event-stream") {
+        let status = text.lines().next().unwrap_or_default().to_string();
+        return Err(format!("answered {status:?}"));
+    }
+    let stream_head = StreamHead {
+        chunked: text.contains("transfer-encoding: chunked"),
+        keep_alive: !text.contains("connection: close"),
+    };
+    Ok(Some((stream_head, head[end + 4..].to_vec())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+transfer-encoding: chunked\r\n\r\n";
+
+    #[test]
+    fn a_head_split_anywhere_is_read_whole_with_the_body_after_it() {
+        let response = [HEAD, b"5\r\nhello"].concat();
+        for split in 1..=response.len() {
+            let mut head = Vec::new();
+            let first = read_head(&mut head, &response[..split]).expect("a 200 stream");
+            let (stream_head, body) = match first {
+                Some(whole) => {
+                    assert!(split >= HEAD.len(), "whole at {split}");
+                    whole
+                }
+                None => {
+                    assert!(split < HEAD.len(), "not whole at {split}");
+                    read_head(&mut head, &response[split..])
+                        .expect("a 200 stream")
+                        .expect("whole")
+                }
+            };
+            let end = if split >= HEAD.len() {
+                split
+            } else {
+                response.len()
+            };
+            assert_eq!(body, &response[HEAD.len()..end], "split {split}");
+            let expected = StreamHead {
+                chunked: true,
+                keep_alive: true,
+            };
+            assert_eq!(stream_head, expected);
+        }
+    }
+
+    #[test]
+    fn another_answer_or_an_endless_head_is_an_error() {
+        let mut head = Vec::new();
+        let error = read_head(&mut head, b"HTTP/1.1 503 Service Unavailable\r\n\r\n");
+        assert_eq!(
+            error,
+            Err("answered \"http/1.1 503 service unavailable\"".into())
+        );
+        let mut head = Vec::new();
+        assert_eq!(read_head(&mut head, &[b'x'; 16 * 1024]), Ok(None));
+        assert!(read_head(&mut head, b"x").is_err());
+    }
 }

@@ -106,13 +106,12 @@ impl Report {
         size: usize,
         figure: impl Fn(&RunResult) -> f64,
     ) -> Option<Spread> {
-        let values: Vec<f64> = self
-            .runs
-            .iter()
-            .filter(|r| r.kind == kind && r.clients == clients && r.size == size)
-            .map(figure)
-            .collect();
-        Spread::of(&values)
+        Spread::of(
+            self.runs
+                .iter()
+                .filter(|r| r.kind == kind && r.clients == clients && r.size == size)
+                .map(figure),
+        )
     }
 
     /// Whether the run has Redis rows (and so a column for `redis-server`'s CPU).
@@ -339,13 +338,12 @@ impl Report {
         }
         let _ = writeln!(out, "{head}\n{rule}");
         let memory = |kind: Kind, clients: usize| {
-            let values: Vec<f64> = self
-                .memory
-                .iter()
-                .filter(|m| m.kind == kind && m.clients == clients)
-                .map(|m| m.bytes_per_connection)
-                .collect();
-            Spread::of(&values)
+            Spread::of(
+                self.memory
+                    .iter()
+                    .filter(|m| m.kind == kind && m.clients == clients)
+                    .map(|m| m.bytes_per_connection),
+            )
         };
         for &kind in &o.servers {
             let mut row = format!("| {} |", kind.name());

@@ -78,8 +78,9 @@ pub(crate) struct Spread {
 }
 
 impl Spread {
-    pub(crate) fn of(values: &[f64]) -> Option<Spread> {
-        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    /// The spread of `values`; `None` when there is none (NaN aside).
+    pub(crate) fn of(values: impl IntoIterator<Item = f64>) -> Option<Spread> {
+        let mut sorted: Vec<f64> = values.into_iter().filter(|v| !v.is_nan()).collect();
         if sorted.is_empty() {
             return None;
         }
@@ -127,8 +128,8 @@ mod tests {
         let p99 = histogram.quantile(0.99) as f64;
         assert!((p50 - 500_000.0).abs() < 10_000.0, "{p50}");
         assert!((p99 - 990_000.0).abs() < 20_000.0, "{p99}");
-        let spread = Spread::of(&[3.0, f64::NAN, 1.0, 2.0]).unwrap();
+        let spread = Spread::of([3.0, f64::NAN, 1.0, 2.0]).unwrap();
         assert_eq!((spread.median, spread.min, spread.max), (2.0, 1.0, 3.0));
-        assert!(Spread::of(&[f64::NAN]).is_none());
+        assert!(Spread::of([f64::NAN]).is_none());
     }
 }

@@ -9,9 +9,118 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::client::Protocol;
+
 /// How long anything the tests wait for may take before the test fails: generous for
 /// a loaded 2-core machine running debug builds, but bounded, so nothing hangs.
 pub const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// One adapter's demo server binary, and whether it speaks HTTP/2 with prior
+/// knowledge (h2c). Made with [`adapter!`](crate::adapter), in the root package's
+/// tests, where cargo says where the binaries are.
+#[derive(Clone, Copy, Debug)]
+pub struct Adapter {
+    /// The demo binary.
+    pub bin: &'static str,
+    /// Whether it speaks h2c (the HTTP/2 cases run over both protocols then).
+    pub h2: bool,
+}
+
+/// The flag that makes a demo take the client id a request asks for
+/// (`?client=alice`), as the tests that name their clients need; the default is a
+/// deployment's, where the hub issues every id.
+const NAMED_CLIENTS: &str = "--trust-client-id";
+
+/// `flags` after [`NAMED_CLIENTS`].
+fn named<'a>(flags: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec![NAMED_CLIENTS];
+    all.extend_from_slice(flags);
+    all
+}
+
+impl Adapter {
+    /// Starts its demo with `flags` (besides `--addr 127.0.0.1:0`), taking the
+    /// client ids requests name.
+    pub fn start(self, flags: &[&str]) -> Server {
+        Server::start(self.bin, &named(flags))
+    }
+
+    /// Starts its demo with `flags` as a deployment would: the hub issues every
+    /// client's id.
+    pub fn start_issuing_ids(self, flags: &[&str]) -> Server {
+        Server::start(self.bin, flags)
+    }
+
+    /// Starts its demo on `addr` (a restarted server, on the port of the previous
+    /// one) with `flags`, taking named ids: the demo takes the last `--addr` it is
+    /// given.
+    pub fn start_on(self, addr: SocketAddr, flags: &[&str]) -> Server {
+        let addr = addr.to_string();
+        let mut all = named(flags);
+        all.extend(["--addr", &addr]);
+        Server::start(self.bin, &all)
+    }
+
+    /// Starts its demo with at most `files` open file descriptors, taking named ids.
+    pub fn start_with_file_limit(self, flags: &[&str], files: u32) -> Server {
+        Server::start_with_file_limit(self.bin, &named(flags), files)
+    }
+
+    /// The protocols its clients can use: HTTP/1.1, and HTTP/2 where it speaks h2c.
+    pub fn protocols(self) -> &'static [Protocol] {
+        if self.h2 {
+            &[Protocol::Http1, Protocol::Http2]
+        } else {
+            &[Protocol::Http1]
+        }
+    }
+
+    /// The newest protocol it speaks.
+    pub fn newest_protocol(self) -> Protocol {
+        if self.h2 {
+            Protocol::Http2
+        } else {
+            Protocol::Http1
+        }
+    }
+}
+
+/// An adapter's demo as an [`Adapter`]: `adapter!(hyper)`, `axum`, `warp` or
+/// `smol`. A macro because only the root package's tests know where cargo put the
+/// demo binaries (`env!("CARGO_BIN_EXE_demo-…")`, read where this expands); which
+/// of them speak h2c is said here, once.
+#[macro_export]
+macro_rules! adapter {
+    (hyper) => {
+        $crate::adapter!(@demo "demo-hyper", true)
+    };
+    (axum) => {
+        $crate::adapter!(@demo "demo-axum", true)
+    };
+    (warp) => {
+        $crate::adapter!(@demo "demo-warp", true)
+    };
+    (smol) => {
+        $crate::adapter!(@demo "demo-smol", false)
+    };
+    (@demo $bin:literal, $h2:expr) => {
+        $crate::demo::Adapter {
+            bin: env!(concat!("CARGO_BIN_EXE_", $bin)),
+            h2: $h2,
+        }
+    };
+}
+
+/// Runs a test case on a runtime of its own (two workers: readers and publishers
+/// of one test run side by side, as they would across machines).
+pub fn run(case: impl std::future::Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(case);
+}
 
 /// A running demo server. Dropping it kills the process (SIGKILL) if it still runs,
 /// and reaps it, so no server outlives its test, even one that failed.

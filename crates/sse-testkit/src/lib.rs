@@ -3,7 +3,7 @@
 //!
 //! | module | what it is |
 //! |---|---|
-//! | [`demo`] | a demo server in a child process, killed when the guard drops, and plain HTTP to its JSON routes |
+//! | [`demo`] | a demo server in a child process, killed when the guard drops, and plain HTTP to its JSON routes; each adapter's demo ([`adapter!`]) and [`run`](demo::run) for a case |
 //! | [`client`] | an SSE client over reqwest (HTTP/1.1 or h2c), and a raw one that reads only when told |
 //! | [`redis`] | a throwaway `redis-server` on a free port |
 //!

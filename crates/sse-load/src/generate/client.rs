@@ -25,7 +25,7 @@ use sse_core::{Decoded, Decoder};
 
 use super::check::{Item, StreamCheck};
 use crate::chunked::Dechunker;
-use crate::http::find;
+use crate::http::{Stage, read_head};
 use crate::stats::Histogram;
 
 /// Connections a thread is opening at once, at most (as for the broadcast load).
@@ -261,16 +261,6 @@ impl Drop for GenerateClients {
     }
 }
 
-enum Stage {
-    /// Waiting for the socket to connect (and be writable) to send the request.
-    Connecting,
-    /// Request written; reading the response head.
-    Head(Vec<u8>),
-    Body,
-    /// Done with: no more requests.
-    Closed,
-}
-
 /// One connection and the reply under way on it.
 struct Connection {
     stream: TcpStream,
@@ -469,24 +459,12 @@ impl Load {
         let mut rest = Vec::new();
         let was_head = matches!(connection.stage, Stage::Head(_));
         if let Stage::Head(head) = &mut connection.stage {
-            head.extend_from_slice(input);
-            let Some(end) = find(head, b"\r\n\r\n") else {
-                return if head.len() > 16 * 1024 {
-                    Err("a response head over 16 KiB".into())
-                } else {
-                    Ok(())
-                };
+            let Some((stream_head, body)) = read_head(head, input)? else {
+                return Ok(());
             };
-            let text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
-            if !text.starts_with("http/1.1 200") || !text.contains("text/event-stream") {
-                let status = text.lines().next().unwrap_or_default().to_string();
-                return Err(format!("answered {status:?}"));
-            }
-            connection.chunks = text
-                .contains("transfer-encoding: chunked")
-                .then(Dechunker::default);
-            connection.keep_alive = !text.contains("connection: close");
-            rest = head[end + 4..].to_vec();
+            connection.chunks = stream_head.chunked.then(Dechunker::default);
+            connection.keep_alive = stream_head.keep_alive;
+            rest = body;
             connection.stage = Stage::Body;
         }
         let input: &[u8] = if was_head { &rest } else { input };

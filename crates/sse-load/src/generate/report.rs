@@ -60,13 +60,12 @@ impl GenerateReport {
         mode: Mode,
         figure: impl Fn(&ModeResult) -> f64,
     ) -> Option<Spread> {
-        let values: Vec<f64> = self
-            .results
-            .iter()
-            .filter(|r| r.kind == kind && r.clients == clients && r.mode == mode)
-            .map(figure)
-            .collect();
-        Spread::of(&values)
+        Spread::of(
+            self.results
+                .iter()
+                .filter(|r| r.kind == kind && r.clients == clients && r.mode == mode)
+                .map(figure),
+        )
     }
 
     pub(crate) fn markdown(&self) -> String {
