@@ -84,6 +84,7 @@
 mod batch;
 mod builder;
 mod chunk;
+mod client;
 mod config;
 mod hooks;
 mod lag;

@@ -12,13 +12,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use slab::Slab;
 
 use super::batch::Batch;
-use super::config::{DuplicateIdPolicy, HubConfig, LagPolicy};
+use super::client::{Client, QueueFull};
+use super::config::{DuplicateIdPolicy, HubConfig};
 use super::hooks::{ClientInfo, DisconnectReason};
 use super::lag::apply_lag_policy;
 use super::log::{Cursor, Entry, Log};
-use super::merge::{Run, next_run};
 use super::order::{Order, Tier, log_mut};
-use super::registry::{Client, ClientKey, DirectQueue, End, LogCursor};
+use super::registry::{ClientKey, Registry};
 use super::{ConnectError, ConnectOptions, SendError};
 use crate::encode::SequenceIdLine;
 
@@ -52,12 +52,8 @@ pub(crate) struct State {
     /// The id line of the next sequence, counted up with it.
     next_id_line: SequenceIdLine,
     first_sequence: u64,
-    clients: Slab<Client>,
-    next_generation: u64,
-    next_client_number: u64,
-    /// The secret keys of generated ids.
-    id_keys: std::hash::RandomState,
-    ids: HashMap<Arc<str>, ClientKey>,
+    /// The connected clients.
+    registry: Registry,
     broadcast: Log,
     topics: Slab<Log>,
     topic_index: HashMap<Arc<str>, usize>,
@@ -66,7 +62,6 @@ pub(crate) struct State {
     /// An external log's id up to which this hub holds everything it will, and the
     /// sequence it stands for (see [`Hub::mark_relayed`](super::Hub::mark_relayed)).
     relay_mark: Option<(Arc<str>, u64)>,
-    no_topics: Arc<[Arc<str>]>,
     pub(crate) shutting_down: bool,
     /// Which logs lose frames first when the history is over its budget.
     order: Order,
@@ -125,7 +120,7 @@ pub(crate) enum Read {
 #[derive(Debug)]
 pub(crate) struct ReadOutcome {
     pub(crate) read: Read,
-    /// Frames skipped under [`LagPolicy::DropOldest`].
+    /// Frames skipped under [`LagPolicy::DropOldest`](super::LagPolicy::DropOldest).
     pub(crate) dropped: u64,
     pub(crate) keep_alive: bool,
 }
@@ -194,17 +189,12 @@ impl State {
             sequence: first_sequence,
             next_id_line: SequenceIdLine::new(first_sequence.saturating_add(1)),
             first_sequence,
-            clients: Slab::new(),
-            next_generation: 0,
-            next_client_number: 1,
-            id_keys: std::hash::RandomState::new(),
-            ids: HashMap::new(),
+            registry: Registry::default(),
             broadcast: Log::new(None),
             topics: Slab::new(),
             topic_index: HashMap::new(),
             event_ids: HashMap::new(),
             relay_mark: None,
-            no_topics: Arc::new([]),
             shutting_down: false,
             order: Order::default(),
             history_bytes: 0,
@@ -218,22 +208,15 @@ impl State {
     }
 
     pub(crate) fn active(&self) -> usize {
-        self.clients.len()
-    }
-
-    fn client(&self, key: ClientKey) -> Option<&Client> {
-        self.clients
-            .get(key.index)
-            .filter(|client| client.generation == key.generation)
+        self.registry.len()
     }
 
     pub(crate) fn client_by_id(&self, id: &str) -> Option<&ClientInfo> {
-        let key = self.ids.get(id)?;
-        self.client(*key).map(|client| &client.info)
+        self.registry.by_id(id).map(Client::info)
     }
 
     pub(crate) fn client_ids(&self) -> impl Iterator<Item = &str> {
-        self.ids.keys().map(|id| &**id)
+        self.registry.ids()
     }
 
     pub(crate) fn topic_count(&self) -> usize {
@@ -252,23 +235,21 @@ impl State {
             return Err(ConnectError::ShuttingDown);
         }
         let requested = options.client_id.as_deref().filter(|id| !id.is_empty());
-        let existing = requested.and_then(|id| self.ids.get(id).copied());
+        let existing = requested.filter(|id| self.registry.key_of(id).is_some());
         if existing.is_some() && self.config.duplicate_id == DuplicateIdPolicy::RefuseNew {
             return Err(ConnectError::DuplicateId);
         }
-        let others = self.clients.len() - usize::from(existing.is_some());
+        let others = self.registry.len() - usize::from(existing.is_some());
         if self.config.max_clients.is_some_and(|max| others >= max) {
             return Err(ConnectError::AtCapacity);
         }
 
-        let replaced = existing.and_then(|old| {
-            let client = self.clients.get_mut(old.index)?;
-            self.ids.remove(&client.info.id);
-            client.end_now(DisconnectReason::Replaced)
-        });
+        let replaced = existing
+            .and_then(|id| self.registry.take_id(id))
+            .and_then(|client| client.end_now(DisconnectReason::Replaced));
         let id: Arc<str> = match requested {
             Some(id) => id.into(),
-            None => self.generate_id(),
+            None => self.registry.generate_id(),
         };
 
         let mut topics: Vec<Arc<str>> = Vec::with_capacity(options.topics.len());
@@ -300,43 +281,20 @@ impl State {
             self.reader_joined(index);
         }
 
-        let generation = self.next_generation;
-        self.next_generation += 1;
-        let info = ClientInfo {
-            id: id.clone(),
-            // Most clients have no topic: they share one empty list.
-            topics: if topics.is_empty() {
-                self.no_topics.clone()
-            } else {
-                topics.into()
-            },
-        };
-        let entry = self.clients.vacant_entry();
-        let key = ClientKey {
-            index: entry.key(),
-            generation,
-        };
-        entry.insert(Client {
-            generation,
-            info: info.clone(),
-            broadcast: LogCursor::new(broadcast),
-            topics: log_indexes
-                .into_iter()
-                .zip(topic_cursors)
-                .map(|(index, cursor)| (index, LogCursor::new(cursor)))
-                .collect(),
-            direct: None,
-            waker: None,
-            end: End::Open,
-            idle: false,
-            keep_alive_due: false,
-            awaiting_replay: replay == Replay::Remote,
+        let info = self.registry.info(id, topics);
+        let key = self.registry.insert(|generation| {
+            Client::new(
+                generation,
+                info.clone(),
+                broadcast,
+                log_indexes.into_iter().zip(topic_cursors),
+                replay == Replay::Remote,
+            )
         });
-        self.ids.insert(id, key);
         Ok(Connected {
             key,
             info,
-            active: self.clients.len(),
+            active: self.registry.len(),
             replay,
             replaced,
         })
@@ -362,20 +320,10 @@ impl State {
     /// stays where it connected (live from then on). Returns whether it resumed
     /// after `through`; `None` when the client is gone.
     pub(crate) fn resume(&mut self, key: ClientKey, through: Option<&str>) -> Option<bool> {
-        let client = self.client(key)?;
-        let logs: Vec<usize> = client.topics.iter().map(|(index, _)| *index).collect();
+        let logs: Vec<usize> = self.registry.get(key)?.topic_logs().collect();
         let after = through.and_then(|id| self.resolve_event_id(id));
         let placed = after.and_then(|sequence| self.cursors_after(Some(sequence), &logs));
-        let client = self.clients.get_mut(key.index)?;
-        client.awaiting_replay = false;
-        let Some((broadcast, topics)) = placed else {
-            return Some(false);
-        };
-        client.broadcast.cursor = broadcast;
-        for ((_, cursor), placed) in client.topics.iter_mut().zip(topics) {
-            cursor.cursor = placed;
-        }
-        Some(true)
+        Some(self.registry.get_mut(key)?.resume(placed))
     }
 
     pub(crate) fn mark_relayed(&mut self, id: Arc<str>) {
@@ -410,22 +358,6 @@ impl State {
         (self.first_sequence..=self.sequence)
             .contains(&sequence)
             .then_some(sequence)
-    }
-
-    /// A fresh id no one can guess: 128 bits of SipHash, keyed by the OS's
-    /// randomness when the hub was made, over a counter. Knowing an id is what lets
-    /// a request send to that client, so it must not be derivable from others.
-    fn generate_id(&mut self) -> Arc<str> {
-        use std::hash::BuildHasher;
-        loop {
-            let number = self.next_client_number;
-            self.next_client_number += 1;
-            let [high, low] = [0u8, 1].map(|half| self.id_keys.hash_one((number, half)));
-            let id = format!("client-{high:016x}{low:016x}");
-            if !self.ids.contains_key(id.as_str()) {
-                return id.into();
-            }
-        }
     }
 
     /// The index of `topic`'s log, made if it does not exist.
@@ -696,7 +628,7 @@ impl State {
     /// Returns whether more are waiting.
     pub(crate) fn take_waiters(&mut self, log_ref: LogRef, wakers: &mut WakeList) -> bool {
         let State {
-            clients,
+            registry,
             broadcast,
             topics,
             ..
@@ -709,24 +641,14 @@ impl State {
             },
         };
         while !wakers.is_full() {
-            let Some(key) = log.waiters.pop(|key| is_live(clients, key)) else {
+            let Some(key) = log.waiters.pop(|key| registry.is_live(key)) else {
                 return false;
             };
-            let Some(client) = clients.get_mut(key.index) else {
+            let Some(client) = registry.get_mut(key) else {
                 continue;
             };
-            let cursor = match log_ref {
-                LogRef::Broadcast => Some(&mut client.broadcast),
-                LogRef::Topic(index) => client
-                    .topics
-                    .iter_mut()
-                    .find(|(i, _)| *i == index)
-                    .map(|(_, cursor)| cursor),
-            };
-            if let Some(cursor) = cursor {
-                cursor.listed = false;
-            }
-            if let Some(waker) = client.waker.take() {
+            client.unlisted(log_ref);
+            if let Some(waker) = client.take_waker() {
                 wakers.push(waker);
             }
         }
@@ -735,43 +657,34 @@ impl State {
 
     /// Queues a frame for one client. Returns the waker to wake, also when the
     /// frame was refused and the client ended (a full queue, under
-    /// [`LagPolicy::Disconnect`]).
+    /// [`LagPolicy::Disconnect`](super::LagPolicy::Disconnect)).
     pub(crate) fn send_to(&mut self, client_id: &str, frame: Bytes) -> Result<Sent, Unsent> {
         if self.shutting_down {
             return Err(SendError::ShuttingDown.into());
         }
-        let key = *self.ids.get(client_id).ok_or(SendError::UnknownClient)?;
         let client = self
-            .clients
-            .get_mut(key.index)
-            .filter(|client| client.generation == key.generation && client.end == End::Open)
+            .registry
+            .by_id_mut(client_id)
+            .filter(|client| client.is_open())
             .ok_or(SendError::UnknownClient)?;
         // Taken only if the frame is queued.
         let sequence = self.sequence + 1;
-        let queue = client
-            .direct
-            .get_or_insert_with(|| DirectQueue::new(self.config.client_queue));
-        let mut dropped = false;
-        if let Err(full) = queue.sender.try_send((sequence, frame)) {
-            match self.config.lag_policy {
-                LagPolicy::Disconnect => {
-                    return Err(Unsent {
-                        error: SendError::QueueFull,
-                        waker: client.end_now(DisconnectReason::Lagged),
-                    });
-                }
-                LagPolicy::DropOldest => {
-                    // The oldest frame is the one already taken for merging, if any.
-                    if queue.peeked.take().is_none() {
-                        let _ = queue.receiver.try_recv();
-                    }
-                    dropped = true;
-                    // There is room now: one frame was just taken out.
-                    let _ = queue.sender.try_send(full.into_inner());
-                }
+        let sent = client.send_direct(
+            sequence,
+            frame,
+            self.config.client_queue,
+            self.config.lag_policy,
+        );
+        let dropped = match sent {
+            Ok(dropped) => dropped,
+            Err(QueueFull) => {
+                return Err(Unsent {
+                    error: SendError::QueueFull,
+                    waker: client.end_now(DisconnectReason::Lagged),
+                });
             }
-        }
-        let waker = client.waker.take();
+        };
+        let waker = client.take_waker();
         self.take_sequence();
         Ok(Sent {
             sequence,
@@ -790,7 +703,7 @@ impl State {
         keep_alive_frame: &Bytes,
     ) -> ReadOutcome {
         let State {
-            clients,
+            registry,
             broadcast,
             topics,
             config,
@@ -801,128 +714,58 @@ impl State {
             dropped: 0,
             keep_alive: false,
         };
-        let Some(client) = clients
-            .get_mut(key.index)
-            .filter(|client| client.generation == key.generation)
-        else {
+        let Some(client) = registry.get_mut(key) else {
             outcome.read = Read::Ended(DisconnectReason::Removed);
             return outcome;
         };
-        let limit = match client.end {
-            End::Now(reason) => {
+        let limit = match client.read_limit() {
+            Ok(limit) => limit,
+            Err(reason) => {
                 outcome.read = Read::Ended(reason);
                 return outcome;
             }
-            End::After(sequence, _) => sequence,
-            End::Open => u64::MAX,
         };
 
         // Waiting for the replay source: nothing to read yet, but a disconnect or a
         // shutdown still ends the stream.
-        if client.awaiting_replay {
-            if let End::After(_, reason) = client.end {
-                client.end = End::Now(reason);
+        if client.is_awaiting_replay() {
+            if let Some(reason) = client.end_if_drained() {
                 outcome.read = Read::Ended(reason);
             } else {
-                client.waker = Some(waker.clone());
+                client.register_waker(waker);
                 outcome.read = Read::Pending;
             }
             return outcome;
         }
 
         // Slow readers first: the policy applies before anything is read.
-        match apply_lag_policy(client, broadcast, topics, config) {
+        match apply_lag_policy(client.cursors_mut(broadcast, topics), config) {
             Some(dropped) => outcome.dropped = dropped,
             None => {
+                client.end_now(DisconnectReason::Lagged);
                 outcome.read = Read::Ended(DisconnectReason::Lagged);
                 return outcome;
             }
         }
 
-        // Merge the sources by sequence, a run at a time (`merge.rs`).
-        while !batch.is_full() {
-            let direct = client
-                .direct
-                .as_mut()
-                .and_then(|queue| queue.peek())
-                .map(|(sequence, _)| (*sequence, Source::Direct));
-            let broadcast_head = broadcast
-                .get(client.broadcast.cursor.next)
-                .map(|entry| (entry.sequence, Source::Broadcast));
-            let topic_heads =
-                client
-                    .topics
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(position, (index, cursor))| {
-                        let entry = topics[*index].get(cursor.cursor.next)?;
-                        Some((entry.sequence, Source::Topic(position)))
-                    });
-            let heads = direct.into_iter().chain(broadcast_head).chain(topic_heads);
-            let Some(Run { source, stop }) = next_run(heads, limit) else {
-                break;
-            };
-            let (log, cursor) = match source {
-                Source::Direct => {
-                    if let Some((_, frame)) = client.direct.as_mut().and_then(|q| q.peeked.take()) {
-                        batch.push(frame);
-                    }
-                    continue;
-                }
-                Source::Broadcast => (&*broadcast, &mut client.broadcast.cursor),
-                Source::Topic(position) => {
-                    let (index, cursor) = &mut client.topics[position];
-                    (&topics[*index], &mut cursor.cursor)
-                }
-            };
-            // The run: the entries below `stop`, as many as the batch has room for.
-            let (front, back) = log.entries_from(cursor.next);
-            let mut run = 0;
-            for entries in [front, back] {
-                let room = entries.len().min(batch.room() - run);
-                let below = entries[..room].partition_point(|entry| entry.sequence < stop);
-                run += below;
-                if below < entries.len() {
-                    break;
-                }
-            }
-            let taken = log.read_into(cursor.next, run, batch);
-            cursor.next += taken as u64;
-            if taken < run || run == 0 {
-                break;
-            }
-        }
-
+        client.read_into(broadcast, topics, limit, batch);
         if !batch.is_empty() {
-            client.idle = false;
-            client.keep_alive_due = false;
-            client.waker = None;
+            client.delivered();
             return outcome;
         }
-        if let End::After(_, reason) = client.end {
-            client.end = End::Now(reason);
+        if let Some(reason) = client.end_if_drained() {
             outcome.read = Read::Ended(reason);
             return outcome;
         }
-        if std::mem::take(&mut client.keep_alive_due) {
+        if client.take_keep_alive_due() {
             batch.push(keep_alive_frame.clone());
             outcome.keep_alive = true;
             return outcome;
         }
 
         // Nothing to read: wait for the next append to any of the client's logs.
-        match &mut client.waker {
-            Some(stored) if stored.will_wake(waker) => {}
-            slot => *slot = Some(waker.clone()),
-        }
-        if !std::mem::replace(&mut client.broadcast.listed, true) {
-            broadcast.waiters.list(key);
-        }
-        for (index, cursor) in client.topics.iter_mut() {
-            if !std::mem::replace(&mut cursor.listed, true) {
-                topics[*index].waiters.list(key);
-            }
-        }
+        client.register_waker(waker);
+        client.list_waiting(key, broadcast, topics);
         outcome.read = Read::Pending;
         outcome
     }
@@ -930,37 +773,26 @@ impl State {
     /// Removes a client from the registry (if `key` is still its key), with
     /// `reason` unless it was already ending for another.
     pub(crate) fn remove(&mut self, key: ClientKey, reason: DisconnectReason) -> Option<Removed> {
-        self.client(key)?;
-        let client = self.clients.remove(key.index);
-        if self.ids.get(&client.info.id) == Some(&key) {
-            self.ids.remove(&client.info.id);
-        }
-        if client.broadcast.listed {
-            forget_waiter(&mut self.broadcast, &self.clients);
-        }
-        for (index, cursor) in client.topics.iter() {
-            if cursor.listed
-                && let Some(log) = self.topics.get_mut(*index)
-            {
-                forget_waiter(log, &self.clients);
+        let client = self.registry.remove(key)?;
+        for log_ref in client.listed_on() {
+            if let Some(log) = log_mut(&mut self.broadcast, &mut self.topics, log_ref) {
+                forget_waiter(log, &self.registry);
             }
-            self.reader_left(*index);
         }
-        let reason = match client.end {
-            End::Now(reason) | End::After(_, reason) => reason,
-            End::Open => reason,
-        };
+        for index in client.topic_logs() {
+            self.reader_left(index);
+        }
+        let reason = client.reason_or(reason);
         Some(Removed {
-            info: client.info,
+            info: client.into_info(),
             reason,
-            active: self.clients.len(),
+            active: self.registry.len(),
         })
     }
 
     /// Ends the stream of the client with this id now. Returns its waker.
     pub(crate) fn disconnect(&mut self, client_id: &str) -> Option<Option<Waker>> {
-        let key = self.ids.remove(client_id)?;
-        let client = self.clients.get_mut(key.index)?;
+        let client = self.registry.take_id(client_id)?;
         Some(client.end_now(DisconnectReason::Removed))
     }
 
@@ -970,11 +802,8 @@ impl State {
         self.shutting_down = true;
         let sequence = self.sequence;
         let mut wakers = Vec::new();
-        for (_, client) in &mut self.clients {
-            if client.end == End::Open {
-                client.end = End::After(sequence, DisconnectReason::Shutdown);
-            }
-            wakers.extend(client.waker.take());
+        for (_, client) in self.registry.iter_mut() {
+            wakers.extend(client.end_after(sequence, DisconnectReason::Shutdown));
         }
         wakers
     }
@@ -989,34 +818,30 @@ impl State {
             ..Tick::default()
         };
         let State {
-            clients,
+            registry,
             broadcast,
             topics,
             config,
             ..
         } = self;
-        for (index, client) in clients.iter_mut() {
-            if client.end != End::Open || client.awaiting_replay {
+        for (key, client) in registry.iter_mut() {
+            if !client.is_open() || client.is_awaiting_replay() {
                 continue;
             }
             // A waiting stream has read everything there is: it cannot lag.
-            let waiting = client.waker.is_some();
+            let waiting = client.is_waiting();
             if keep_alive {
-                if client.idle {
-                    client.keep_alive_due = true;
-                    tick.wakers.extend(client.waker.take());
-                }
-                client.idle = true;
+                tick.wakers.extend(client.keep_alive_tick());
             }
             if waiting {
                 continue;
             }
-            match apply_lag_policy(client, broadcast, topics, config) {
+            match apply_lag_policy(client.cursors_mut(broadcast, topics), config) {
                 Some(dropped) => tick.dropped += dropped,
-                None => tick.lagged.push(ClientKey {
-                    index,
-                    generation: client.generation,
-                }),
+                None => {
+                    client.end_now(DisconnectReason::Lagged);
+                    tick.lagged.push(key);
+                }
             }
         }
         tick
@@ -1028,9 +853,9 @@ impl State {
 pub(crate) struct Tick {
     /// Streams to wake for their keep-alive.
     pub(crate) wakers: Vec<Waker>,
-    /// Clients too far behind under [`LagPolicy::Disconnect`], to remove.
+    /// Clients too far behind under [`LagPolicy::Disconnect`](super::LagPolicy::Disconnect), to remove.
     pub(crate) lagged: Vec<ClientKey>,
-    /// Frames skipped under [`LagPolicy::DropOldest`].
+    /// Frames skipped under [`LagPolicy::DropOldest`](super::LagPolicy::DropOldest).
     pub(crate) dropped: u64,
     /// Idle topic logs freed.
     pub(crate) expired: u64,
@@ -1044,24 +869,9 @@ fn forget_own_id(event_ids: &mut HashMap<Arc<str>, u64>, id: &Arc<str>, sequence
     }
 }
 
-/// Whether `key` is still a client's (not one that left, its slot maybe reused).
-fn is_live(clients: &Slab<Client>, key: ClientKey) -> bool {
-    clients
-        .get(key.index)
-        .is_some_and(|client| client.generation == key.generation)
-}
-
 /// Notes that one of `log`'s waiters has left, and drops the keys of those that
 /// left once they are the majority, so clients that come and go without anything
 /// being published never grow the list (amortised O(1) per departure).
-fn forget_waiter(log: &mut Log, clients: &Slab<Client>) {
-    log.waiters.forget_one(|key| is_live(clients, key));
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Source {
-    Direct,
-    Broadcast,
-    /// A position in the client's topic list.
-    Topic(usize),
+fn forget_waiter(log: &mut Log, registry: &Registry) {
+    log.waiters.forget_one(|key| registry.is_live(key));
 }
