@@ -79,10 +79,13 @@ impl DirectQueue {
         match policy {
             LagPolicy::Disconnect => Err(QueueFull),
             LagPolicy::DropOldest => {
-                if self.peeked.take().is_none() {
-                    let _ = self.receiver.try_recv();
+                // The oldest frame goes: the peeked one, whose place the queue's
+                // head takes, or else the queue's head. Either way one frame left
+                // the queue, so there is room now.
+                let head = self.receiver.try_recv().ok();
+                if self.peeked.is_some() {
+                    self.peeked = head;
                 }
-                // There is room now: one frame was just taken out.
                 let _ = self.sender.try_send(full.into_inner());
                 Ok(true)
             }
@@ -592,6 +595,24 @@ mod tests {
             left.extend(queue.take_peeked().map(|(sequence, _)| sequence));
         }
         assert_eq!(left, [2, 3]);
+    }
+
+    #[test]
+    fn a_full_queue_drops_a_peeked_frame_first_and_keeps_the_new_one() {
+        let frame = |n: u8| Bytes::from(vec![n]);
+        let mut queue = DirectQueue::new(2);
+        assert_eq!(queue.send((1, frame(1)), LagPolicy::DropOldest), Ok(false));
+        assert_eq!(queue.send((2, frame(2)), LagPolicy::DropOldest), Ok(false));
+        assert_eq!(queue.peek().map(|(sequence, _)| *sequence), Some(1));
+        // Frame 1 is peeked, out of the queue: there is room for one more.
+        assert_eq!(queue.send((3, frame(3)), LagPolicy::DropOldest), Ok(false));
+        assert_eq!(queue.send((4, frame(4)), LagPolicy::DropOldest), Ok(true));
+        assert_eq!(queue.peek().map(|(sequence, _)| *sequence), Some(2));
+        let mut left = Vec::new();
+        while queue.peek().is_some() {
+            left.extend(queue.take_peeked().map(|(sequence, _)| sequence));
+        }
+        assert_eq!(left, [2, 3, 4], "1, the oldest, dropped; 4 kept");
     }
 
     #[test]
