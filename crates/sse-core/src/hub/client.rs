@@ -12,9 +12,9 @@ use super::batch::Batch;
 use super::config::LagPolicy;
 use super::hooks::{ClientInfo, DisconnectReason};
 use super::log::{Cursor, Log};
+use super::logs::LogRef;
 use super::merge::{Run, next_run};
 use super::registry::ClientKey;
-use super::state::LogRef;
 
 /// A frame addressed to this client alone, with its sequence.
 type Direct = (u64, Bytes);

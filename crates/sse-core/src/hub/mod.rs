@@ -89,6 +89,7 @@ mod config;
 mod hooks;
 mod lag;
 mod log;
+mod logs;
 mod merge;
 mod metrics;
 mod order;
@@ -119,9 +120,10 @@ use crate::encode::sequence_id_and_end_len;
 use crate::event::{Event, EventError};
 use crate::http::Rejection;
 use crate::{Comment, EncodedEvent, Frame};
+use logs::Published;
 use metrics::Counters;
 use registry::ClientKey;
-use state::{Published, Replay, State, WakeList};
+use state::{Replay, State, WakeList};
 use stream::{Lead, RemoteReplay};
 use sync::{Mutex, MutexGuard};
 
@@ -564,7 +566,7 @@ impl Hub {
     /// keep-alive ticks, or with a time of your own (a later one, in tests).
     pub fn expire_idle_topics(&self, now: Instant) -> usize {
         let shared = &self.shared;
-        let expired = shared.lock().expire_idle(now, None);
+        let expired = shared.lock().expire_idle(now);
         Counters::add(&shared.counters.topics_expired, expired);
         usize::try_from(expired).unwrap_or(usize::MAX)
     }

@@ -17,7 +17,9 @@ use super::hooks::ClientInfo;
 /// so a key kept after its client left never reaches a newer client in the same slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ClientKey {
+    /// The client's slot in the slab.
     pub(crate) index: usize,
+    /// The generation of the entry in that slot.
     pub(crate) generation: u64,
 }
 
