@@ -266,8 +266,9 @@ impl Client {
     }
 
     /// Stores `waker` to wake when there is something to read; the stored one is
-    /// kept (not cloned again) when it would wake the same task.
-    #[inline]
+    /// kept (not cloned again) when it would wake the same task. Always inlined:
+    /// it is on every read that finds nothing, and the compiler left it a call.
+    #[inline(always)]
     pub(crate) fn register_waker(&mut self, waker: &Waker) {
         match &mut self.waker {
             Some(stored) if stored.will_wake(waker) => {}
@@ -352,8 +353,9 @@ impl Client {
     }
 
     /// Lists it on the waiting list of each log it reads where it is not listed
-    /// yet (`key` is its key), so the next append to any of them wakes it.
-    #[inline]
+    /// yet (`key` is its key), so the next append to any of them wakes it. Always
+    /// inlined, as [`register_waker`](Self::register_waker) is.
+    #[inline(always)]
     pub(crate) fn list_waiting(
         &mut self,
         key: ClientKey,
