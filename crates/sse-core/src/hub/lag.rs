@@ -1,11 +1,7 @@
 //! The lag policy: what happens to a reader too far behind, in one place.
 
-use slab::Slab;
-
 use super::config::{HubConfig, LagPolicy};
-use super::hooks::DisconnectReason;
 use super::log::{Cursor, Log};
-use super::registry::{Client, End};
 
 /// Where one cursor stands against the policy.
 enum Lag {
@@ -17,30 +13,20 @@ enum Lag {
     TooFar,
 }
 
-/// Applies the lag policy to each of the client's cursors: how many frames it
-/// skipped, or `None` when it must go (it is then ending, as lagged).
+/// Applies the lag policy to each of a client's cursors (with the log each is
+/// in): how many frames it skipped, or `None` when the client must go (the caller
+/// ends it, as lagged).
 #[inline]
-pub(crate) fn apply_lag_policy(
-    client: &mut Client,
-    broadcast: &Log,
-    topics: &Slab<Log>,
+pub(crate) fn apply_lag_policy<'a>(
+    cursors: impl Iterator<Item = (&'a Log, &'a mut Cursor)>,
     config: &HubConfig,
 ) -> Option<u64> {
-    let cursors = std::iter::once((broadcast, &mut client.broadcast.cursor)).chain(
-        client
-            .topics
-            .iter_mut()
-            .map(|(index, cursor)| (&topics[*index], &mut cursor.cursor)),
-    );
     let mut dropped = 0;
     for (log, cursor) in cursors {
         match check_lag(log, cursor, config) {
             Lag::None => {}
             Lag::Dropped(frames) => dropped += frames,
-            Lag::TooFar => {
-                client.end = End::Now(DisconnectReason::Lagged);
-                return None;
-            }
+            Lag::TooFar => return None,
         }
     }
     Some(dropped)

@@ -33,21 +33,23 @@
 //!    [`Hub::publish`] and [`Hub::send_to`] encode the event into one exactly sized
 //!    frame. An event without an id of its own gets its sequence number as its id:
 //!    `state.rs` keeps the `id:` line in decimal and counts it up.
-//! 2. **Appended once** (`state.rs`, `log.rs`, `chunk.rs`): under the hub's lock,
-//!    the frame takes the next sequence number and goes at the end of the
-//!    broadcast log or the topic's log, into the log's current [`Chunk`]
-//!    (`chunk.rs`: fixed-size, behind an `Arc`, filled while readers share it).
-//!    Frames for one client go into its own bounded queue (`registry.rs`) instead.
-//!    The history bounds (`history`, `history_bytes`, `history_budget`,
-//!    `order.rs`'s eviction order) drop the oldest frames here.
+//! 2. **Appended once** (`state.rs`, `logs.rs`, `log.rs`, `chunk.rs`): under the
+//!    hub's lock, the frame takes the next sequence number (`state.rs`) and goes
+//!    at the end of the broadcast log or the topic's log (`logs.rs` finds or
+//!    makes it), into the log's current [`Chunk`] (`chunk.rs`: fixed-size, behind
+//!    an `Arc`, filled while readers share it). Frames for one client go into its
+//!    own bounded queue (`client.rs`) instead, found by id in the registry
+//!    (`registry.rs`). The history bounds (`history`, `history_bytes`,
+//!    `history_budget`, `order.rs`'s eviction order, applied by `logs.rs`) drop
+//!    the oldest frames here.
 //! 3. **Readers woken** (`mod.rs`): the wakers of readers waiting on that log are
 //!    taken under the lock into a [`WakeList`](state::WakeList) and woken after it
 //!    is released, 32 at a time.
-//! 4. **Taken at once** (`stream.rs`, `state.rs`'s `read`): a woken
-//!    [`ClientStream`] takes, under the lock, every frame past its cursors in each
-//!    log it reads and its own queue, merged by sequence a run at a time
-//!    (`merge.rs`: every client sees one order), up to [`BATCH_CAPACITY`], after
-//!    the lag policy (`lag.rs`).
+//! 4. **Taken at once** (`stream.rs`, `state.rs`'s `read`, `client.rs`'s
+//!    `read_into`): a woken [`ClientStream`] takes, under the lock, every frame
+//!    past its cursors in each log it reads and its own queue, merged by sequence
+//!    a run at a time (`merge.rs`: every client sees one order), up to
+//!    [`BATCH_CAPACITY`], after the lag policy (`lag.rs`).
 //! 5. **Handed out as one unit** (`batch.rs`): a [`Batch`] holds runs of a
 //!    chunk's frames with one reference each, and frames of their own, inline; it
 //!    is one `Buf`, so the adapter's body or writer sends it with one vectored
@@ -55,16 +57,18 @@
 //!
 //! # How waiting works
 //!
-//! A client waits in one place: its [`ClientStream`]'s `poll_next`. The invariants,
-//! owned by `state.rs` but where said:
+//! A client waits in one place: its [`ClientStream`]'s `poll_next`. The
+//! invariants, each with one owner: `state.rs` coordinates under the lock, and
+//! the per-client rules are `client.rs`'s (its fields are private to it):
 //!
-//! - **Registered before it sleeps.** When `read` finds nothing for a client, it
-//!   stores the client's waker (cloned only when it changed) and lists the client
-//!   on each log it reads, once (`listed`; the list is `waiters.rs`'s, which also
-//!   sweeps the keys of clients that left); a publish to such a log takes the
-//!   wakers of its listed readers. Reading and registering happen under the same
-//!   lock as appending, so a frame is either seen by the read or finds the waker:
-//!   no wake-up is lost, and waiting allocates nothing.
+//! - **Registered before it sleeps.** When `read` (`state.rs`) finds nothing for
+//!   a client, the client stores its waker (cloned only when it changed) and lists
+//!   itself on each log it reads, once (`client.rs`'s `listed` marks; the list is
+//!   `waiters.rs`'s, which also sweeps the keys of clients that left); a publish
+//!   to such a log takes the wakers of its listed readers. Reading and
+//!   registering happen under the same lock as appending, so a frame is either
+//!   seen by the read or finds the waker: no wake-up is lost, and waiting
+//!   allocates nothing.
 //! - **Woken after the lock.** No waker is woken under the lock: operations hand
 //!   their wakers back ([`WakeList`](state::WakeList), or one waker) and the caller
 //!   wakes them once it has unlocked, so a woken task never contends for the lock
@@ -76,18 +80,22 @@
 //!   or it skips ahead, the skipped frames counted as dropped.
 //! - **Closing.** A client ends when it is disconnected, replaced, lags under
 //!   `Disconnect`, or the hub shuts down: its entry is marked ended and its waker
-//!   woken; its stream then yields `None`, and dropping the stream removes the
-//!   entry, running the disconnect hook exactly once. A stale key (a removed
+//!   woken (`client.rs`: ending at once wins over ending after the frames already
+//!   published); its stream then yields `None`, and dropping the stream removes
+//!   the entry, running the disconnect hook exactly once. A stale key (a removed
 //!   client whose slab slot was reused) never reaches the newer client: every key
-//!   carries the slot's generation.
+//!   carries the slot's generation (`registry.rs`, which also keeps the id index
+//!   naming only live clients).
 
 mod batch;
 mod builder;
 mod chunk;
+mod client;
 mod config;
 mod hooks;
 mod lag;
 mod log;
+mod logs;
 mod merge;
 mod metrics;
 mod order;
@@ -118,9 +126,10 @@ use crate::encode::sequence_id_and_end_len;
 use crate::event::{Event, EventError};
 use crate::http::Rejection;
 use crate::{Comment, EncodedEvent, Frame};
+use logs::Published;
 use metrics::Counters;
 use registry::ClientKey;
-use state::{Published, Replay, State, WakeList};
+use state::{Replay, State, WakeList};
 use stream::{Lead, RemoteReplay};
 use sync::{Mutex, MutexGuard};
 
@@ -563,7 +572,7 @@ impl Hub {
     /// keep-alive ticks, or with a time of your own (a later one, in tests).
     pub fn expire_idle_topics(&self, now: Instant) -> usize {
         let shared = &self.shared;
-        let expired = shared.lock().expire_idle(now, None);
+        let expired = shared.lock().expire_idle(now);
         Counters::add(&shared.counters.topics_expired, expired);
         usize::try_from(expired).unwrap_or(usize::MAX)
     }

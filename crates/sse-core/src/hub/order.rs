@@ -18,7 +18,7 @@
 use slab::Slab;
 
 use super::log::Log;
-use super::state::LogRef;
+use super::logs::LogRef;
 
 /// Which list a log is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +62,7 @@ pub(crate) struct Order {
 }
 
 /// The log `log_ref` names, if it exists.
+#[inline]
 pub(crate) fn log_mut<'a>(
     broadcast: &'a mut Log,
     topics: &'a mut Slab<Log>,

@@ -1,24 +1,24 @@
-//! Everything behind the hub's lock: the registry, the logs, the id indexes, and the
-//! operations on them. No hooks run and no wakers are woken in here: wakers are
-//! handed back so the caller wakes them after unlocking.
+//! Everything behind the hub's lock: the registry, the logs and the sequence
+//! counter, and the operations that coordinate them (each invariant is its
+//! owner's: `client.rs`, `registry.rs`, `logs.rs`, `lag.rs`, `waiters.rs`). No
+//! hooks run and no wakers are woken in here: wakers are handed back so the
+//! caller wakes them after unlocking.
 
-use std::collections::HashMap;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use slab::Slab;
 
 use super::batch::Batch;
-use super::config::{DuplicateIdPolicy, HubConfig, LagPolicy};
+use super::client::{Client, QueueFull};
+use super::config::{DuplicateIdPolicy, HubConfig};
 use super::hooks::{ClientInfo, DisconnectReason};
 use super::lag::apply_lag_policy;
-use super::log::{Cursor, Entry, Log};
-use super::merge::{Run, next_run};
-use super::order::{Order, Tier, log_mut};
-use super::registry::{Client, ClientKey, DirectQueue, End, LogCursor};
+use super::logs::{LogRef, Logs, Published};
+use super::registry::{ClientKey, Registry};
+use super::waiters::Waiters;
 use super::{ConnectError, ConnectOptions, SendError};
 use crate::encode::SequenceIdLine;
 
@@ -26,7 +26,9 @@ use crate::encode::SequenceIdLine;
 /// ended meanwhile (to wake after unlocking).
 #[derive(Debug)]
 pub(crate) struct Unsent {
+    /// Why it was not queued.
     pub(crate) error: SendError,
+    /// The waker of the client it ended, if it ended one.
     pub(crate) waker: Option<Waker>,
 }
 
@@ -36,13 +38,7 @@ impl From<SendError> for Unsent {
     }
 }
 
-/// Which log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LogRef {
-    Broadcast,
-    Topic(usize),
-}
-
+/// The hub's state, behind its lock.
 #[derive(Debug)]
 pub(crate) struct State {
     /// The hub's settings (bounds applied), shared with the hub's lock-free reads.
@@ -51,61 +47,41 @@ pub(crate) struct State {
     pub(crate) sequence: u64,
     /// The id line of the next sequence, counted up with it.
     next_id_line: SequenceIdLine,
+    /// The sequence before the first handed out: `Last-Event-ID`s from here on
+    /// are this hub's.
     first_sequence: u64,
-    clients: Slab<Client>,
-    next_generation: u64,
-    next_client_number: u64,
-    /// The secret keys of generated ids.
-    id_keys: std::hash::RandomState,
-    ids: HashMap<Arc<str>, ClientKey>,
-    broadcast: Log,
-    topics: Slab<Log>,
-    topic_index: HashMap<Arc<str>, usize>,
-    /// Events' own ids, for those still in a log, to their sequence.
-    event_ids: HashMap<Arc<str>, u64>,
-    /// An external log's id up to which this hub holds everything it will, and the
-    /// sequence it stands for (see [`Hub::mark_relayed`](super::Hub::mark_relayed)).
-    relay_mark: Option<(Arc<str>, u64)>,
-    no_topics: Arc<[Arc<str>]>,
+    /// The connected clients.
+    registry: Registry,
+    /// The logs, and the history's indexes and budget.
+    logs: Logs,
+    /// Set by [`shut_down`](Self::shut_down): no client is admitted any more.
     pub(crate) shutting_down: bool,
-    /// Which logs lose frames first when the history is over its budget.
-    order: Order,
-    /// What every log's history counts toward [`HubConfig::history_budget`].
-    history_bytes: usize,
-    /// The newest sequence any freed topic log held (or a publish not kept held):
-    /// a topic log made anew cannot replay from before it, since it may miss what
-    /// the freed one held.
-    freed_through: u64,
-}
-
-/// What a publish did, besides appending.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Published {
-    pub(crate) sequence: u64,
-    /// The log appended to; `None` when the topic had no log and
-    /// [`HubConfig::max_topics`] were held (nobody reads it: the frame is not kept).
-    pub(crate) log: Option<LogRef>,
-    /// Frames evicted for the history budget.
-    pub(crate) evicted: u64,
-    /// Idle topic logs freed.
-    pub(crate) expired: u64,
 }
 
 /// Whether a connecting client resumes after a `Last-Event-ID`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Replay {
+    /// It sent none.
     NotAsked,
+    /// The history holds everything after it: the client gets exactly that.
     Resumed,
+    /// The history cannot give what followed it (evicted, or the id is unknown):
+    /// the client starts live.
     Missed,
     /// Not in the history: the replay source is asked.
     Remote,
 }
 
+/// A client [`State::connect`] registered.
 #[derive(Debug)]
 pub(crate) struct Connected {
+    /// Its key in the registry.
     pub(crate) key: ClientKey,
+    /// Its id and topics.
     pub(crate) info: ClientInfo,
+    /// How many clients are connected now.
     pub(crate) active: usize,
+    /// Whether it resumes after its `Last-Event-ID`.
     pub(crate) replay: Replay,
     /// The stream this connection replaced, to wake so it ends.
     pub(crate) replaced: Option<Waker>,
@@ -122,25 +98,36 @@ pub(crate) enum Read {
     Ended(DisconnectReason),
 }
 
+/// What [`State::read`] did, and what it counted.
 #[derive(Debug)]
 pub(crate) struct ReadOutcome {
+    /// Frames read, waiting, or ended.
     pub(crate) read: Read,
-    /// Frames skipped under [`LagPolicy::DropOldest`].
+    /// Frames skipped under [`LagPolicy::DropOldest`](super::LagPolicy::DropOldest).
     pub(crate) dropped: u64,
+    /// The batch holds a keep-alive comment (nothing else was there to read).
     pub(crate) keep_alive: bool,
 }
 
+/// A client [`State::remove`] took out of the registry.
 #[derive(Debug)]
 pub(crate) struct Removed {
+    /// Its id and topics, for the disconnect hook.
     pub(crate) info: ClientInfo,
+    /// Why it left.
     pub(crate) reason: DisconnectReason,
+    /// How many clients are connected now.
     pub(crate) active: usize,
 }
 
+/// A frame [`State::send_to`] queued.
 #[derive(Debug)]
 pub(crate) struct Sent {
+    /// The sequence it took.
     pub(crate) sequence: u64,
+    /// The client's waker, to wake after unlocking.
     pub(crate) waker: Option<Waker>,
+    /// The client's queue was full: its oldest frame was dropped for this one.
     pub(crate) dropped: bool,
 }
 
@@ -161,6 +148,7 @@ impl Drop for WakeList {
 }
 
 impl WakeList {
+    /// An empty list.
     pub(crate) fn new() -> Self {
         WakeList {
             wakers: ManuallyDrop::new([const { None }; 32]),
@@ -177,6 +165,7 @@ impl WakeList {
         self.len += 1;
     }
 
+    /// Wakes every waker held, emptying the list.
     pub(crate) fn wake_all(&mut self) {
         for waker in &mut self.wakers[..self.len] {
             if let Some(waker) = waker.take() {
@@ -188,56 +177,42 @@ impl WakeList {
 }
 
 impl State {
+    /// No client, no frame; sequences start after `first_sequence`.
     pub(crate) fn new(config: Arc<HubConfig>, first_sequence: u64) -> Self {
         State {
+            logs: Logs::new(config.clone()),
             config,
             sequence: first_sequence,
             next_id_line: SequenceIdLine::new(first_sequence.saturating_add(1)),
             first_sequence,
-            clients: Slab::new(),
-            next_generation: 0,
-            next_client_number: 1,
-            id_keys: std::hash::RandomState::new(),
-            ids: HashMap::new(),
-            broadcast: Log::new(None),
-            topics: Slab::new(),
-            topic_index: HashMap::new(),
-            event_ids: HashMap::new(),
-            relay_mark: None,
-            no_topics: Arc::new([]),
+            registry: Registry::default(),
             shutting_down: false,
-            order: Order::default(),
-            history_bytes: 0,
-            freed_through: 0,
         }
     }
 
     /// What the logs' history counts toward [`HubConfig::history_budget`] now.
     pub(crate) fn history_bytes(&self) -> usize {
-        self.history_bytes
+        self.logs.history_bytes()
     }
 
+    /// How many clients are connected.
     pub(crate) fn active(&self) -> usize {
-        self.clients.len()
+        self.registry.len()
     }
 
-    fn client(&self, key: ClientKey) -> Option<&Client> {
-        self.clients
-            .get(key.index)
-            .filter(|client| client.generation == key.generation)
-    }
-
+    /// The info of the client with this id.
     pub(crate) fn client_by_id(&self, id: &str) -> Option<&ClientInfo> {
-        let key = self.ids.get(id)?;
-        self.client(*key).map(|client| &client.info)
+        self.registry.by_id(id).map(Client::info)
     }
 
+    /// The ids of the connected clients.
     pub(crate) fn client_ids(&self) -> impl Iterator<Item = &str> {
-        self.ids.keys().map(|id| &**id)
+        self.registry.ids()
     }
 
+    /// How many topic logs are held.
     pub(crate) fn topic_count(&self) -> usize {
-        self.topics.len()
+        self.logs.topic_count()
     }
 
     /// Registers a client. With `remote`, a `Last-Event-ID` the history does not
@@ -252,23 +227,21 @@ impl State {
             return Err(ConnectError::ShuttingDown);
         }
         let requested = options.client_id.as_deref().filter(|id| !id.is_empty());
-        let existing = requested.and_then(|id| self.ids.get(id).copied());
+        let existing = requested.filter(|id| self.registry.key_of(id).is_some());
         if existing.is_some() && self.config.duplicate_id == DuplicateIdPolicy::RefuseNew {
             return Err(ConnectError::DuplicateId);
         }
-        let others = self.clients.len() - usize::from(existing.is_some());
+        let others = self.registry.len() - usize::from(existing.is_some());
         if self.config.max_clients.is_some_and(|max| others >= max) {
             return Err(ConnectError::AtCapacity);
         }
 
-        let replaced = existing.and_then(|old| {
-            let client = self.clients.get_mut(old.index)?;
-            self.ids.remove(&client.info.id);
-            client.end_now(DisconnectReason::Replaced)
-        });
+        let replaced = existing
+            .and_then(|id| self.registry.take_id(id))
+            .and_then(|client| client.end_now(DisconnectReason::Replaced));
         let id: Arc<str> = match requested {
             Some(id) => id.into(),
-            None => self.generate_id(),
+            None => self.registry.generate_id(),
         };
 
         let mut topics: Vec<Arc<str>> = Vec::with_capacity(options.topics.len());
@@ -277,7 +250,7 @@ impl State {
                 topics.push(topic.as_str().into());
             }
         }
-        let log_indexes: Vec<usize> = topics.iter().map(|t| self.topic_log(t)).collect();
+        let log_indexes: Vec<usize> = topics.iter().map(|t| self.logs.topic_log(t)).collect();
 
         let after = options
             .last_event_id
@@ -290,71 +263,34 @@ impl State {
             Some(None) => Replay::Missed,
         };
         let cursors = self
+            .logs
             .cursors_after(after.flatten(), &log_indexes)
             .or_else(|| {
                 replay = Replay::Missed;
-                self.cursors_after(None, &log_indexes)
+                self.logs.cursors_after(None, &log_indexes)
             });
         let (broadcast, topic_cursors) = cursors.expect("a live cursor always exists");
         for &index in &log_indexes {
-            self.reader_joined(index);
+            self.logs.reader_joined(index);
         }
 
-        let generation = self.next_generation;
-        self.next_generation += 1;
-        let info = ClientInfo {
-            id: id.clone(),
-            // Most clients have no topic: they share one empty list.
-            topics: if topics.is_empty() {
-                self.no_topics.clone()
-            } else {
-                topics.into()
-            },
-        };
-        let entry = self.clients.vacant_entry();
-        let key = ClientKey {
-            index: entry.key(),
-            generation,
-        };
-        entry.insert(Client {
-            generation,
-            info: info.clone(),
-            broadcast: LogCursor::new(broadcast),
-            topics: log_indexes
-                .into_iter()
-                .zip(topic_cursors)
-                .map(|(index, cursor)| (index, LogCursor::new(cursor)))
-                .collect(),
-            direct: None,
-            waker: None,
-            end: End::Open,
-            idle: false,
-            keep_alive_due: false,
-            awaiting_replay: replay == Replay::Remote,
+        let info = self.registry.info(id, topics);
+        let key = self.registry.insert(|generation| {
+            Client::new(
+                generation,
+                info.clone(),
+                broadcast,
+                log_indexes.into_iter().zip(topic_cursors),
+                replay == Replay::Remote,
+            )
         });
-        self.ids.insert(id, key);
         Ok(Connected {
             key,
             info,
-            active: self.clients.len(),
+            active: self.registry.len(),
             replay,
             replaced,
         })
-    }
-
-    /// Cursors in the broadcast log and the given topic logs, just after `sequence`
-    /// (or live when `None`); `None` when one of the logs cannot replay from there.
-    fn cursors_after(
-        &self,
-        sequence: Option<u64>,
-        topic_logs: &[usize],
-    ) -> Option<(Cursor, Vec<Cursor>)> {
-        let broadcast = self.broadcast.cursor_after(sequence)?;
-        let topics = topic_logs
-            .iter()
-            .map(|&index| self.topics[index].cursor_after(sequence))
-            .collect::<Option<Vec<_>>>()?;
-        Some((broadcast, topics))
     }
 
     /// Places a client that waited for the replay source just after `through`, in
@@ -362,234 +298,35 @@ impl State {
     /// stays where it connected (live from then on). Returns whether it resumed
     /// after `through`; `None` when the client is gone.
     pub(crate) fn resume(&mut self, key: ClientKey, through: Option<&str>) -> Option<bool> {
-        let client = self.client(key)?;
-        let logs: Vec<usize> = client.topics.iter().map(|(index, _)| *index).collect();
+        let logs: Vec<usize> = self.registry.get(key)?.topic_logs().collect();
         let after = through.and_then(|id| self.resolve_event_id(id));
-        let placed = after.and_then(|sequence| self.cursors_after(Some(sequence), &logs));
-        let client = self.clients.get_mut(key.index)?;
-        client.awaiting_replay = false;
-        let Some((broadcast, topics)) = placed else {
-            return Some(false);
-        };
-        client.broadcast.cursor = broadcast;
-        for ((_, cursor), placed) in client.topics.iter_mut().zip(topics) {
-            cursor.cursor = placed;
-        }
-        Some(true)
+        let placed = after.and_then(|sequence| self.logs.cursors_after(Some(sequence), &logs));
+        Some(self.registry.get_mut(key)?.resume(placed))
     }
 
+    /// Notes that this hub holds everything an external log holds up to its id
+    /// `id` (see [`Hub::mark_relayed`](super::Hub::mark_relayed)).
     pub(crate) fn mark_relayed(&mut self, id: Arc<str>) {
-        self.relay_mark = Some((id, self.sequence));
+        self.logs.mark_relayed(id, self.sequence);
     }
 
     /// Forgets every event id and the relay mark (see
-    /// [`Hub::restart_relay`](super::Hub::restart_relay)). Entries keep their
-    /// `own_id`: evicting one removes it from `event_ids` only if it still maps to
-    /// that entry's sequence, so nothing else is disturbed.
+    /// [`Hub::restart_relay`](super::Hub::restart_relay)).
     pub(crate) fn restart_relay(&mut self) {
-        self.event_ids.clear();
-        self.relay_mark = None;
+        self.logs.restart_relay();
     }
 
-    /// The sequence a `Last-Event-ID` stands for: an event's own id still in the
-    /// history, the relay mark, or a sequence this hub handed out. `None` when it is
-    /// none of these.
+    /// The sequence a `Last-Event-ID` stands for, if any (see
+    /// [`Logs::resolve_event_id`]).
     fn resolve_event_id(&self, last_event_id: &str) -> Option<u64> {
-        if let Some(&sequence) = self.event_ids.get(last_event_id) {
-            return Some(sequence);
-        }
-        if let Some((mark, sequence)) = &self.relay_mark
-            && **mark == *last_event_id
-        {
-            return Some(*sequence);
-        }
-        if last_event_id.is_empty() || !last_event_id.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let sequence: u64 = last_event_id.parse().ok()?;
-        (self.first_sequence..=self.sequence)
-            .contains(&sequence)
-            .then_some(sequence)
+        self.logs
+            .resolve_event_id(last_event_id, self.first_sequence..=self.sequence)
     }
 
-    /// A fresh id no one can guess: 128 bits of SipHash, keyed by the OS's
-    /// randomness when the hub was made, over a counter. Knowing an id is what lets
-    /// a request send to that client, so it must not be derivable from others.
-    fn generate_id(&mut self) -> Arc<str> {
-        use std::hash::BuildHasher;
-        loop {
-            let number = self.next_client_number;
-            self.next_client_number += 1;
-            let [high, low] = [0u8, 1].map(|half| self.id_keys.hash_one((number, half)));
-            let id = format!("client-{high:016x}{low:016x}");
-            if !self.ids.contains_key(id.as_str()) {
-                return id.into();
-            }
-        }
-    }
-
-    /// The index of `topic`'s log, made if it does not exist.
-    fn topic_log(&mut self, topic: &str) -> usize {
-        match self.topic_index.get(topic) {
-            Some(&index) => index,
-            None => self.new_topic_log(topic),
-        }
-    }
-
-    /// The log to publish to `topic` in, made if it does not exist and fewer than
-    /// [`HubConfig::max_topics`] are held (idle ones are freed first). `None` when
-    /// there is no room.
-    fn topic_log_to_publish(&mut self, topic: &str, expired: &mut u64) -> Option<LogRef> {
-        if let Some(&index) = self.topic_index.get(topic) {
-            return Some(LogRef::Topic(index));
-        }
-        if self.topics.len() >= self.config.max_topics {
-            *expired += self.expire_idle(Instant::now(), None);
-            if self.topics.len() >= self.config.max_topics {
-                return None;
-            }
-        }
-        Some(LogRef::Topic(self.new_topic_log(topic)))
-    }
-
-    /// Makes `topic`'s log: one that cannot replay from before what freed logs held.
-    fn new_topic_log(&mut self, topic: &str) -> usize {
-        let topic: Arc<str> = topic.into();
-        let log = Log::new(Some(topic.clone())).with_gap_through(self.freed_through);
-        let index = self.topics.insert(log);
-        self.topic_index.insert(topic, index);
-        index
-    }
-
-    /// A client now reads topic log `index`: no longer idle, and evicted after the
-    /// logs no one reads.
-    fn reader_joined(&mut self, index: usize) {
-        let Some(log) = self.topics.get_mut(index) else {
-            return;
-        };
-        log.readers += 1;
-        if log.readers == 1 {
-            log.idle_since = None;
-            self.relist(LogRef::Topic(index));
-        }
-    }
-
-    /// A client no longer reads topic log `index`: when it was the last, the log is
-    /// freed if it holds nothing, and idle from now otherwise.
-    fn reader_left(&mut self, index: usize) {
-        let Some(log) = self.topics.get_mut(index) else {
-            return;
-        };
-        log.readers = log.readers.saturating_sub(1);
-        if log.readers > 0 {
-            return;
-        }
-        if log.is_empty() {
-            self.free_topic(index);
-        } else {
-            log.idle_since = Some(Instant::now());
-            self.relist(LogRef::Topic(index));
-        }
-    }
-
-    /// Moves a log to the newest end of the eviction list it belongs in now, or
-    /// out of the lists when it holds nothing.
-    fn relist(&mut self, log_ref: LogRef) {
-        let State {
-            broadcast,
-            topics,
-            order,
-            ..
-        } = self;
-        match log_mut(broadcast, topics, log_ref) {
-            Some(log) if !log.is_empty() => order.touch(broadcast, topics, log_ref),
-            _ => order.remove(broadcast, topics, log_ref),
-        }
-    }
-
-    /// Frees topic log `index` with its history (it has no reader).
-    fn free_topic(&mut self, index: usize) {
-        self.order
-            .remove(&mut self.broadcast, &mut self.topics, LogRef::Topic(index));
-        let Some(log) = self.topics.try_remove(index) else {
-            return;
-        };
-        if let Some(topic) = &log.topic {
-            self.topic_index.remove(topic);
-        }
-        self.freed_through = self.freed_through.max(log.newest_sequence());
-        self.history_bytes -= log.cost();
-        for (id, sequence) in log.own_ids() {
-            forget_own_id(&mut self.event_ids, id, sequence);
-        }
-    }
-
-    /// Frees the topic logs no one read nor published to for
-    /// [`HubConfig::idle_topic_lifetime`] at `now`, but `except` (the log just
-    /// published to). The idle logs are the oldest of their list, so this looks
-    /// at one log more than it frees. Returns how many it freed.
-    pub(crate) fn expire_idle(&mut self, now: Instant, except: Option<LogRef>) -> u64 {
-        let mut expired = 0;
-        while let Some(LogRef::Topic(index)) = self.order.oldest(Tier::Unread) {
-            if except == Some(LogRef::Topic(index)) {
-                break;
-            }
-            let idle = self.topics.get(index).and_then(|log| log.idle_since);
-            let expires = idle.is_none_or(|since| {
-                now.saturating_duration_since(since) >= self.config.idle_topic_lifetime
-            });
-            if !expires {
-                break;
-            }
-            self.free_topic(index);
-            expired += 1;
-        }
-        expired
-    }
-
-    /// Evicts the oldest frames of the logs first in the eviction order until the
-    /// history is within [`HubConfig::history_budget`], keeping the newest frame of
-    /// `keep` (the log just published to). Readers of a log that lose frames they
-    /// had not read meet the lag policy when they next read. Returns how many
-    /// frames it evicted.
-    fn evict_for_budget(&mut self, keep: LogRef) -> u64 {
-        let mut evicted = 0;
-        for tier in Tier::EVICTION_ORDER {
-            while self.history_bytes > self.config.history_budget {
-                let Some(log_ref) = self.order.oldest(tier) else {
-                    break;
-                };
-                let State {
-                    broadcast,
-                    topics,
-                    event_ids,
-                    history_bytes,
-                    ..
-                } = self;
-                let Some(log) = log_mut(broadcast, topics, log_ref) else {
-                    break;
-                };
-                if log_ref == keep && log.len() <= 1 {
-                    // The newest of its list: nothing older is left in this one.
-                    break;
-                }
-                let before = log.cost();
-                if let Some(old) = log.evict_oldest() {
-                    *history_bytes = *history_bytes - before + log.cost();
-                    if let Some(id) = &old.own_id {
-                        forget_own_id(event_ids, id, old.sequence);
-                    }
-                    evicted += 1;
-                }
-                if log.is_empty() {
-                    match log_ref {
-                        LogRef::Topic(index) if log.readers == 0 => self.free_topic(index),
-                        _ => self.relist(log_ref),
-                    }
-                }
-            }
-        }
-        evicted
+    /// Frees the topic logs idle for
+    /// [`HubConfig::idle_topic_lifetime`] at `now`; returns how many.
+    pub(crate) fn expire_idle(&mut self, now: Instant) -> u64 {
+        self.logs.expire_idle(now, None)
     }
 
     /// Hands out the next sequence number.
@@ -615,163 +352,67 @@ impl State {
             fields.put_slice(self.next_id_line.as_bytes());
         }
         let sequence = self.take_sequence();
-        let mut published = Published {
-            sequence,
-            log: None,
-            evicted: 0,
-            expired: 0,
-        };
-        let log_ref = match topic {
-            None => LogRef::Broadcast,
-            Some(topic) => {
-                match self.topic_log_to_publish(topic, &mut published.expired) {
-                    Some(log_ref) => log_ref,
-                    None => {
-                        // Not kept: a log made for it later cannot replay past it.
-                        self.freed_through = sequence;
-                        return published;
-                    }
-                }
-            }
-        };
-        published.log = Some(log_ref);
-        if let Some(id) = &own_id {
-            self.event_ids.insert(id.clone(), sequence);
-        }
-        let State {
-            broadcast,
-            topics,
-            event_ids,
-            order,
-            history_bytes,
-            ..
-        } = self;
-        let Some(log) = log_mut(broadcast, topics, log_ref) else {
-            return published;
-        };
-        let entry = Entry {
-            sequence,
-            len: fields.len(),
-            own_id,
-        };
-        let frame = fields.freeze();
-        let before = log.cost();
-        log.append(
-            entry,
-            frame,
-            self.config.history,
-            self.config.history_bytes,
-            |old| {
-                if let Some(id) = &old.own_id {
-                    forget_own_id(event_ids, id, old.sequence);
-                }
-            },
-        );
-        *history_bytes = *history_bytes - before + log.cost();
-        // Only logs no one reads need the time: to know when they are idle.
-        let now = log.is_unread_topic().then(Instant::now);
-        log.idle_since = now;
-        order.touch(broadcast, topics, log_ref);
-        if self.history_bytes > self.config.history_budget {
-            published.evicted = self.evict_for_budget(log_ref);
-        }
-        if let Some(now) = now {
-            published.expired += self.expire_idle(now, Some(log_ref));
-        }
-        published
+        self.logs.append(topic, sequence, fields.freeze(), own_id)
     }
 
     /// Whether readers wait on `log`.
+    #[inline]
     pub(crate) fn has_waiters(&self, log_ref: LogRef) -> bool {
-        match log_ref {
-            LogRef::Broadcast => !self.broadcast.waiters.is_empty(),
-            LogRef::Topic(index) => self
-                .topics
-                .get(index)
-                .is_some_and(|log| !log.waiters.is_empty()),
-        }
+        self.logs.has_waiters(log_ref)
     }
 
     /// Moves the wakers of readers waiting on `log` into `wakers`, until it is full.
     /// Returns whether more are waiting.
     pub(crate) fn take_waiters(&mut self, log_ref: LogRef, wakers: &mut WakeList) -> bool {
-        let State {
-            clients,
-            broadcast,
-            topics,
-            ..
-        } = self;
-        let log = match log_ref {
-            LogRef::Broadcast => broadcast,
-            LogRef::Topic(index) => match topics.get_mut(index) {
-                Some(log) => log,
-                None => return false,
-            },
+        let State { registry, logs, .. } = self;
+        let Some(waiters) = logs.waiters_mut(log_ref) else {
+            return false;
         };
         while !wakers.is_full() {
-            let Some(key) = log.waiters.pop(|key| is_live(clients, key)) else {
+            let Some(key) = waiters.pop(|key| registry.is_live(key)) else {
                 return false;
             };
-            let Some(client) = clients.get_mut(key.index) else {
+            let Some(client) = registry.get_mut(key) else {
                 continue;
             };
-            let cursor = match log_ref {
-                LogRef::Broadcast => Some(&mut client.broadcast),
-                LogRef::Topic(index) => client
-                    .topics
-                    .iter_mut()
-                    .find(|(i, _)| *i == index)
-                    .map(|(_, cursor)| cursor),
-            };
-            if let Some(cursor) = cursor {
-                cursor.listed = false;
-            }
-            if let Some(waker) = client.waker.take() {
+            client.unlisted(log_ref);
+            if let Some(waker) = client.take_waker() {
                 wakers.push(waker);
             }
         }
-        !log.waiters.is_empty()
+        !waiters.is_empty()
     }
 
     /// Queues a frame for one client. Returns the waker to wake, also when the
     /// frame was refused and the client ended (a full queue, under
-    /// [`LagPolicy::Disconnect`]).
+    /// [`LagPolicy::Disconnect`](super::LagPolicy::Disconnect)).
     pub(crate) fn send_to(&mut self, client_id: &str, frame: Bytes) -> Result<Sent, Unsent> {
         if self.shutting_down {
             return Err(SendError::ShuttingDown.into());
         }
-        let key = *self.ids.get(client_id).ok_or(SendError::UnknownClient)?;
         let client = self
-            .clients
-            .get_mut(key.index)
-            .filter(|client| client.generation == key.generation && client.end == End::Open)
+            .registry
+            .by_id_mut(client_id)
+            .filter(|client| client.is_open())
             .ok_or(SendError::UnknownClient)?;
         // Taken only if the frame is queued.
         let sequence = self.sequence + 1;
-        let queue = client
-            .direct
-            .get_or_insert_with(|| DirectQueue::new(self.config.client_queue));
-        let mut dropped = false;
-        if let Err(full) = queue.sender.try_send((sequence, frame)) {
-            match self.config.lag_policy {
-                LagPolicy::Disconnect => {
-                    return Err(Unsent {
-                        error: SendError::QueueFull,
-                        waker: client.end_now(DisconnectReason::Lagged),
-                    });
-                }
-                LagPolicy::DropOldest => {
-                    // The oldest frame is the one already taken for merging, if any.
-                    if queue.peeked.take().is_none() {
-                        let _ = queue.receiver.try_recv();
-                    }
-                    dropped = true;
-                    // There is room now: one frame was just taken out.
-                    let _ = queue.sender.try_send(full.into_inner());
-                }
+        let sent = client.send_direct(
+            sequence,
+            frame,
+            self.config.client_queue,
+            self.config.lag_policy,
+        );
+        let dropped = match sent {
+            Ok(dropped) => dropped,
+            Err(QueueFull) => {
+                return Err(Unsent {
+                    error: SendError::QueueFull,
+                    waker: client.end_now(DisconnectReason::Lagged),
+                });
             }
-        }
-        let waker = client.waker.take();
+        };
+        let waker = client.take_waker();
         self.take_sequence();
         Ok(Sent {
             sequence,
@@ -790,139 +431,69 @@ impl State {
         keep_alive_frame: &Bytes,
     ) -> ReadOutcome {
         let State {
-            clients,
-            broadcast,
-            topics,
+            registry,
+            logs,
             config,
             ..
         } = self;
+        let (broadcast, topics) = logs.for_readers();
         let mut outcome = ReadOutcome {
             read: Read::Ready,
             dropped: 0,
             keep_alive: false,
         };
-        let Some(client) = clients
-            .get_mut(key.index)
-            .filter(|client| client.generation == key.generation)
-        else {
+        let Some(client) = registry.get_mut(key) else {
             outcome.read = Read::Ended(DisconnectReason::Removed);
             return outcome;
         };
-        let limit = match client.end {
-            End::Now(reason) => {
+        let limit = match client.read_limit() {
+            Ok(limit) => limit,
+            Err(reason) => {
                 outcome.read = Read::Ended(reason);
                 return outcome;
             }
-            End::After(sequence, _) => sequence,
-            End::Open => u64::MAX,
         };
 
         // Waiting for the replay source: nothing to read yet, but a disconnect or a
         // shutdown still ends the stream.
-        if client.awaiting_replay {
-            if let End::After(_, reason) = client.end {
-                client.end = End::Now(reason);
+        if client.is_awaiting_replay() {
+            if let Some(reason) = client.end_if_drained() {
                 outcome.read = Read::Ended(reason);
             } else {
-                client.waker = Some(waker.clone());
+                client.register_waker(waker);
                 outcome.read = Read::Pending;
             }
             return outcome;
         }
 
         // Slow readers first: the policy applies before anything is read.
-        match apply_lag_policy(client, broadcast, topics, config) {
+        match apply_lag_policy(client.cursors_mut(broadcast, topics), config) {
             Some(dropped) => outcome.dropped = dropped,
             None => {
+                client.end_now(DisconnectReason::Lagged);
                 outcome.read = Read::Ended(DisconnectReason::Lagged);
                 return outcome;
             }
         }
 
-        // Merge the sources by sequence, a run at a time (`merge.rs`).
-        while !batch.is_full() {
-            let direct = client
-                .direct
-                .as_mut()
-                .and_then(|queue| queue.peek())
-                .map(|(sequence, _)| (*sequence, Source::Direct));
-            let broadcast_head = broadcast
-                .get(client.broadcast.cursor.next)
-                .map(|entry| (entry.sequence, Source::Broadcast));
-            let topic_heads =
-                client
-                    .topics
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(position, (index, cursor))| {
-                        let entry = topics[*index].get(cursor.cursor.next)?;
-                        Some((entry.sequence, Source::Topic(position)))
-                    });
-            let heads = direct.into_iter().chain(broadcast_head).chain(topic_heads);
-            let Some(Run { source, stop }) = next_run(heads, limit) else {
-                break;
-            };
-            let (log, cursor) = match source {
-                Source::Direct => {
-                    if let Some((_, frame)) = client.direct.as_mut().and_then(|q| q.peeked.take()) {
-                        batch.push(frame);
-                    }
-                    continue;
-                }
-                Source::Broadcast => (&*broadcast, &mut client.broadcast.cursor),
-                Source::Topic(position) => {
-                    let (index, cursor) = &mut client.topics[position];
-                    (&topics[*index], &mut cursor.cursor)
-                }
-            };
-            // The run: the entries below `stop`, as many as the batch has room for.
-            let (front, back) = log.entries_from(cursor.next);
-            let mut run = 0;
-            for entries in [front, back] {
-                let room = entries.len().min(batch.room() - run);
-                let below = entries[..room].partition_point(|entry| entry.sequence < stop);
-                run += below;
-                if below < entries.len() {
-                    break;
-                }
-            }
-            let taken = log.read_into(cursor.next, run, batch);
-            cursor.next += taken as u64;
-            if taken < run || run == 0 {
-                break;
-            }
-        }
-
+        client.read_into(broadcast, topics, limit, batch);
         if !batch.is_empty() {
-            client.idle = false;
-            client.keep_alive_due = false;
-            client.waker = None;
+            client.delivered();
             return outcome;
         }
-        if let End::After(_, reason) = client.end {
-            client.end = End::Now(reason);
+        if let Some(reason) = client.end_if_drained() {
             outcome.read = Read::Ended(reason);
             return outcome;
         }
-        if std::mem::take(&mut client.keep_alive_due) {
+        if client.take_keep_alive_due() {
             batch.push(keep_alive_frame.clone());
             outcome.keep_alive = true;
             return outcome;
         }
 
         // Nothing to read: wait for the next append to any of the client's logs.
-        match &mut client.waker {
-            Some(stored) if stored.will_wake(waker) => {}
-            slot => *slot = Some(waker.clone()),
-        }
-        if !std::mem::replace(&mut client.broadcast.listed, true) {
-            broadcast.waiters.list(key);
-        }
-        for (index, cursor) in client.topics.iter_mut() {
-            if !std::mem::replace(&mut cursor.listed, true) {
-                topics[*index].waiters.list(key);
-            }
-        }
+        client.register_waker(waker);
+        client.list_waiting(key, broadcast, topics);
         outcome.read = Read::Pending;
         outcome
     }
@@ -930,37 +501,26 @@ impl State {
     /// Removes a client from the registry (if `key` is still its key), with
     /// `reason` unless it was already ending for another.
     pub(crate) fn remove(&mut self, key: ClientKey, reason: DisconnectReason) -> Option<Removed> {
-        self.client(key)?;
-        let client = self.clients.remove(key.index);
-        if self.ids.get(&client.info.id) == Some(&key) {
-            self.ids.remove(&client.info.id);
-        }
-        if client.broadcast.listed {
-            forget_waiter(&mut self.broadcast, &self.clients);
-        }
-        for (index, cursor) in client.topics.iter() {
-            if cursor.listed
-                && let Some(log) = self.topics.get_mut(*index)
-            {
-                forget_waiter(log, &self.clients);
+        let client = self.registry.remove(key)?;
+        for log_ref in client.listed_on() {
+            if let Some(waiters) = self.logs.waiters_mut(log_ref) {
+                forget_waiter(waiters, &self.registry);
             }
-            self.reader_left(*index);
         }
-        let reason = match client.end {
-            End::Now(reason) | End::After(_, reason) => reason,
-            End::Open => reason,
-        };
+        for index in client.topic_logs() {
+            self.logs.reader_left(index);
+        }
+        let reason = client.reason_or(reason);
         Some(Removed {
-            info: client.info,
+            info: client.into_info(),
             reason,
-            active: self.clients.len(),
+            active: self.registry.len(),
         })
     }
 
     /// Ends the stream of the client with this id now. Returns its waker.
     pub(crate) fn disconnect(&mut self, client_id: &str) -> Option<Option<Waker>> {
-        let key = self.ids.remove(client_id)?;
-        let client = self.clients.get_mut(key.index)?;
+        let client = self.registry.take_id(client_id)?;
         Some(client.end_now(DisconnectReason::Removed))
     }
 
@@ -970,11 +530,8 @@ impl State {
         self.shutting_down = true;
         let sequence = self.sequence;
         let mut wakers = Vec::new();
-        for (_, client) in &mut self.clients {
-            if client.end == End::Open {
-                client.end = End::After(sequence, DisconnectReason::Shutdown);
-            }
-            wakers.extend(client.waker.take());
+        for (_, client) in self.registry.iter_mut() {
+            wakers.extend(client.end_after(sequence, DisconnectReason::Shutdown));
         }
         wakers
     }
@@ -985,38 +542,34 @@ impl State {
     /// so [`read`](Self::read) alone would never see it fall behind.
     pub(crate) fn tick(&mut self, keep_alive: bool, now: Instant) -> Tick {
         let mut tick = Tick {
-            expired: self.expire_idle(now, None),
+            expired: self.expire_idle(now),
             ..Tick::default()
         };
         let State {
-            clients,
-            broadcast,
-            topics,
+            registry,
+            logs,
             config,
             ..
         } = self;
-        for (index, client) in clients.iter_mut() {
-            if client.end != End::Open || client.awaiting_replay {
+        let (broadcast, topics) = logs.for_readers();
+        for (key, client) in registry.iter_mut() {
+            if !client.is_open() || client.is_awaiting_replay() {
                 continue;
             }
             // A waiting stream has read everything there is: it cannot lag.
-            let waiting = client.waker.is_some();
+            let waiting = client.is_waiting();
             if keep_alive {
-                if client.idle {
-                    client.keep_alive_due = true;
-                    tick.wakers.extend(client.waker.take());
-                }
-                client.idle = true;
+                tick.wakers.extend(client.keep_alive_tick());
             }
             if waiting {
                 continue;
             }
-            match apply_lag_policy(client, broadcast, topics, config) {
+            match apply_lag_policy(client.cursors_mut(broadcast, topics), config) {
                 Some(dropped) => tick.dropped += dropped,
-                None => tick.lagged.push(ClientKey {
-                    index,
-                    generation: client.generation,
-                }),
+                None => {
+                    client.end_now(DisconnectReason::Lagged);
+                    tick.lagged.push(key);
+                }
             }
         }
         tick
@@ -1028,40 +581,17 @@ impl State {
 pub(crate) struct Tick {
     /// Streams to wake for their keep-alive.
     pub(crate) wakers: Vec<Waker>,
-    /// Clients too far behind under [`LagPolicy::Disconnect`], to remove.
+    /// Clients too far behind under [`LagPolicy::Disconnect`](super::LagPolicy::Disconnect), to remove.
     pub(crate) lagged: Vec<ClientKey>,
-    /// Frames skipped under [`LagPolicy::DropOldest`].
+    /// Frames skipped under [`LagPolicy::DropOldest`](super::LagPolicy::DropOldest).
     pub(crate) dropped: u64,
     /// Idle topic logs freed.
     pub(crate) expired: u64,
 }
 
-/// Takes an evicted event's own id out of the index, unless a newer event with the
-/// same id replaced it there.
-fn forget_own_id(event_ids: &mut HashMap<Arc<str>, u64>, id: &Arc<str>, sequence: u64) {
-    if event_ids.get(id) == Some(&sequence) {
-        event_ids.remove(id);
-    }
-}
-
-/// Whether `key` is still a client's (not one that left, its slot maybe reused).
-fn is_live(clients: &Slab<Client>, key: ClientKey) -> bool {
-    clients
-        .get(key.index)
-        .is_some_and(|client| client.generation == key.generation)
-}
-
 /// Notes that one of `log`'s waiters has left, and drops the keys of those that
 /// left once they are the majority, so clients that come and go without anything
 /// being published never grow the list (amortised O(1) per departure).
-fn forget_waiter(log: &mut Log, clients: &Slab<Client>) {
-    log.waiters.forget_one(|key| is_live(clients, key));
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Source {
-    Direct,
-    Broadcast,
-    /// A position in the client's topic list.
-    Topic(usize),
+fn forget_waiter(waiters: &mut Waiters, registry: &Registry) {
+    waiters.forget_one(|key| registry.is_live(key));
 }
