@@ -146,7 +146,7 @@ impl Sse {
 
 impl IntoResponse for Sse {
     fn into_response(self) -> Response {
-        self.0.map(|body| Body::new(body.into_frames()))
+        self.0.map(|body| Body::new(body))
     }
 }
 
@@ -171,7 +171,7 @@ impl SseStream {
 
 impl IntoResponse for SseStream {
     fn into_response(self) -> Response {
-        sse_hyper::respond_stream(self.0).map(|body| Body::new(body.into_frames()))
+        sse_hyper::respond_stream(self.0).map(|body| Body::new(body))
     }
 }
 

@@ -22,7 +22,7 @@
 //!                ClientStream ──takes every ready frame──▶ Batch (runs of chunks, one Buf)
 //!  per request:  your Stream / channel ──▶ ResponseStream ──encode──▶ Bytes (all ready messages)
 //!                                                              ▼
-//!                adapter body / writer (one vectored write, flush when Pending) ──▶ socket
+//!                adapter body / writer (one write per batch, flush when Pending) ──▶ socket
 //!  client side:  socket ──▶ chunks ──▶ Decoder ──▶ Decoded::{Event, Retry, Comment}
 //! ```
 //!

@@ -7,7 +7,7 @@ use std::convert::Infallible;
 
 use http_body_util::{BodyExt, Limited};
 use sse_demo::{Demo, DemoArgs, MAX_BODY, Route};
-use sse_hyper::{FrameBody, RequestBody, SseBody};
+use sse_hyper::{RequestBody, SseBody};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -29,33 +29,31 @@ async fn main() -> std::io::Result<()> {
     Ok(())
 }
 
-/// Streams answer with [`FrameBody`]: each batch of frames as one `Bytes`, so
-/// hyper's write queue holds small buffers (a `Batch` is a few hundred bytes
-/// inline, and the queue keeps its room for the connection's life).
+/// Every answer is an [`SseBody`]: a stream, or a whole JSON or HTML body.
 async fn handle(
     demo: Demo,
     request: http::Request<RequestBody>,
-) -> Result<http::Response<FrameBody>, Infallible> {
+) -> Result<http::Response<SseBody>, Infallible> {
     let route = sse_demo::route(request.method(), request.uri().path());
     if route == Route::Events {
-        return Ok(sse_hyper::respond(demo.hub(), request).map(SseBody::into_frames));
+        return Ok(sse_hyper::respond(demo.hub(), request));
     }
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(body) => body.to_bytes(),
         Err(error) => {
             let response = sse_demo::unreadable_body(&*error);
-            return Ok(response.map(|body| SseBody::from(body).into_frames()));
+            return Ok(response.map(SseBody::from));
         }
     };
     let response = if route == Route::Generate {
         let spawn = |task| drop(tokio::spawn(task));
         match demo.generate(&parts, &body, spawn, tokio::time::sleep) {
-            Ok(stream) => return Ok(sse_hyper::respond_stream(stream).map(SseBody::into_frames)),
+            Ok(stream) => return Ok(sse_hyper::respond_stream(stream)),
             Err(refusal) => refusal.response(),
         }
     } else {
         demo.respond(&parts, &body).await
     };
-    Ok(response.map(|body| SseBody::from(body).into_frames()))
+    Ok(response.map(SseBody::from))
 }

@@ -66,25 +66,37 @@ impl<T> TimeoutIo<T> {
     }
 
     /// Called when the connection would wait: an error once a deadline passed,
-    /// else the timer is set to wake the task at the next deadline.
+    /// else the timer is set to wake the task by the next deadline.
+    ///
+    /// Traffic moves the idle deadline later without touching the timer (a reset
+    /// takes the timer driver's lock, and would cost one per write): a timer that
+    /// fires before the deadline is set again then. It is moved earlier only when a
+    /// write stall begins.
     fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         let deadline = self.deadline();
-        if self.timer.deadline() != deadline {
+        if deadline < self.timer.deadline() {
             self.timer.as_mut().reset(deadline);
         }
-        match self.timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Err(io::Error::new(
+        loop {
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return Ok(());
+            }
+            let deadline = self.deadline();
+            if deadline > self.timer.deadline() {
+                self.timer.as_mut().reset(deadline);
+                continue;
+            }
+            let stalled = self
+                .stalled_since
+                .is_some_and(|since| since + self.write_stall <= deadline);
+            return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                if self
-                    .stalled_since
-                    .is_some_and(|since| since + self.write_stall <= deadline)
-                {
+                if stalled {
                     "the peer took no bytes for too long"
                 } else {
                     "the connection was idle for too long"
                 },
-            )),
-            Poll::Pending => Ok(()),
+            ));
         }
     }
 }

@@ -10,10 +10,10 @@
 //! | [`TimeoutIo`] | those idle and write-stall timeouts, for a server loop of your own |
 //!
 //! [`respond`] turns a request into a streaming response whose body, [`SseBody`],
-//! hands every batch of ready frames to hyper at once (its data is a
-//! [`Batch`], one `Buf` over several frames, so hyper can write them with one
-//! vectored write) and returns `Pending` when nothing is ready, which is when hyper
-//! flushes: a frame never waits for the next one. Works over HTTP/1.1 and HTTP/2.
+//! hands every batch of ready frames to hyper at once, as one `Bytes` (so hyper
+//! writes them with one system call), and returns `Pending` when nothing is ready,
+//! which is when hyper flushes: a frame never waits for the next one. Works over
+//! HTTP/1.1 and HTTP/2. axum and warp take the same body (`sse-axum`, `sse-warp`).
 //!
 //! Everything else (encoding, policy, the response head, 405/503) is `sse-core`'s;
 //! this crate adds hyper's body and tokio's timer ([`spawn_keep_alive`]).
@@ -80,10 +80,10 @@ mod body;
 mod io;
 mod serve;
 
-pub use body::{FrameBody, SseBody};
+pub use body::SseBody;
 pub use io::TimeoutIo;
 pub use serve::{BodyTimeout, RequestBody, Timeouts, serve};
-pub use sse_core::{Batch, Hub};
+pub use sse_core::Hub;
 
 use sse_core::{ConnectOptions, IntoResponseStream};
 

@@ -12,7 +12,7 @@
 //!
 //! Encoding, policy, the response head and refusals (405, 503 with `Retry-After`,
 //! the admission hook's status) are `sse-core`'s. The stream is `sse-hyper`'s
-//! [`FrameBody`](sse_hyper::FrameBody), one SSE frame per chunk, handed to warp
+//! [`SseBody`](sse_hyper::SseBody), every ready frame in one chunk, handed to warp
 //! through [`warp::reply::stream`] (warp 0.4's one public streaming body): it is
 //! `Pending` whenever no frame is ready, which is when hyper flushes, so a frame
 //! never waits for the next one. Dropping the reply or its body (the client went
@@ -211,7 +211,7 @@ impl SseReply {
 /// `head` with a streaming body, through [`warp::reply::stream`] (warp 0.4's one
 /// public streaming body).
 fn streaming(head: http::Response<()>, body: SseBody) -> warp::reply::Response {
-    let frames = BodyDataStream::new(body.into_frames());
+    let frames = BodyDataStream::new(body);
     let body = warp::reply::stream(frames).into_response().into_body();
     head.map(|()| body)
 }

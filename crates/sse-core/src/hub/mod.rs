@@ -52,8 +52,10 @@
 //!    [`BATCH_CAPACITY`], after the lag policy (`lag.rs`).
 //! 5. **Handed out as one unit** (`batch.rs`): a [`Batch`] holds runs of a
 //!    chunk's frames with one reference each, and frames of their own, inline; it
-//!    is one `Buf`, so the adapter's body or writer sends it with one vectored
-//!    write and flushes when the stream is `Pending`.
+//!    is one `Buf`, so the adapter sends it with one write and flushes when the
+//!    stream is `Pending`: `sse-smol`'s writer as a vectored write, `sse-hyper`'s
+//!    body (and so axum's and warp's) as one `Bytes`, a single frame as it is and
+//!    several copied together, which hyper writes with fewer calls.
 //!
 //! # How waiting works
 //!
