@@ -146,7 +146,7 @@ impl Sse {
 
 impl IntoResponse for Sse {
     fn into_response(self) -> Response {
-        self.0.map(|body| Body::new(body))
+        self.0.map(Body::new)
     }
 }
 
@@ -171,7 +171,7 @@ impl SseStream {
 
 impl IntoResponse for SseStream {
     fn into_response(self) -> Response {
-        sse_hyper::respond_stream(self.0).map(|body| Body::new(body))
+        sse_hyper::respond_stream(self.0).map(Body::new)
     }
 }
 
