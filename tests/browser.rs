@@ -26,7 +26,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use sse_testkit::client::{Connect, SseClient};
-use sse_testkit::demo::Server;
+use sse_testkit::demo::{Adapter, run};
+
+/// The demo the browser loads.
+const AXUM: Adapter = sse_testkit::adapter!(axum);
 
 /// The topic the page reports on.
 const REPORT: &str = "browser-report";
@@ -196,12 +199,7 @@ fn with_chromium<F: std::future::Future<Output = ()>>(test: impl FnOnce(PathBuf)
         );
         return;
     };
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(test(binary));
+    run(test(binary));
 }
 
 /// A per-request stream (`GET /generate?words=3`) ends with an id-only frame (a
@@ -209,7 +207,7 @@ fn with_chromium<F: std::future::Future<Output = ()>>(test: impl FnOnce(PathBuf)
 /// an event, and when it reconnects (the reply ended) it sends it back as
 /// `Last-Event-ID`, which the demo answers with `resumed`.
 async fn checkpoint_test(binary: PathBuf) {
-    let server = Server::start(env!("CARGO_BIN_EXE_demo-axum"), &[]);
+    let server = AXUM.start_issuing_ids(&[]);
     let mut reports_client = Connect::new().topic(REPORT).open(&server).await;
     let url = server.url(&format!("/?client=reader&generate=3&report={REPORT}"));
     let _browser = Chromium::open(&binary, &url);
@@ -231,10 +229,7 @@ async fn checkpoint_test(binary: PathBuf) {
 }
 
 async fn browser_test(binary: PathBuf) {
-    let server = Server::start(
-        env!("CARGO_BIN_EXE_demo-axum"),
-        &["--retry", "500", "--trust-client-id"],
-    );
+    let server = AXUM.start(&["--retry", "500"]);
     let mut reports_client = Connect::new().topic(REPORT).open(&server).await;
     let url = server.url(&format!("/?client=browser&events=chat&report={REPORT}"));
     let _browser = Chromium::open(&binary, &url);
