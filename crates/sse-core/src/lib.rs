@@ -68,7 +68,7 @@ pub use event::{Comment, Event, EventError};
 #[cfg(feature = "metrics")]
 pub use figures::record_figures;
 pub use figures::{Figure, FigureKind};
-pub use http::{Accepted, LAST_EVENT_ID, Rejection, last_event_id, response_head};
+pub use http::{Accepted, LAST_EVENT_ID, RESUME_LOCATION, Rejection, last_event_id, response_head};
 pub use hub::{
     BATCH_CAPACITY, Batch, ClientInfo, ClientStream, ConnectError, ConnectOptions, ConnectRequest,
     DisconnectReason, DuplicateIdPolicy, Hooks, Hub, HubBuilder, HubConfig, LagPolicy, Metrics,

@@ -24,6 +24,13 @@ use crate::hub::{ClientStream, ConnectError, ConnectOptions, Hub, HubConfig};
 /// The header a browser sends back with the last event id it saw when it reconnects.
 pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
+/// The header with which a response that starts a resumable stream names where to
+/// resume it: a URL (absolute, or relative to the request's) that a client whose
+/// stream broke reconnects to with `GET` and its `Last-Event-ID`, instead of sending
+/// the original request (often a `POST` that starts a paid generation) again.
+/// `sse-client` follows it.
+pub const RESUME_LOCATION: HeaderName = HeaderName::from_static("resume-location");
+
 /// The head of an SSE response: `200`, `Content-Type: text/event-stream`,
 /// `Cache-Control: no-cache, no-transform` (no proxy or browser may cache a live
 /// stream, and no compression middleware or proxy may transform it, which would

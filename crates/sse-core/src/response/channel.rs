@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
+use event_listener::Event;
 use futures_core::Stream;
 
 use super::Message;
@@ -43,6 +44,7 @@ pub fn channel(capacity: usize) -> (Sender, Receiver) {
     let shared = Arc::new(Shared {
         receiver: Mutex::new(None),
         senders: AtomicUsize::new(1),
+        closed: Event::new(),
     });
     let receiver = Receiver {
         inner: receiver,
@@ -65,6 +67,9 @@ struct Shared {
     receiver: Mutex<Option<Waker>>,
     /// The senders alive: the last one dropped closes the channel.
     senders: AtomicUsize,
+    /// Notified when the receiver is dropped: producers waiting in
+    /// [`Sender::closed`] stop.
+    closed: Event,
 }
 
 impl Shared {
@@ -151,6 +156,47 @@ impl Sender {
     pub fn is_closed(&self) -> bool {
         self.inner.is_closed()
     }
+
+    /// Completes when the response is gone (the client disconnected, the body was
+    /// dropped): every send would fail from then on.
+    ///
+    /// A producer that waits for something else (an upstream's first token, a
+    /// timer between paced messages) selects on it, so it stops as soon as the
+    /// client leaves instead of at its next send. It costs nothing until polled,
+    /// and one listener while it waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures_lite::future;
+    /// use sse_core::channel;
+    ///
+    /// let (sender, receiver) = channel(16);
+    /// let mut closed = Box::pin(sender.closed());
+    /// assert!(future::block_on(future::poll_once(&mut closed)).is_none());
+    /// drop(receiver); // The client went away.
+    /// future::block_on(closed);
+    /// assert!(sender.is_closed());
+    /// ```
+    #[must_use = "futures do nothing unless you .await or poll them"]
+    pub fn closed(&self) -> impl Future<Output = ()> + Send + Sync + 'static {
+        let sender = self.inner.clone();
+        let shared = self.shared.clone();
+        async move {
+            loop {
+                if sender.is_closed() {
+                    return;
+                }
+                // Listening, then checking again: a close in between is seen now,
+                // one after notifies the listener.
+                let listener = shared.closed.listen();
+                if sender.is_closed() {
+                    return;
+                }
+                listener.await;
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Sender {
@@ -207,6 +253,7 @@ impl Drop for Receiver {
         // Closing at once, rather than when the last reference goes, wakes every
         // sender waiting for room: its `send` fails now.
         self.inner.close();
+        self.shared.closed.notify(usize::MAX);
     }
 }
 
@@ -315,6 +362,29 @@ mod tests {
         drop(other);
         let all: Vec<Message> = future::block_on(receiver.collect());
         assert_eq!(all, ["a", "b"].map(Message::from));
+    }
+
+    #[test]
+    fn closed_completes_when_the_response_goes() {
+        let (sender, receiver) = channel(1);
+        let other = sender.clone();
+        let mut waiting = Box::pin(other.closed());
+        assert!(future::block_on(future::poll_once(&mut waiting)).is_none());
+        // Another sender leaving closes nothing.
+        drop(sender);
+        assert!(future::block_on(future::poll_once(&mut waiting)).is_none());
+        drop(receiver);
+        future::block_on(waiting);
+        // Once closed, it completes at once.
+        future::block_on(other.closed());
+    }
+
+    #[test]
+    fn closed_wakes_a_waiting_producer_on_another_thread() {
+        let (sender, receiver) = channel(1);
+        let producer = std::thread::spawn(move || future::block_on(sender.closed()));
+        drop(receiver);
+        producer.join().expect("the producer saw the close");
     }
 
     // Producers run on other threads.
