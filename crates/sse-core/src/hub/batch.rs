@@ -142,6 +142,23 @@ impl Batch {
         end - start
     }
 
+    /// Takes out the first frame, whole: for readers that hand frames on one by
+    /// one rather than as a [`Buf`] (none of it may have been read through `Buf`).
+    #[inline]
+    pub(crate) fn pop_frame(&mut self) -> Option<Bytes> {
+        debug_assert_eq!(self.head_offset, 0, "a frame partly read through Buf");
+        if self.frames == 0 {
+            return None;
+        }
+        let frame = match self.pieces[self.head].as_mut()? {
+            Piece::Frame(frame) => std::mem::take(frame),
+            piece @ Piece::Run { .. } => piece.frame(self.head_frame).clone(),
+        };
+        self.remaining -= frame.len();
+        self.next_frame();
+        Some(frame)
+    }
+
     /// How many more frames it has room for.
     #[inline]
     pub(crate) fn room(&self) -> usize {
