@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use sse_core::{HubConfig, LagPolicy};
+use sse_core::{HubConfig, LagPolicy, ResumeConfig};
 use sse_hyper::Timeouts;
 
 /// The flags, as `--help` prints them.
@@ -31,6 +31,10 @@ Options:
   --redis URL                   publish and relay through a Redis stream, so that
                                 several demo processes serve one stream of events
                                 (e.g. redis://127.0.0.1:6379/)
+  --linger SECS                 how long a resumable reply is kept after it ends,
+                                for late resumers [default: 300]
+  --abandon SECS                cancel a resumable reply no one has watched for
+                                that long [default: never]
   -h, --help                    print this";
 
 /// What the flags say.
@@ -43,6 +47,8 @@ pub struct DemoArgs {
     pub config: HubConfig,
     /// The Redis server to relay through (`--redis`), if any.
     pub redis: Option<String>,
+    /// The resumable replies' settings (`--linger`, `--abandon`).
+    pub replies: ResumeConfig,
     /// How long a connection may take at each step (`--head-timeout`,
     /// `--body-timeout`, `--idle-timeout`, `--write-stall`): the hyper, axum and warp
     /// demos serve with them as they are, the smol demo takes the head, body and
@@ -79,6 +85,7 @@ impl DemoArgs {
             // The page learns the id the hub issued from this event.
             config: HubConfig::default().client_id_event(Some("client-id".into())),
             redis: None,
+            replies: ResumeConfig::default(),
             timeouts: Timeouts::default(),
         };
         let mut args = args.into_iter();
@@ -112,6 +119,8 @@ impl DemoArgs {
                     config.retry = Some(Duration::from_millis(parse(&flag, &value()?)?));
                 }
                 "--redis" => parsed.redis = Some(value()?),
+                "--linger" => parsed.replies.linger = seconds(&flag, &value()?)?,
+                "--abandon" => parsed.replies.abandon_after = Some(seconds(&flag, &value()?)?),
                 "--head-timeout" => parsed.timeouts.head = seconds(&flag, &value()?)?,
                 "--body-timeout" => parsed.timeouts.body = seconds(&flag, &value()?)?,
                 "--idle-timeout" => parsed.timeouts.idle = seconds(&flag, &value()?)?,

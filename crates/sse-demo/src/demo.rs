@@ -2,16 +2,21 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_lite::future;
 use http::{Method, StatusCode};
 use serde_json::json;
-use sse_core::{Hub, ResponseStream};
+use sse_core::{Hub, Resumable};
 use sse_redis::{Backplane, RedisOptions};
 
 use crate::generate::{self, Generate, Generations, Task};
+use crate::replies::{Action, Answer, Replies};
 use crate::{DemoArgs, Publish, Refusal, Route, Target, accepted, json_response, send_to};
+
+/// The longest the resumable replies go without [`Resumable::expire`].
+const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 
 /// The hub a demo's clients stream from and, with `--redis`, the backplane that
 /// feeds it: events published on any demo process sharing the Redis stream reach
@@ -21,6 +26,7 @@ pub struct Demo {
     hub: Hub,
     backplane: Option<Backplane>,
     generations: Arc<Generations>,
+    replies: Arc<Replies>,
     /// `/generate`'s keep-alive interval: the hub's.
     keep_alive: Option<Duration>,
 }
@@ -44,6 +50,7 @@ impl Demo {
             hub,
             backplane,
             generations: Arc::default(),
+            replies: Arc::new(Replies::new(Resumable::new(args.replies.clone()))),
             keep_alive: args.config.keep_alive,
         })
     }
@@ -62,51 +69,83 @@ impl Demo {
         &self.hub
     }
 
-    /// Relays the Redis stream to the hub until it shuts down (returns at once
-    /// without `--redis`): spawn it with the runtime's timer.
-    pub async fn run_backplane<F: Future>(self, sleep: impl FnMut(Duration) -> F) {
-        if let Some(backplane) = &self.backplane {
-            backplane.run(sleep).await;
-        }
+    /// The demo's work in the background until the hub shuts down: relays the
+    /// Redis stream to the hub (with `--redis`), and expires the resumable replies
+    /// whose linger is over. Spawn it with the runtime's timer.
+    pub async fn run<F: Future>(self, sleep: impl Fn(Duration) -> F) {
+        let relay = async {
+            if let Some(backplane) = &self.backplane {
+                backplane.run(&sleep).await;
+            }
+        };
+        let expire = async {
+            loop {
+                let now = Instant::now();
+                let next = self.replies.streams.expire(now);
+                let wait = next.map_or(EXPIRE_EVERY, |next| next - now);
+                sleep(wait.min(EXPIRE_EVERY)).await;
+            }
+        };
+        future::or(self.hub.shutting_down(), future::or(relay, expire)).await;
     }
 
-    /// `/generate` ([`Route::Generate`]): a generated reply, word by word, as a
-    /// per-request stream (`POST` with JSON `{"prompt"?, "words"?, "rate"?}`, or
-    /// `GET ?words=N&rate=R` for an `EventSource`). The producer runs as a task
-    /// handed to `spawn`, paced with `sleep`, and stops as soon as the client goes
-    /// away (its send fails). A `Last-Event-ID` (a checkpoint the reply sent)
-    /// resumes after it. The adapter answers with the stream, or the 400 returned.
+    /// `/generate` and below ([`Route::Generate`]): a generated reply, word by
+    /// word, as a per-request stream. `POST /generate` (JSON `{"prompt"?,
+    /// "words"?, "rate"?, "resumable"?}`) starts a resumable reply that outlives
+    /// its connection (see [`replies`](crate::replies)): `GET /generate/{key}`
+    /// resumes it after the request's `Last-Event-ID`, `POST
+    /// /generate/{key}/cancel` stops it. `GET /generate?words=N&rate=R` (for an
+    /// `EventSource`) and `"resumable": false` stream a plain reply instead, whose
+    /// producer stops as soon as its client goes away, and which a `Last-Event-ID`
+    /// (a checkpoint it sent) regenerates after. The producer runs as a task handed
+    /// to `spawn`, paced with `sleep`.
     ///
-    /// # Errors
-    ///
-    /// The refusal to answer (400, 415) when the request is invalid.
-    pub fn generate<F>(
+    /// The adapter serves [`Answer::Stream`] through its per-request entry point
+    /// with the headers given, and sends [`Answer::Response`] as it is (a 4xx JSON
+    /// error for an invalid request, 204 for a reply that is gone).
+    pub async fn generate<F>(
         &self,
         request: &http::request::Parts,
         body: &[u8],
         spawn: impl FnOnce(Task),
         sleep: impl Fn(Duration) -> F + Send + 'static,
-    ) -> Result<ResponseStream, Refusal>
+    ) -> Answer
     where
         F: Future + Send,
     {
-        let generate = if request.method == Method::GET {
-            Generate::from_query(request.uri.query().unwrap_or_default())
-        } else {
-            crate::require_json(request).and_then(|()| Generate::from_json(body))
+        let last_event_id = sse_core::last_event_id(request);
+        let answer = match Action::parse(request.uri.path()) {
+            Some(Action::Attach(key)) => self.replies.attach(key, last_event_id.as_deref()),
+            Some(Action::Cancel(key)) => self.replies.cancel(key),
+            None if request.method == Method::GET => {
+                Generate::from_query(request.uri.query().unwrap_or_default())
+                    .and_then(|generate| {
+                        let resume = last_event_id.as_deref();
+                        generate::start(&generate, resume, &self.generations, spawn, sleep)
+                    })
+                    .map_or_else(Answer::from, |stream| {
+                        Answer::Stream(stream, http::HeaderMap::new())
+                    })
+            }
+            None => crate::require_json(request)
+                .and_then(|()| Generate::from_json(body))
+                .and_then(|generate| {
+                    generate::start_resumable(
+                        &generate,
+                        &self.replies,
+                        &self.generations,
+                        spawn,
+                        sleep,
+                    )
+                })
+                .unwrap_or_else(Answer::from),
         };
-        let resume = sse_core::last_event_id(request);
-        generate
-            .and_then(|generate| {
-                generate::start(
-                    &generate,
-                    resume.as_deref(),
-                    &self.generations,
-                    spawn,
-                    sleep,
-                )
-            })
-            .map(|stream| stream.keep_alive(self.keep_alive))
+        match answer {
+            Answer::Stream(stream, headers) => {
+                Answer::Stream(stream.keep_alive(self.keep_alive), headers)
+            }
+            response => response,
+        }
     }
 
     /// Answers `request` (every route but `/events` and `/generate`, which the
@@ -145,6 +184,7 @@ impl Demo {
             stats["clients"] = json!(self.hub.client_ids());
         }
         stats["generate"] = self.generations.json();
+        stats["replies"] = crate::figures_json(self.replies.streams.metrics().figures());
         if let Some(backplane) = &self.backplane {
             stats["redis"] = crate::figures_json(backplane.metrics().figures());
         }

@@ -10,9 +10,10 @@ use std::time::Duration;
 use futures_lite::{StreamExt, stream};
 use serde::Deserialize;
 use serde_json::json;
-use sse_core::{Comment, Event, Message, ResponseStream, Sender, channel};
+use sse_core::{Closed, Comment, Event, Message, Producer, ResponseStream, Sender, channel};
 
 use crate::Refusal;
+use crate::replies::{Answer, Replies, location, refused, resume_headers};
 
 /// The most words one reply may have.
 pub const MAX_WORDS: u64 = 1_000_000;
@@ -54,6 +55,9 @@ pub(crate) struct Generate {
     /// Fail after this many words (a fallible stream that errs): the response ends
     /// with an `error` event after them.
     fail_after: Option<u64>,
+    /// Whether the reply outlives its connection (`POST` only; default `true`): a
+    /// resumable stream, or a plain per-request one, stopped when its client goes.
+    resumable: Option<bool>,
 }
 
 impl Generate {
@@ -104,6 +108,14 @@ pub(crate) struct Generations {
 }
 
 impl Generations {
+    fn finished(&self, produced: Result<(), Gone>) {
+        let counter = match produced {
+            Ok(()) => &self.completed,
+            Err(Gone) => &self.cancelled,
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn json(&self) -> serde_json::Value {
         let started = self.started.load(Relaxed);
         let completed = self.completed.load(Relaxed);
@@ -146,17 +158,53 @@ where
     generations.started.fetch_add(1, Relaxed);
     let resumed = resume.map(str::to_owned);
     let prompt_words = request.prompt.split_whitespace().count();
+    let opening = resumed.map(|id| named("resumed", id));
     spawn(Box::pin(async move {
-        let produced = produce(&sender, resumed, prompt_words, from..words, pause, sleep).await;
-        let counter = match produced {
-            Ok(()) => &generations.completed,
-            Err(Gone) => &generations.cancelled,
-        };
-        counter.fetch_add(1, Relaxed);
+        let produced = produce(&sender, opening, prompt_words, from..words, pause, sleep).await;
+        generations.finished(produced);
     }));
     Ok(ResponseStream::from(receiver)
         .retry(Duration::from_secs(1))
         .open(Comment::new("generating")))
+}
+
+/// `POST /generate` made resumable: starts the reply under a fresh key in
+/// `replies`, its producer detached from this connection, and answers with the
+/// first viewer's stream, its head naming where to resume.
+pub(crate) fn start_resumable<F>(
+    request: &Generate,
+    replies: &Replies,
+    generations: &Arc<Generations>,
+    spawn: impl FnOnce(Task),
+    sleep: impl Fn(Duration) -> F + Send + 'static,
+) -> Result<Answer, Refusal>
+where
+    F: Future + Send,
+{
+    if request.resumable == Some(false) || request.fail_after.is_some() {
+        return start(request, None, generations, spawn, sleep)
+            .map(|stream| Answer::Stream(stream, http::HeaderMap::new()));
+    }
+    let (words, pause) = request.checked()?;
+    let key = replies.new_key();
+    let producer = replies.streams.start(&key).map_err(|e| refused(&e))?;
+    let stream = replies
+        .streams
+        .attach(&key, None)
+        .expect("a stream just started is live");
+    let generations = generations.clone();
+    generations.started.fetch_add(1, Relaxed);
+    let prompt_words = request.prompt.split_whitespace().count();
+    let named_stream = json!({ "key": key, "resume": location(&key) });
+    let opening = Some(named("stream", named_stream.to_string()));
+    spawn(Box::pin(async move {
+        let produced = produce(&producer, opening, prompt_words, 0..words, pause, sleep).await;
+        generations.finished(produced);
+    }));
+    let stream = stream
+        .retry(Duration::from_secs(1))
+        .open(Comment::new("generating"));
+    Ok(Answer::Stream(stream, resume_headers(&key)))
 }
 
 /// A fallible reply: `words` words, then an error, which ends the response with an
@@ -168,23 +216,55 @@ fn failing(words: u64) -> ResponseStream {
         .on_error(|error| Some(named("error", error.to_string())))
 }
 
-/// The client went away.
+/// Where a reply's words go: a response's channel, or a resumable stream.
+trait Sink {
+    /// Sends one message; fails when no one will ever read it.
+    fn send(&self, message: Message) -> impl Future<Output = Result<(), Closed>> + Send;
+
+    /// Whether its ids are its own (a resumable stream numbers every message),
+    /// so the reply sends no checkpoints.
+    fn numbers_messages(&self) -> bool;
+}
+
+impl Sink for Sender {
+    fn send(&self, message: Message) -> impl Future<Output = Result<(), Closed>> + Send {
+        Sender::send(self, message)
+    }
+
+    fn numbers_messages(&self) -> bool {
+        false
+    }
+}
+
+impl Sink for Producer {
+    fn send(&self, message: Message) -> impl Future<Output = Result<(), Closed>> + Send {
+        Producer::send(self, message)
+    }
+
+    fn numbers_messages(&self) -> bool {
+        true
+    }
+}
+
+/// The client went away, or the reply was cancelled.
 struct Gone;
 
-/// Sends the reply: `resumed` (when resuming), the words with a checkpoint every
-/// [`CHECKPOINT_EVERY`], then `done`.
+/// Sends the reply: `opening` first (when resuming, or naming the stream), the
+/// words (with a checkpoint every [`CHECKPOINT_EVERY`] where the sink does not
+/// number its messages itself), then `done`.
 async fn produce<F: Future>(
-    sender: &Sender,
-    resumed: Option<String>,
+    sink: &impl Sink,
+    opening: Option<Message>,
     prompt_words: usize,
     words: std::ops::Range<u64>,
     pause: Option<Duration>,
     sleep: impl Fn(Duration) -> F,
 ) -> Result<(), Gone> {
-    let send = |message: Message| async move { sender.send(message).await.map_err(|_| Gone) };
-    if let Some(id) = resumed {
-        send(named("resumed", id)).await?;
+    let send = |message: Message| async move { sink.send(message).await.map_err(|_| Gone) };
+    if let Some(opening) = opening {
+        send(opening).await?;
     }
+    let checkpoints = !sink.numbers_messages();
     let total = words.end;
     for n in words {
         if let Some(pause) = pause {
@@ -192,7 +272,7 @@ async fn produce<F: Future>(
         }
         send(word(n).into()).await?;
         let sent = n + 1;
-        if sent % CHECKPOINT_EVERY == 0 || sent == total {
+        if checkpoints && (sent % CHECKPOINT_EVERY == 0 || sent == total) {
             send(checkpoint(sent)).await?;
         }
     }

@@ -7,7 +7,8 @@
 //! | `GET /` | [`PAGE`]: an `EventSource` on `/events` and a publish form |
 //! | `GET /events` | the stream (the adapter's job); `topic=` (repeatable), `client=`, `sse-clientid`, `Last-Event-ID` |
 //! | `POST /publish` | [`publish`]: JSON `{"data", "event"?, "id"?, "retry"?, "topic"?, "client"?}`, 202 `{"id"}` |
-//! | `POST /generate`, `GET /generate` | [`Demo::generate`]: a generated reply, word by word at a rate, as a per-request stream (the adapter's) |
+//! | `POST /generate`, `GET /generate` | [`Demo::generate`]: a generated reply, word by word at a rate, as a per-request stream (the adapter's); from `POST`, resumable |
+//! | `GET /generate/{key}`, `POST /generate/{key}/cancel` | [`Demo::generate`]: resumes a reply after `Last-Event-ID` (204 when it is gone), stops it ([`replies`]) |
 //! | `POST /disconnect` | [`disconnect`]: JSON `{"client"}`, ends that client's stream |
 //! | `GET /stats` | [`stats`]: the hub's metrics as JSON |
 //! | `GET /metrics` | the same, and the backplane's, in the Prometheus text format (through the `metrics` facade) |
@@ -22,11 +23,13 @@ mod demo;
 mod generate;
 mod metrics;
 mod page;
+pub mod replies;
 
 pub use args::{DemoArgs, USAGE};
 pub use demo::Demo;
 pub use generate::{CHECKPOINT_EVERY, MAX_RATE, MAX_WORDS, Task, word};
 pub use page::PAGE;
+pub use replies::Answer;
 
 use std::time::Duration;
 
@@ -48,7 +51,8 @@ pub enum Route {
     Events,
     /// `POST /publish`.
     Publish,
-    /// `GET` or `POST /generate`: a per-request stream, for the adapter
+    /// `GET` or `POST /generate`, `GET /generate/{key}`, `POST
+    /// /generate/{key}/cancel`: a per-request stream, for the adapter
     /// ([`Demo::generate`]).
     Generate,
     /// `POST /disconnect`.
@@ -82,7 +86,11 @@ pub fn route(method: &Method, path: &str) -> Route {
         "/disconnect" => allow(&Method::POST, Route::Disconnect, "POST"),
         "/stats" => allow(&Method::GET, Route::Stats, "GET, HEAD"),
         "/metrics" => allow(&Method::GET, Route::Metrics, "GET, HEAD"),
-        _ => Route::NotFound,
+        path => match replies::Action::parse(path) {
+            Some(replies::Action::Attach(_)) => allow(&Method::GET, Route::Generate, "GET, HEAD"),
+            Some(replies::Action::Cancel(_)) => allow(&Method::POST, Route::Generate, "POST"),
+            None => Route::NotFound,
+        },
     }
 }
 

@@ -146,8 +146,9 @@ fn without_redis_the_demo_publishes_to_its_own_hub() {
     let frames: Vec<_> = batch.frames().collect();
     let announced = format!("event: client-id\ndata: {}\n\n", client.id());
     assert_eq!(frames, [announced.as_bytes(), b"id: own\ndata: hi\n\n"]);
-    // Returns at once: there is no backplane to run.
-    futures_lite::future::block_on(demo.run_backplane(|_| async {}));
+    // Runs until the hub shuts down (no backplane: only the replies' expiry).
+    demo.hub().shutdown(None);
+    futures_lite::future::block_on(demo.clone().run(|_| async {}));
 }
 
 fn post(path: &str, content_type: &str) -> http::request::Parts {

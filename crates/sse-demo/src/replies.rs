@@ -1,0 +1,168 @@
+//! `/generate` as resumable streams: a reply that outlives its connection.
+//!
+//! | request | answer |
+//! |---|---|
+//! | `POST /generate` | starts a reply under a fresh key, detached from the connection, and streams it: a `Resume-Location: /generate/{key}` header, then a first `stream` event `{"key", "resume"}` |
+//! | `GET /generate/{key}` | the reply after the request's `Last-Event-ID` (all of it without one), then live, then its `end` event; 204 for a key that is unknown, expired, cancelled, or already read to its end |
+//! | `POST /generate/{key}/cancel` | stops it (the Stop button): 202, or 404 when no live reply has that key |
+//!
+//! Every event's id is its position in the reply, so a viewer whose connection
+//! broke (or whose page reloaded) resumes exactly where it was, from any demo
+//! process sharing Redis with `--redis`.
+
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::json;
+use sse_core::{RESUME_LOCATION, ResponseStream, Resumable, StartError};
+
+use crate::{Refusal, json_response};
+
+/// What `/generate` answers: a stream for the adapter to serve (with the headers
+/// to add to its head), or a plain response (a refusal, a 204, a cancel's 202).
+#[derive(Debug)]
+pub enum Answer {
+    /// Serve this stream through the adapter's per-request entry point, with
+    /// these headers added to the head.
+    Stream(ResponseStream, HeaderMap),
+    /// Send this response as it is.
+    Response(http::Response<Bytes>),
+}
+
+impl From<Refusal> for Answer {
+    fn from(refusal: Refusal) -> Self {
+        Answer::Response(refusal.response())
+    }
+}
+
+/// What a path under `/generate/` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Action<'a> {
+    /// `/generate/{key}`: attach.
+    Attach(&'a str),
+    /// `/generate/{key}/cancel`: stop it.
+    Cancel(&'a str),
+}
+
+impl<'a> Action<'a> {
+    /// Reads a path below `/generate/`; `None` when it is neither form.
+    pub(crate) fn parse(path: &'a str) -> Option<Action<'a>> {
+        let rest = path.strip_prefix("/generate/")?;
+        match rest.split_once('/') {
+            None if !rest.is_empty() => Some(Action::Attach(rest)),
+            Some((key, "cancel")) if !key.is_empty() => Some(Action::Cancel(key)),
+            _ => None,
+        }
+    }
+}
+
+/// The demo's resumable replies and the keys it gives them.
+#[derive(Debug)]
+pub(crate) struct Replies {
+    pub(crate) streams: Resumable,
+    keys: RandomState,
+    next_key: AtomicU64,
+}
+
+impl Replies {
+    pub(crate) fn new(streams: Resumable) -> Self {
+        Replies {
+            streams,
+            keys: RandomState::new(),
+            next_key: AtomicU64::new(0),
+        }
+    }
+
+    /// A fresh key no one can guess (whoever knows a key can read and cancel its
+    /// reply): 128 bits of SipHash, keyed by the OS's randomness, over a counter.
+    pub(crate) fn new_key(&self) -> String {
+        let number = self.next_key.fetch_add(1, Relaxed);
+        let [high, low] = [0u8, 1].map(|half| self.keys.hash_one((number, half)));
+        format!("reply-{high:016x}{low:016x}")
+    }
+
+    /// Attaches a viewer after `last_event_id`, or 204.
+    pub(crate) fn attach(&self, key: &str, last_event_id: Option<&str>) -> Answer {
+        match self.streams.attach(key, last_event_id) {
+            Some(stream) => Answer::Stream(stream, HeaderMap::new()),
+            None => Answer::Response(no_content()),
+        }
+    }
+
+    /// Cancels a live reply: 202, or 404.
+    pub(crate) fn cancel(&self, key: &str) -> Answer {
+        if self.streams.cancel(key) {
+            Answer::Response(json_response(
+                StatusCode::ACCEPTED,
+                &json!({ "cancelled": key }),
+            ))
+        } else {
+            Answer::Response(crate::error(
+                StatusCode::NOT_FOUND,
+                "no live reply has this key",
+            ))
+        }
+    }
+}
+
+/// Where a reply is resumed: `/generate/{key}`.
+pub(crate) fn location(key: &str) -> String {
+    format!("/generate/{key}")
+}
+
+/// The headers of the response that starts a reply: where to resume it.
+pub(crate) fn resume_headers(key: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let location = HeaderValue::try_from(location(key)).expect("keys are URL-safe");
+    headers.insert(RESUME_LOCATION, location);
+    headers
+}
+
+/// A start refused: its status (503 at capacity) and why.
+pub(crate) fn refused(error: &StartError) -> Refusal {
+    Refusal {
+        status: error.status(),
+        message: error.to_string(),
+    }
+}
+
+/// 204: the reply is gone or was read to its end, so an `EventSource` stops.
+fn no_content() -> http::Response<Bytes> {
+    let mut response = http::Response::new(Bytes::new());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_below_generate() {
+        assert_eq!(Action::parse("/generate/k1"), Some(Action::Attach("k1")));
+        assert_eq!(
+            Action::parse("/generate/k1/cancel"),
+            Some(Action::Cancel("k1"))
+        );
+        for path in [
+            "/generate/",
+            "/generate//cancel",
+            "/generate/k1/other",
+            "/generate/k1/cancel/x",
+            "/generates/k1",
+        ] {
+            assert_eq!(Action::parse(path), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn keys_are_valid_and_distinct() {
+        let replies = Replies::new(Resumable::default());
+        let first = replies.new_key();
+        assert!(sse_core::is_valid_key(&first), "{first}");
+        assert_ne!(first, replies.new_key());
+        assert_eq!(resume_headers(&first)["resume-location"], location(&first));
+    }
+}
