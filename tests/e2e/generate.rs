@@ -1,5 +1,7 @@
 //! Per-request streams: the demos' `/generate` (a generated reply, word by word,
-//! through a channel from a producer task), read over real HTTP.
+//! through a channel from a producer task), read over real HTTP. These are the
+//! plain streams (`"resumable": false`), whose producer stops with its response;
+//! `resume.rs` has the resumable ones.
 
 use std::time::Duration;
 
@@ -34,7 +36,7 @@ fn expected_words(range: std::ops::Range<u64>) -> Vec<String> {
 pub(crate) async fn generate_streams_every_word_in_order(adapter: Adapter) {
     let server = adapter.start(&[]);
     for &protocol in adapter.protocols() {
-        let request = json!({"prompt": "tell me", "words": 10_000, "rate": 0});
+        let request = json!({"prompt": "tell me", "words": 10_000, "rate": 0, "resumable": false});
         let mut client = Connect::generate(&request)
             .protocol(protocol)
             .open(&server)
@@ -69,7 +71,7 @@ pub(crate) async fn generate_streams_every_word_in_order(adapter: Adapter) {
 pub(crate) async fn generate_spaced_words_arrive_as_made(adapter: Adapter) {
     let server = adapter.start(&[]);
     let words = CHECKPOINT_EVERY + 20;
-    let request = json!({"words": words, "rate": 200});
+    let request = json!({"words": words, "rate": 200, "resumable": false});
     let mut client = Connect::generate(&request).open(&server).await;
     let mut seen = Vec::new();
     for n in 0..words {
@@ -92,7 +94,7 @@ pub(crate) async fn generate_spaced_words_arrive_as_made(adapter: Adapter) {
 pub(crate) async fn generate_idle_stream_gets_keep_alive(adapter: Adapter) {
     let server = adapter.start(&["--keep-alive", "1"]);
     // One word every 20 s: idle for much longer than the interval.
-    let request = json!({"words": 2, "rate": 0.05});
+    let request = json!({"words": 2, "rate": 0.05, "resumable": false});
     let mut client = Connect::generate(&request).open(&server).await;
     assert_eq!(
         client.next().await,
@@ -117,7 +119,7 @@ pub(crate) async fn generate_idle_stream_gets_keep_alive(adapter: Adapter) {
 pub(crate) async fn generate_stops_when_the_client_goes_away(adapter: Adapter) {
     let server = adapter.start(&[]);
     for &protocol in adapter.protocols() {
-        let request = json!({"words": 1_000_000, "rate": 1000});
+        let request = json!({"words": 1_000_000, "rate": 1000, "resumable": false});
         let mut client = Connect::generate(&request)
             .protocol(protocol)
             .open(&server)
@@ -158,7 +160,7 @@ pub(crate) async fn generate_failure_ends_the_response_cleanly(adapter: Adapter)
 /// which resumes after it.
 pub(crate) async fn generate_resumes_after_last_event_id(adapter: Adapter) {
     let server = adapter.start(&[]);
-    let request = json!({"words": 205, "rate": 0});
+    let request = json!({"words": 205, "rate": 0, "resumable": false});
     let mut client = Connect::generate(&request)
         .header("last-event-id", "200")
         .open(&server)

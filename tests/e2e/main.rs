@@ -19,6 +19,7 @@
 mod cases;
 mod generate;
 mod redis;
+mod resume;
 mod security;
 mod timeouts;
 
@@ -68,6 +69,11 @@ macro_rules! adapter_tests {
                 generate::generate_failure_ends_the_response_cleanly,
                 generate::generate_resumes_after_last_event_id,
                 generate::generate_invalid_request_is_400,
+                resume::resume_after_drops_at_random_points_gives_exactly_the_reply,
+                resume::resume_two_viewers_each_get_the_whole_reply,
+                resume::resume_a_viewer_leaving_never_stops_the_reply,
+                resume::resume_cancel_stops_the_producer_and_every_viewer,
+                resume::resume_expired_or_unknown_keys_answer_204,
             );
         }
     )*};
