@@ -269,7 +269,10 @@ impl Stream {
         if resync {
             *cursor = state.log.start();
         }
-        let taken = state.log.read_into(*cursor, crate::BATCH_CAPACITY, batch);
+        let ready = usize::try_from(state.log.end() - *cursor).unwrap_or(usize::MAX);
+        let taken = state
+            .log
+            .read_into(*cursor, ready.min(crate::BATCH_CAPACITY), batch);
         *cursor += taken as u64;
         if taken > 0 || resync {
             return Read::Frames { resync };
