@@ -43,7 +43,7 @@ impl View {
     }
 
     /// Every event to the end of the response, waiting for them.
-    fn to_end(mut self) -> Vec<MessageEvent> {
+    fn read_to_end(mut self) -> Vec<MessageEvent> {
         let mut events = Vec::new();
         while let Some(bytes) = future::block_on(self.response.next()) {
             self.decoder.push(&bytes).expect("valid frames");
@@ -98,7 +98,7 @@ fn two_viewers_each_get_the_whole_stream() {
     assert_eq!(data(&second.ready()), ["a", "b", "c"]);
     producer.finish();
     for view in [first, second] {
-        let rest = view.to_end();
+        let rest = view.read_to_end();
         assert_eq!(end_of(&rest), Some("done"));
         assert_eq!(rest.last().map(|e| e.last_event_id.as_str()), Some("4"));
     }
@@ -179,7 +179,7 @@ fn cancel_mid_stream_ends_the_producer_and_every_viewer() {
         Err(TrySendError::Closed(_))
     ));
     // What was sent before the cancel, then the end saying why.
-    let rest = view.to_end();
+    let rest = view.read_to_end();
     assert_eq!(data(&rest), ["three", "cancelled"]);
     assert_eq!(end_of(&rest), Some(EndReason::Cancelled.as_str()));
     // Cancelled: no one attaches any more (204), a second cancel does nothing.
@@ -203,7 +203,7 @@ fn an_ended_stream_lingers_then_is_gone() {
     drop(producer); // Every clone gone: the stream is done.
     let events = View::attach(&streams, "late", Some("1"))
         .expect("lingering")
-        .to_end();
+        .read_to_end();
     assert_eq!(data(&events), ["b", "done"]);
     // Read to its end: nothing more for that viewer.
     assert!(streams.attach("late", Some("3")).is_none());
@@ -261,7 +261,7 @@ fn a_producer_faster_than_the_byte_bound_leaves_no_silent_gap() {
         live,
         View::attach(&streams, "fast", Some("1")).expect("lingering"),
     ] {
-        let events = view.to_end();
+        let events = view.read_to_end();
         assert_eq!(events[0].event_type, "resync");
         assert_eq!(events[0].data, "");
         let rest = messages(&events[1..]);
@@ -274,7 +274,7 @@ fn a_producer_faster_than_the_byte_bound_leaves_no_silent_gap() {
     for id in ["99999", "not-a-position", "0"] {
         let events = View::attach(&streams, "fast", Some(id))
             .expect("lingering")
-            .to_end();
+            .read_to_end();
         assert_eq!(events[0].event_type, "resync", "{id}");
     }
 }
@@ -371,7 +371,7 @@ fn dropping_the_registry_cancels_its_streams() {
     drop(streams);
     future::block_on(producer.closed());
     assert!(producer.try_send("b").is_err());
-    assert_eq!(data(&view.to_end()), ["a", "cancelled"]);
+    assert_eq!(data(&view.read_to_end()), ["a", "cancelled"]);
 }
 
 #[test]
@@ -387,7 +387,7 @@ fn a_viewer_is_woken_by_a_producer_on_another_thread() {
             }
         }
     });
-    let events = view.to_end();
+    let events = view.read_to_end();
     sender.join().expect("sent");
     let expected: Vec<String> = (0..1_000).map(|n| n.to_string()).collect();
     assert_eq!(messages(&events), expected);
