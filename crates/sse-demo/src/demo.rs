@@ -74,8 +74,9 @@ impl Demo {
     /// whose linger is over. Spawn it with the runtime's timer.
     pub async fn run<F: Future>(self, sleep: impl Fn(Duration) -> F) {
         let relay = async {
-            if let Some(backplane) = &self.backplane {
-                backplane.run(&sleep).await;
+            match &self.backplane {
+                Some(backplane) => backplane.run(&sleep).await,
+                None => future::pending().await,
             }
         };
         let expire = async {
@@ -114,32 +115,34 @@ impl Demo {
         F: Future + Send,
     {
         let last_event_id = sse_core::last_event_id(request);
-        let answer = match Action::parse(request.uri.path()) {
-            Some(Action::Attach(key)) => self.replies.attach(key, last_event_id.as_deref()),
-            Some(Action::Cancel(key)) => self.replies.cancel(key),
+        let generate = match Action::parse(request.uri.path()) {
+            Some(Action::Attach(key)) => {
+                let answer = self.replies.attach(key, last_event_id.as_deref());
+                return self.keep_alive(answer);
+            }
+            Some(Action::Cancel(key)) => return self.replies.cancel(key),
             None if request.method == Method::GET => {
                 Generate::from_query(request.uri.query().unwrap_or_default())
-                    .and_then(|generate| {
-                        let resume = last_event_id.as_deref();
-                        generate::start(&generate, resume, &self.generations, spawn, sleep)
-                    })
-                    .map_or_else(Answer::from, |stream| {
-                        Answer::Stream(stream, http::HeaderMap::new())
-                    })
             }
-            None => crate::require_json(request)
-                .and_then(|()| Generate::from_json(body))
-                .and_then(|generate| {
-                    generate::start_resumable(
-                        &generate,
-                        &self.replies,
-                        &self.generations,
-                        spawn,
-                        sleep,
-                    )
-                })
-                .unwrap_or_else(Answer::from),
+            None => crate::require_json(request).and_then(|()| Generate::from_json(body)),
         };
+        let answer = generate
+            .and_then(|generate| {
+                if generate.is_resumable() {
+                    let replies = &self.replies;
+                    generate::start_resumable(&generate, replies, &self.generations, spawn, sleep)
+                } else {
+                    let resume = last_event_id.as_deref();
+                    generate::start(&generate, resume, &self.generations, spawn, sleep)
+                        .map(|stream| Answer::Stream(stream, http::HeaderMap::new()))
+                }
+            })
+            .unwrap_or_else(Answer::from);
+        self.keep_alive(answer)
+    }
+
+    /// A stream answered gets the hub's keep-alive interval.
+    fn keep_alive(&self, answer: Answer) -> Answer {
         match answer {
             Answer::Stream(stream, headers) => {
                 Answer::Stream(stream.keep_alive(self.keep_alive), headers)

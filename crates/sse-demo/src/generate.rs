@@ -66,9 +66,13 @@ impl Generate {
         serde_json::from_slice(body).map_err(|e| Refusal::bad_request(format!("invalid JSON: {e}")))
     }
 
-    /// Reads a `GET` query: `words=` and `rate=`.
+    /// Reads a `GET` query: `words=` and `rate=`. Its reply is not resumable: an
+    /// `EventSource` that reconnects asks for it again, with its `Last-Event-ID`.
     pub(crate) fn from_query(query: &str) -> Result<Self, Refusal> {
-        let mut request = Generate::default();
+        let mut request = Generate {
+            resumable: Some(false),
+            ..Generate::default()
+        };
         for pair in query.split('&').filter(|pair| !pair.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             let invalid = || Refusal::bad_request(format!("invalid {name}: {value:?}"));
@@ -79,6 +83,12 @@ impl Generate {
             }
         }
         Ok(request)
+    }
+
+    /// Whether it asks for a resumable reply: from `POST`, unless it says
+    /// `"resumable": false` or asks for a failing one.
+    pub(crate) fn is_resumable(&self) -> bool {
+        self.resumable != Some(false) && self.fail_after.is_none()
     }
 
     /// The number of words and the pause between two, or the 400 to answer.
@@ -181,10 +191,6 @@ pub(crate) fn start_resumable<F>(
 where
     F: Future + Send,
 {
-    if request.resumable == Some(false) || request.fail_after.is_some() {
-        return start(request, None, generations, spawn, sleep)
-            .map(|stream| Answer::Stream(stream, http::HeaderMap::new()));
-    }
     let (words, pause) = request.checked()?;
     let key = replies.new_key();
     let producer = replies.streams.start(&key).map_err(|e| refused(&e))?;
