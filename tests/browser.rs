@@ -185,6 +185,11 @@ fn browser_last_event_id_follows_an_id_only_checkpoint() {
     with_chromium(checkpoint_test);
 }
 
+#[test]
+fn browser_page_resumes_a_reply_after_a_reload() {
+    with_chromium(reload_test);
+}
+
 /// Runs `test` with the browser to use, on a runtime of its own; passes with a
 /// notice when there is no Chromium (fails under CI).
 fn with_chromium<F: std::future::Future<Output = ()>>(test: impl FnOnce(PathBuf) -> F) {
@@ -225,6 +230,37 @@ async fn checkpoint_test(binary: PathBuf) {
             Seen::new("done", &done, "3"),
             Seen::new("resumed", "3", "3"),
         ]
+    );
+}
+
+/// The page streams a resumable reply (`reply=600`, 300 words a second) and reloads
+/// itself once after 100 of its words (`reload_after=100`); the reloaded page finds
+/// the reply in `localStorage` and resumes it with `Last-Event-ID`. It shows the
+/// complete reply exactly once, and the reply was generated once.
+async fn reload_test(binary: PathBuf) {
+    let server = AXUM.start_issuing_ids(&[]);
+    let mut reports_client = Connect::new().topic(REPORT).open(&server).await;
+    let page = format!("/?reply=600&reply_rate=300&reload_after=100&report={REPORT}");
+    let _browser = Chromium::open(&binary, &server.url(&page));
+    let seen = next_report(&mut reports_client).await;
+    assert_eq!(seen.kind, "reply", "{seen:?}");
+    let reply: Value = serde_json::from_str(&seen.data).expect("JSON");
+    let expected: String = (0..600).map(sse_demo::word).collect();
+    assert_eq!(reply["reason"], "done", "{reply}");
+    assert!(
+        reply["text"] == expected.as_str(),
+        "the text differs: {reply}"
+    );
+    let stats = server.stats().await;
+    assert_eq!(stats["generate"]["started"], 1, "generated once: {stats}");
+    // At least once: the page being unloaded may resume too, before it goes.
+    let resumed = stats["replies"]["resumed"].as_u64();
+    assert!(resumed >= Some(1), "resumed after the reload: {stats}");
+    // Shown once: the next report is a marker published now, not the reply again.
+    let marker = server.broadcast("the marker").await;
+    assert_eq!(
+        next_report(&mut reports_client).await,
+        Seen::new("message", "the marker", &marker)
     );
 }
 
