@@ -131,7 +131,7 @@ use crate::{Comment, EncodedEvent, Frame};
 use logs::Published;
 use metrics::Counters;
 use registry::ClientKey;
-use state::{Replay, State, WakeList};
+use state::{Position, Replay, State, WakeList};
 use stream::{Lead, RemoteReplay};
 use sync::{Mutex, MutexGuard};
 
@@ -303,12 +303,16 @@ impl Hub {
             http,
         };
         let result = self
-            .precheck()
+            .precheck(options)
             .and_then(|()| shared.hooks.admit(&request).map_err(ConnectError::Refused))
             .and_then(|()| {
                 let mut state = shared.lock();
                 let remote = shared.replay_source.is_some();
-                let connected = state.connect(options, remote)?;
+                let mut expired = 0;
+                let connected = state.connect(options, remote, &mut expired);
+                drop(state);
+                Counters::add(&shared.counters.topics_expired, expired);
+                let connected = connected?;
                 shared.counters.active.store(connected.active, Relaxed);
                 Ok(connected)
             });
@@ -316,6 +320,9 @@ impl Hub {
             Ok(connected) => connected,
             Err(error) => {
                 Counters::add(&shared.counters.refused, 1);
+                if error == ConnectError::TopicsFull {
+                    Counters::add(&shared.counters.topics_refused, 1);
+                }
                 return Err(error);
             }
         };
@@ -341,11 +348,20 @@ impl Hub {
         };
         // The stream exists before any hook runs: should a hook panic, dropping it
         // still unregisters the client.
+        // A client that resumed already knows where it stands (its
+        // `Last-Event-ID`, then the replayed frames' ids); any other is told at once.
+        let checkpoint = match connected.replay {
+            Replay::Resumed => None,
+            Replay::NotAsked | Replay::Missed | Replay::Remote => {
+                connected.position.as_ref().and_then(Position::checkpoint)
+            }
+        };
         let stream = ClientStream::new(
             self.shared.clone(),
             connected.key,
             connected.info,
             lead,
+            checkpoint,
             remote,
         );
         match connected.replay {
@@ -359,7 +375,8 @@ impl Hub {
 
     /// Refuses early, before the admission hook runs, what `connect` would refuse
     /// anyway (checked again under the lock).
-    fn precheck(&self) -> Result<(), ConnectError> {
+    fn precheck(&self, options: &ConnectOptions) -> Result<(), ConnectError> {
+        distinct_topics(&options.topics, self.shared.config.max_topics_per_client)?;
         let state = self.shared.lock();
         if state.shutting_down {
             Err(ConnectError::ShuttingDown)
@@ -425,7 +442,7 @@ impl Hub {
     ) -> Result<u64, EventError> {
         let mut fields = BytesMut::with_capacity(event.frame_len(id));
         event.put_with_id(&mut fields, id)?;
-        Ok(self.append_fields(topic, fields, Some(Arc::from(id))))
+        Ok(self.append_fields(topic, fields, Some(Arc::from(id)), true))
     }
 
     /// Records that this hub holds every event of an external log up to the one
@@ -467,21 +484,23 @@ impl Hub {
         };
         let mut fields = BytesMut::with_capacity(frame_len);
         event.encode_fields(&mut fields);
-        self.append_fields(topic, fields, event.id().map(Arc::from))
+        self.append_fields(topic, fields, event.id().map(Arc::from), false)
     }
 
-    /// Appends encoded fields: with `own_id`, they include its `id` field.
+    /// Appends encoded fields: with `own_id`, they include its `id` field
+    /// (`relayed`: an external log's).
     #[inline]
     fn append_fields(
         &self,
         topic: Option<&str>,
         fields: BytesMut,
         own_id: Option<Arc<str>>,
+        relayed: bool,
     ) -> u64 {
         let shared = &self.shared;
         let (published, wakers) = {
             let mut state = shared.lock();
-            let published = state.publish(topic, fields, own_id);
+            let published = state.publish(topic, fields, own_id, relayed);
             shared
                 .counters
                 .newest_sequence
@@ -745,6 +764,23 @@ impl Shared {
     }
 }
 
+/// `topics` without repeats, in their order; [`ConnectError::TooManyTopics`] when
+/// there are more than `limit`. O(`topics` × `limit`): it stops at the first topic
+/// past the limit.
+pub(crate) fn distinct_topics(topics: &[String], limit: usize) -> Result<Vec<&str>, ConnectError> {
+    let mut distinct: Vec<&str> = Vec::with_capacity(topics.len().min(limit));
+    for topic in topics {
+        if distinct.contains(&topic.as_str()) {
+            continue;
+        }
+        if distinct.len() == limit {
+            return Err(ConnectError::TooManyTopics);
+        }
+        distinct.push(topic);
+    }
+    Ok(distinct)
+}
+
 /// Waits until `done` holds, re-checking each time `event` is notified.
 async fn wait_until(event: &event_listener::Event, done: impl Fn() -> bool) {
     loop {
@@ -821,17 +857,25 @@ pub enum ConnectError {
     DuplicateId,
     /// The admission hook refused.
     Refused(Rejection),
+    /// The connection asks for more distinct topics than
+    /// [`HubConfig::max_topics_per_client`].
+    TooManyTopics,
+    /// Its topics would need more topic logs than [`HubConfig::max_topics`], even
+    /// after freeing idle ones.
+    TopicsFull,
 }
 
 impl ConnectError {
-    /// The HTTP status this maps to: 503 (shutting down, at capacity), 409
-    /// (duplicate id), or the refusal's own.
+    /// The HTTP status this maps to: 503 (shutting down, at capacity, no room for
+    /// its topics), 409 (duplicate id), 400 (too many topics), or the refusal's
+    /// own.
     #[must_use]
     pub fn status(&self) -> StatusCode {
         match self {
-            ConnectError::ShuttingDown | ConnectError::AtCapacity => {
+            ConnectError::ShuttingDown | ConnectError::AtCapacity | ConnectError::TopicsFull => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            ConnectError::TooManyTopics => StatusCode::BAD_REQUEST,
             ConnectError::DuplicateId => StatusCode::CONFLICT,
             ConnectError::Refused(refusal) => refusal.status(),
         }
@@ -845,6 +889,8 @@ impl fmt::Display for ConnectError {
             ConnectError::AtCapacity => f.write_str("too many clients are connected"),
             ConnectError::DuplicateId => f.write_str("a client with this id is connected"),
             ConnectError::Refused(refusal) => f.write_str(refusal.message()),
+            ConnectError::TooManyTopics => f.write_str("too many topics for one connection"),
+            ConnectError::TopicsFull => f.write_str("too many topics are held"),
         }
     }
 }
