@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{Recorder, drain, drain_data, has_ended, poll_items};
+use common::{Recorder, drain, drain_data, has_ended, poll_items, position};
 use sse_core::{
     ConnectOptions, EncodedEvent, Event, Hub, HubConfig, ReplayFuture, ReplayRequest, ReplaySource,
     Replayed,
@@ -98,6 +98,7 @@ fn relayed_events_carry_the_external_id_and_replay_by_it() {
 fn a_broken_relay_id_is_refused_and_nothing_is_sent() {
     let hub = Hub::default();
     let mut client = hub.connect(ConnectOptions::new()).unwrap();
+    position(&mut client);
     let event = EncodedEvent::new(&Event::new("x"));
     assert!(hub.relay(None, &event, "1\n2").is_err());
     assert!(hub.mark_relayed("a\0").is_err());

@@ -153,10 +153,13 @@ use sync::{Mutex, MutexGuard};
 /// hub.publish("news", &Event::new("to news readers"));
 /// hub.send_to("alice", &Event::new("to alice alone"))?;
 ///
+/// // Each stream opens with an id-only checkpoint: where the client stands.
 /// let alice_got = future::block_on(alice.next()).expect("a batch");
-/// assert_eq!(alice_got.len(), 2);
+/// let frames: Vec<_> = alice_got.frames().collect();
+/// assert_eq!(frames[0], "id: 0\n\n");
+/// assert_eq!(frames.len(), 3);
 /// let bob_got = future::block_on(bob.next()).expect("a batch");
-/// assert_eq!(bob_got.frames().nth(1).unwrap(), "data: to news readers\nid: 2\n\n");
+/// assert_eq!(bob_got.frames().nth(2).unwrap(), "data: to news readers\nid: 2\n\n");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -427,7 +430,8 @@ impl Hub {
     /// let stored = EncodedEvent::new(&Event::new("from another server"));
     /// hub.relay(None, &stored, "1700000000000-0")?;
     /// let batch = future::block_on(client.next()).expect("a batch");
-    /// assert_eq!(batch.frames().next().unwrap(), "data: from another server\nid: 1700000000000-0\n\n");
+    /// let mut frames = batch.frames().skip(1); // The opening checkpoint.
+    /// assert_eq!(frames.next().unwrap(), "data: from another server\nid: 1700000000000-0\n\n");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
