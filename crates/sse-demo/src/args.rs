@@ -31,6 +31,8 @@ Options:
   --redis URL                   publish and relay through a Redis stream, so that
                                 several demo processes serve one stream of events
                                 (e.g. redis://127.0.0.1:6379/)
+  --max-generations N           replies /generate makes at once; more are refused
+                                with 503 [default: 1000]
   -h, --help                    print this";
 
 /// What the flags say.
@@ -48,6 +50,8 @@ pub struct DemoArgs {
     /// demos serve with them as they are, the smol demo takes the head, body and
     /// write-stall ones.
     pub timeouts: Timeouts,
+    /// How many replies `/generate` makes at once (`--max-generations`).
+    pub max_generations: usize,
 }
 
 impl DemoArgs {
@@ -80,6 +84,7 @@ impl DemoArgs {
             config: HubConfig::default().client_id_event(Some("client-id".into())),
             redis: None,
             timeouts: Timeouts::default(),
+            max_generations: crate::MAX_GENERATIONS,
         };
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -116,6 +121,7 @@ impl DemoArgs {
                 "--body-timeout" => parsed.timeouts.body = seconds(&flag, &value()?)?,
                 "--idle-timeout" => parsed.timeouts.idle = seconds(&flag, &value()?)?,
                 "--write-stall" => parsed.timeouts.write_stall = seconds(&flag, &value()?)?,
+                "--max-generations" => parsed.max_generations = parse(&flag, &value()?)?,
                 other => return Err(format!("unknown flag {other:?}")),
             }
         }

@@ -43,7 +43,7 @@ impl Demo {
         Ok(Demo {
             hub,
             backplane,
-            generations: Arc::default(),
+            generations: Arc::new(Generations::new(args.max_generations)),
             keep_alive: args.config.keep_alive,
         })
     }
@@ -74,12 +74,17 @@ impl Demo {
     /// per-request stream (`POST` with JSON `{"prompt"?, "words"?, "rate"?}`, or
     /// `GET ?words=N&rate=R` for an `EventSource`). The producer runs as a task
     /// handed to `spawn`, paced with `sleep`, and stops as soon as the client goes
-    /// away (its send fails). A `Last-Event-ID` (a checkpoint the reply sent)
-    /// resumes after it. The adapter answers with the stream, or the 400 returned.
+    /// away (a send fails, or the pause it is in ends with `Sender::closed`). A
+    /// `Last-Event-ID` (a checkpoint the reply sent) resumes after it. At most
+    /// `--max-generations` producers run at once. The adapter answers with the
+    /// stream, or the refusal returned.
     ///
     /// # Errors
     ///
-    /// The refusal to answer (400, 415) when the request is invalid.
+    /// The refusal to answer: 400 or 415 when the request is invalid (a rate
+    /// outside 0 or [`MIN_RATE`](crate::MIN_RATE)..=[`MAX_RATE`](crate::MAX_RATE),
+    /// more than [`MAX_WORDS`](crate::MAX_WORDS) words), 503 with `Retry-After`
+    /// when `--max-generations` replies are being generated.
     pub fn generate<F>(
         &self,
         request: &http::request::Parts,
@@ -102,6 +107,7 @@ impl Demo {
                     &generate,
                     resume.as_deref(),
                     &self.generations,
+                    self.hub.retry_after(),
                     spawn,
                     sleep,
                 )
@@ -179,9 +185,6 @@ async fn publish_to_backplane(
         Target::Topic(topic) => backplane.publish(topic, &event).await,
         Target::Everyone => backplane.broadcast(&event).await,
     };
-    let id = published.map_err(|e| Refusal {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        message: e.to_string(),
-    })?;
+    let id = published.map_err(|e| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     Ok(accepted(&id.to_string()))
 }

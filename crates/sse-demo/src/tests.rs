@@ -1,5 +1,5 @@
 use super::*;
-use sse_core::{ConnectOptions, HubConfig};
+use sse_core::{ConnectOptions, HubConfig, ResponseStream};
 
 fn body_json(response: &http::Response<Bytes>) -> serde_json::Value {
     serde_json::from_slice(response.body()).expect("a JSON body")
@@ -39,8 +39,10 @@ fn publishes_to_everyone_a_topic_or_one_client() {
 #[test]
 fn invalid_input_is_a_json_4xx_and_sends_nothing() {
     let hub = Hub::default();
-    let cases: [(&[u8], StatusCode); 8] = [
+    let cases: [(&[u8], StatusCode); 9] = [
         (b"not json", StatusCode::BAD_REQUEST),
+        // An empty id would reset every receiving browser's last event id.
+        (br#"{"data": "x", "id": ""}"#, StatusCode::BAD_REQUEST),
         (br#"{"event": "x"}"#, StatusCode::BAD_REQUEST),
         (br#"{"data": 1}"#, StatusCode::BAD_REQUEST),
         (br#"{"data": "x", "id": "a\nb"}"#, StatusCode::BAD_REQUEST),
@@ -145,7 +147,16 @@ fn without_redis_the_demo_publishes_to_its_own_hub() {
     let batch = batch.expect("a batch");
     let frames: Vec<_> = batch.frames().collect();
     let announced = format!("event: client-id\ndata: {}\n\n", client.id());
-    assert_eq!(frames, [announced.as_bytes(), b"id: own\ndata: hi\n\n"]);
+    let first = demo.hub().config().first_sequence.expect("taken");
+    let checkpoint = format!("id: {first}\n\n");
+    assert_eq!(
+        frames,
+        [
+            announced.as_bytes(),
+            checkpoint.as_bytes(),
+            b"id: own\ndata: hi\n\n"
+        ]
+    );
     // Returns at once: there is no backplane to run.
     futures_lite::future::block_on(demo.run_backplane(|_| async {}));
 }
@@ -235,4 +246,103 @@ fn stats_and_metrics_show_every_figure_of_the_hub() {
         );
     }
     assert!(text.contains("\nsse_active 1\n"), "{text}");
+}
+
+fn demo(flags: &[&str]) -> Demo {
+    let args = DemoArgs::parse(flags.iter().map(|flag| (*flag).to_owned()))
+        .unwrap()
+        .unwrap();
+    futures_lite::future::block_on(Demo::open(&args)).expect("no Redis needed")
+}
+
+/// A generate request: `GET` with `query`, or `POST` with `body`.
+fn generate_request(query: Option<&str>) -> http::request::Parts {
+    match query {
+        Some(query) => {
+            let request = http::Request::get(format!("/generate?{query}"));
+            request.body(()).unwrap().into_parts().0
+        }
+        None => post("/generate", "application/json"),
+    }
+}
+
+/// Starts a generation whose producer task is handed back, not run, and whose
+/// pauses never end on their own.
+fn start_generation(
+    demo: &Demo,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<(ResponseStream, generate::Task), Refusal> {
+    let mut task = None;
+    let stream = demo.generate(
+        &generate_request(query),
+        body,
+        |spawned| task = Some(spawned),
+        |_| std::future::pending::<()>(),
+    )?;
+    Ok((stream, task.expect("a producer")))
+}
+
+fn generate_stats(demo: &Demo) -> serde_json::Value {
+    let (stats, ()) = http::Request::get("/stats").body(()).unwrap().into_parts();
+    body_json(&futures_lite::future::block_on(demo.respond(&stats, b"")))["generate"].clone()
+}
+
+#[test]
+fn a_rate_out_of_range_is_400_never_a_panic() {
+    let demo = demo(&[]);
+    for rate in ["1e-20", "5e-324", "-1", "NaN", "inf", "-0.0001", "1e9", "0.0009"] {
+        let get = start_generation(&demo, Some(&format!("words=2&rate={rate}")), b"");
+        let refusal = get.err().unwrap_or_else(|| panic!("GET rate {rate}: accepted"));
+        assert_eq!(refusal.status, StatusCode::BAD_REQUEST, "GET rate {rate}");
+    }
+    for rate in ["1e-20", "5e-324", "-1", "1e9", "1e308"] {
+        let body = format!(r#"{{"words": 2, "rate": {rate}}}"#);
+        let post = start_generation(&demo, None, body.as_bytes());
+        let refusal = post.err().unwrap_or_else(|| panic!("POST rate {rate}: accepted"));
+        assert_eq!(refusal.status, StatusCode::BAD_REQUEST, "POST rate {rate}");
+        assert!(body_json(&refusal.response())["error"].is_string());
+    }
+    assert_eq!(generate_stats(&demo)["started"], 0);
+    for rate in [MIN_RATE, 1.0, MAX_RATE] {
+        let query = format!("words=2&rate={rate}");
+        assert!(start_generation(&demo, Some(&query), b"").is_ok(), "rate {rate}");
+    }
+    for words in ["-1", "18446744073709551616", "1000001", "x"] {
+        let get = start_generation(&demo, Some(&format!("words={words}")), b"");
+        assert_eq!(get.err().expect("refused").status, StatusCode::BAD_REQUEST);
+    }
+}
+
+#[test]
+fn a_paused_producer_stops_as_soon_as_its_client_leaves() {
+    let demo = demo(&[]);
+    // One word every 1 000 s, and a sleep that never ends: only the client's
+    // leaving can end the pause.
+    let (stream, task) = start_generation(&demo, Some("words=10&rate=0.001"), b"").unwrap();
+    let mut task = task;
+    assert!(futures_lite::future::block_on(futures_lite::future::poll_once(&mut task)).is_none());
+    assert_eq!(generate_stats(&demo)["active"], 1);
+    drop(stream);
+    futures_lite::future::block_on(task);
+    let stats = generate_stats(&demo);
+    assert_eq!((stats["active"].clone(), stats["cancelled"].clone()), (json!(0), json!(1)));
+}
+
+#[test]
+fn generations_beyond_the_limit_are_503_with_retry_after() {
+    let demo = demo(&["--max-generations", "2"]);
+    let first = start_generation(&demo, None, br#"{"rate": 1}"#).unwrap();
+    let _second = start_generation(&demo, None, br#"{"rate": 1}"#).unwrap();
+    let refusal = start_generation(&demo, None, br#"{"rate": 1}"#).err().expect("refused");
+    let response = refusal.response();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+    assert!(body_json(&response)["error"].is_string());
+    let stats = generate_stats(&demo);
+    assert_eq!((stats["active"].clone(), stats["refused"].clone()), (json!(2), json!(1)));
+    // A producer whose task is dropped unfinished gives its place back.
+    drop(first);
+    assert_eq!(generate_stats(&demo)["active"], 1);
+    assert!(start_generation(&demo, None, br#"{"rate": 1}"#).is_ok());
 }
