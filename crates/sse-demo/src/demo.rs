@@ -151,6 +151,7 @@ impl Demo {
             stats["clients"] = json!(self.hub.client_ids());
         }
         stats["generate"] = self.generations.json();
+        stats["resident_kib"] = json!(resident_kib());
         if let Some(backplane) = &self.backplane {
             stats["redis"] = crate::figures_json(backplane.metrics().figures());
         }
@@ -187,4 +188,11 @@ async fn publish_to_backplane(
     };
     let id = published.map_err(|e| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     Ok(accepted(&id.to_string()))
+}
+
+/// The process's resident memory in KiB (`VmRSS`), where Linux's `/proc` tells it.
+fn resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
