@@ -16,6 +16,10 @@
 //! The logs are also the replay history: a client that connects with a
 //! `Last-Event-ID` gets exactly the frames it missed, then live ones.
 //!
+//! Every stream that does not resume opens with an id-only checkpoint of where its
+//! client stands, so a reconnect after a drop before the first event resumes
+//! exactly (see [`Hub`'s positions](Hub#positions)).
+//!
 //! Publishing costs the same whatever the number of clients, plus one wake per
 //! client waiting; a woken stream takes every frame ready (up to
 //! [`BATCH_CAPACITY`]) as one [`Batch`]. The logs keep their frames in shared
@@ -174,8 +178,34 @@ use sync::{Mutex, MutexGuard};
 /// A reader that loses frames it had not read meets the [`LagPolicy`], as a slow
 /// reader does, and a client that reconnects from before them gets a replay miss.
 /// A topic log no one reads is freed after [`HubConfig::idle_topic_lifetime`]
-/// without a publish, and at most [`HubConfig::max_topics`] are held: see
-/// [`publish`](Self::publish).
+/// without a publish, and at most [`HubConfig::max_topics`] are held, whether
+/// publishes or subscriptions made them: see [`publish`](Self::publish). One
+/// connection subscribes to at most [`HubConfig::max_topics_per_client`] topics
+/// (more are [`ConnectError::TooManyTopics`], HTTP 400), and one whose topics would
+/// need more logs than `max_topics` is [`ConnectError::TopicsFull`] (HTTP 503), so
+/// no request, and no flood of them, makes the hub hold more; what subscribers
+/// made is freed, the topic index's memory included, when they leave.
+///
+/// # Positions
+///
+/// Every stream that does not resume tells its client where it stands as soon as
+/// it opens: after the opening frames (the retry hint, the client-id event, the
+/// resync event) comes an id-only checkpoint (`id: …` and a blank line, which moves
+/// a browser's last event id without dispatching anything) naming the point its
+/// cursors start from. A client whose connection drops before its first event (on
+/// a quiet stream, the usual case) therefore reconnects with a `Last-Event-ID` and
+/// gets exactly what was published meanwhile, never a silent gap.
+///
+/// The checkpoint is the newest sequence handed out. On a hub that relays an
+/// external log ([`relay`](Self::relay), [`mark_relayed`](Self::mark_relayed)) it
+/// is instead the newest id relayed or marked: that id means the same to every
+/// process reading the log, so a reconnect that lands on another process resumes
+/// there too (from its history, or its [`ReplaySource`]). After
+/// [`restart_relay`](Self::restart_relay), until the new log's first event, no id
+/// names a position and no checkpoint is sent. A client that resumes from its
+/// `Last-Event-ID` needs none (every replayed frame carries its id), except after a
+/// replay from the [`ReplaySource`], which ends with a checkpoint of
+/// [`Replayed::through`].
 ///
 /// # Ids across runs
 ///
@@ -281,12 +311,14 @@ impl Hub {
     /// connected, [`HubConfig::duplicate_id`] decides. With a `Last-Event-ID`, the
     /// stream starts with every frame published after that id that the client's logs
     /// still hold; when they no longer hold it, the stream starts live, after
-    /// [`HubConfig::replay_miss_event`].
+    /// [`HubConfig::replay_miss_event`]. A stream that starts live opens with a
+    /// checkpoint of its position (see [positions](Self#positions)).
     ///
     /// # Errors
     ///
     /// [`ConnectError`]: shutting down, at capacity, a duplicate id (when refused),
-    /// or the admission hook's refusal.
+    /// too many topics (for one connection, or for the hub), or the admission
+    /// hook's refusal.
     pub fn connect(&self, options: ConnectOptions) -> Result<ClientStream, ConnectError> {
         self.connect_inner(&options, None)
     }
