@@ -346,3 +346,84 @@ fn generations_beyond_the_limit_are_503_with_retry_after() {
     assert_eq!(generate_stats(&demo)["active"], 1);
     assert!(start_generation(&demo, None, br#"{"rate": 1}"#).is_ok());
 }
+
+/// Every number a request carries is range-checked before use: whatever the
+/// query or JSON says, the answer is a stream or a JSON 4xx, never a panic, and a
+/// generation starts only within the bounds.
+mod any_request {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Query values as a client may write them, numbers or not.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<f64>().prop_map(|n| n.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| format!("{n}0")),
+            "[-+0-9.eEnaif]{0,12}",
+            Just("NaN".to_owned()),
+            Just("1e-20".to_owned()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn a_generate_query(words in value(), rate in value(), extra in "[a-z=&]{0,8}") {
+            let demo = demo(&[]);
+            let query = format!("words={words}&rate={rate}&{extra}");
+            match start_generation(&demo, Some(&query), b"") {
+                Ok(_) => {
+                    let words: u64 = words.parse().expect("accepted words are a number");
+                    let rate: f64 = rate.parse().expect("accepted rates are a number");
+                    prop_assert!(words <= MAX_WORDS);
+                    prop_assert!(rate == 0.0 || (MIN_RATE..=MAX_RATE).contains(&rate));
+                }
+                Err(refusal) => {
+                    prop_assert_eq!(refusal.status, StatusCode::BAD_REQUEST);
+                    prop_assert!(body_json(&refusal.response())["error"].is_string());
+                }
+            }
+        }
+
+        #[test]
+        fn a_generate_body(
+            words in any::<u64>(),
+            rate in any::<f64>().prop_filter("JSON has no NaN or infinity", |r| r.is_finite()),
+            fail_after in proptest::option::of(any::<u64>()),
+        ) {
+            let demo = demo(&[]);
+            let body = json!({"words": words, "rate": rate, "fail_after": fail_after});
+            let valid = words <= MAX_WORDS && (rate == 0.0 || (MIN_RATE..=MAX_RATE).contains(&rate));
+            let request = generate_request(None);
+            let answer = demo.generate(&request, body.to_string().as_bytes(), drop, |_| {
+                std::future::pending::<()>()
+            });
+            prop_assert_eq!(answer.is_ok(), valid, "{}", body);
+        }
+
+        #[test]
+        fn a_publish_body(
+            id in proptest::option::of("[a-z0-9\r\n]{0,3}"),
+            retry in proptest::option::of(any::<u64>()),
+            event in proptest::option::of("[a-z\r\n]{0,3}"),
+        ) {
+            let hub = Hub::default();
+            let body = json!({"data": "x", "id": id, "retry": retry, "event": event});
+            let response = publish(&hub, body.to_string().as_bytes());
+            let bad = |text: &Option<String>| text.as_ref().is_some_and(|t| t.contains(['\r', '\n']));
+            let valid = id.as_deref() != Some("")
+                && !bad(&id)
+                && !bad(&event)
+                && retry.is_none_or(|retry| retry <= MAX_RETRY_MS);
+            let published = hub.metrics().published;
+            if valid {
+                prop_assert_eq!(response.status(), StatusCode::ACCEPTED);
+                prop_assert_eq!(published, 1);
+            } else {
+                prop_assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+                prop_assert_eq!(published, 0, "nothing sent");
+            }
+        }
+    }
+}
