@@ -241,9 +241,7 @@ async fn checkpoint_test(binary: PathBuf) {
 async fn position_test(binary: PathBuf) {
     let server = AXUM.start(&["--retry", "500"]);
     let mut reports_client = Connect::new().topic(REPORT).open(&server).await;
-    let url = server.url(&format!(
-        "/?client=quiet&events=client-id&report={REPORT}"
-    ));
+    let url = server.url(&format!("/?client=quiet&events=client-id&report={REPORT}"));
     let _browser = Chromium::open(&binary, &url);
     // The browser has read its opening frames (the client-id event, then the
     // checkpoint) once it reports the first.
@@ -257,7 +255,10 @@ async fn position_test(binary: PathBuf) {
     let missed = server.broadcast("published while it was away").await;
     let back = next_report(&mut reports_client).await;
     assert_eq!((&*back.kind, &*back.data), ("client-id", "quiet"));
-    let position: u64 = back.last_event_id.parse().expect("a position from the checkpoint");
+    let position: u64 = back
+        .last_event_id
+        .parse()
+        .expect("a position from the checkpoint");
     assert!(position < missed.parse().expect("a sequence"), "{back:?}");
     assert_eq!(
         next_report(&mut reports_client).await,

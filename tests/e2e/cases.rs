@@ -808,7 +808,10 @@ pub(crate) async fn dropped_before_any_event_resumes_from_its_position(adapter: 
     let server = adapter.start(&[]);
     for &protocol in adapter.protocols() {
         let (position, response) = open_at_position(&server, protocol).await;
-        assert!(position.parse::<u64>().is_ok(), "{protocol:?}: {position:?}");
+        assert!(
+            position.parse::<u64>().is_ok(),
+            "{protocol:?}: {position:?}"
+        );
         drop(response);
         server
             .wait_for_stats("the dropped client to be removed", |s| s["active"] == 0)
@@ -818,7 +821,9 @@ pub(crate) async fn dropped_before_any_event_resumes_from_its_position(adapter: 
         server
             .publish(&json!({ "data": missed, "topic": "news" }))
             .await;
-        server.publish(&json!({ "data": "not subscribed", "topic": "sport" })).await;
+        server
+            .publish(&json!({ "data": "not subscribed", "topic": "sport" }))
+            .await;
         server.broadcast("missed broadcast").await;
         let mut back = Connect::new()
             .protocol(protocol)

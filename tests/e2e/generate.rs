@@ -195,8 +195,8 @@ pub(crate) async fn generate_invalid_request_is_400(adapter: Adapter) {
 pub(crate) async fn generate_a_tiny_rate_is_400_not_a_panic(adapter: Adapter) {
     let server = adapter.start(&[]);
     for rate in ["1e-20", "5e-324", "0.0009"] {
-        let body: Value = serde_json::from_str(&format!(r#"{{"words": 10, "rate": {rate}}}"#))
-            .expect("JSON");
+        let body: Value =
+            serde_json::from_str(&format!(r#"{{"words": 10, "rate": {rate}}}"#)).expect("JSON");
         let reply = Connect::generate(&body)
             .send(&server)
             .await
@@ -241,9 +241,7 @@ pub(crate) async fn generate_paced_producers_stop_when_their_clients_leave(adapt
         .await;
     drop(clients);
     let stats = server
-        .wait_for_stats("every producer to stop", |s| {
-            s["generate"]["active"] == 0
-        })
+        .wait_for_stats("every producer to stop", |s| s["generate"]["active"] == 0)
         .await;
     assert_eq!(stats["generate"]["cancelled"], CLIENTS, "{stats}");
     assert_eq!(stats["generate"]["completed"], 0, "{stats}");

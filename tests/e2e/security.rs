@@ -95,12 +95,19 @@ pub(crate) async fn too_many_topics_on_one_connection_is_400(adapter: Adapter) {
         .send(&server)
         .await
         .expect_err("refused");
-    assert!((400..500).contains(&reply.status), "3 500 topics: {reply:?}");
+    assert!(
+        (400..500).contains(&reply.status),
+        "3 500 topics: {reply:?}"
+    );
     let mut allowed = with_topics("t", 64).open(&server).await;
     server.broadcast("marker").await;
     assert_eq!(allowed.data_until("marker").await, ["marker"]);
     let stats = server.stats().await;
-    assert_eq!((&stats["active"], &stats["topics"]), (&json!(1), &json!(64)), "{stats}");
+    assert_eq!(
+        (&stats["active"], &stats["topics"]),
+        (&json!(1), &json!(64)),
+        "{stats}"
+    );
 }
 
 /// The flood: 200 connections, each with as many new topics as it may
@@ -117,7 +124,10 @@ pub(crate) async fn a_topic_flood_is_held_to_max_topics_and_given_back(adapter: 
     let mut open = Vec::new();
     let mut refused = 0;
     for i in 0..CONNECTIONS {
-        match with_topics(&format!("f{i}"), PER_CONNECTION).send(&server).await {
+        match with_topics(&format!("f{i}"), PER_CONNECTION)
+            .send(&server)
+            .await
+        {
             Ok(client) => open.push(client),
             Err(reply) => {
                 reply.assert_json_error(503, "past max_topics");
@@ -145,6 +155,8 @@ pub(crate) async fn a_topic_flood_is_held_to_max_topics_and_given_back(adapter: 
     );
     // Still serving.
     let mut client = Connect::new().topic("f0-0").open(&server).await;
-    server.publish(&json!({ "data": "after", "topic": "f0-0" })).await;
+    server
+        .publish(&json!({ "data": "after", "topic": "f0-0" }))
+        .await;
     assert_eq!(client.next_event().await.data, "after");
 }

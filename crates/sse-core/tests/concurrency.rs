@@ -499,7 +499,10 @@ fn a_broadcast_wakes_every_waiting_reader() {
         .collect();
     for stream in &mut streams {
         let checkpoint = poll(stream, &waker);
-        assert!(matches!(checkpoint, Poll::Ready(Some(_))), "the opening checkpoint");
+        assert!(
+            matches!(checkpoint, Poll::Ready(Some(_))),
+            "the opening checkpoint"
+        );
         assert!(poll(stream, &waker).is_pending());
     }
     hub.publish("a", &Event::new("to a"));

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use allocation_counter::measure;
 use common::*;
-use sse_core::{ConnectError, ConnectOptions, Decoded, Event, Hub, HubConfig, LagPolicy, MessageEvent};
+use sse_core::{
+    ConnectError, ConnectOptions, Decoded, Event, Hub, HubConfig, LagPolicy, MessageEvent,
+};
 
 /// Settings with fixed ids (1, 2, ...).
 fn fixed_ids() -> HubConfig {
@@ -205,8 +207,15 @@ fn the_topic_cap_holds_for_publishes_and_subscriptions_alike() {
     // Subscribing to a topic without a log at the cap is refused too (503), and
     // a topic that has one is still open to subscribers.
     let before = (refused - 1).to_string();
-    let resume_c = || ConnectOptions::new().topic("c").last_event_id(before.clone());
-    assert_eq!(hub.connect(resume_c()).unwrap_err(), ConnectError::TopicsFull);
+    let resume_c = || {
+        ConnectOptions::new()
+            .topic("c")
+            .last_event_id(before.clone())
+    };
+    assert_eq!(
+        hub.connect(resume_c()).unwrap_err(),
+        ConnectError::TopicsFull
+    );
     assert_eq!(hub.metrics().topics_refused, 2);
     let mut second = hub.connect(ConnectOptions::new().topic("a")).unwrap();
     assert!(!position(&mut second).is_empty());

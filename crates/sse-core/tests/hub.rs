@@ -168,7 +168,11 @@ fn the_resync_event_can_be_turned_off() {
         .connect(ConnectOptions::new().last_event_id("x"))
         .unwrap();
     let (position, items) = opening(&mut stream);
-    assert_eq!(items, [], "no resync event, only where the client stands now");
+    assert_eq!(
+        items,
+        [],
+        "no resync event, only where the client stands now"
+    );
     let first = hub.config().first_sequence.expect("taken");
     assert_eq!(position, first.to_string());
     assert_eq!(poll_items(&mut stream), None);

@@ -78,7 +78,9 @@ fn a_replay_miss_tells_the_client_where_it_stands_now() {
     assert_eq!(at, "1");
     drop(stream);
     hub.broadcast(&Event::new("two"));
-    let mut back = hub.connect(ConnectOptions::new().last_event_id(at)).unwrap();
+    let mut back = hub
+        .connect(ConnectOptions::new().last_event_id(at))
+        .unwrap();
     assert_eq!(drain_data(&mut back), ["two"]);
     assert_eq!(hub.metrics().replay_misses, 1);
 }
@@ -90,7 +92,11 @@ fn a_resumed_client_gets_no_checkpoint_of_its_own() {
     let mut stream = hub
         .connect(ConnectOptions::new().last_event_id(first.to_string()))
         .unwrap();
-    assert_eq!(poll_items(&mut stream), None, "its Last-Event-ID is its position");
+    assert_eq!(
+        poll_items(&mut stream),
+        None,
+        "its Last-Event-ID is its position"
+    );
     hub.broadcast(&Event::new("two"));
     let events = drain(&mut stream);
     assert_eq!(events.len(), 1);
@@ -104,9 +110,14 @@ fn a_direct_frame_does_not_move_the_position_past_a_log_frame() {
     hub.send_to("t", &Event::new("direct")).unwrap();
     let mut stream = hub.connect(ConnectOptions::new()).unwrap();
     let at = position(&mut stream);
-    assert_eq!(at, "1", "the direct frame's sequence: no log frame after it");
+    assert_eq!(
+        at, "1",
+        "the direct frame's sequence: no log frame after it"
+    );
     drop(stream);
     hub.broadcast(&Event::new("after"));
-    let mut back = hub.connect(ConnectOptions::new().last_event_id(at)).unwrap();
+    let mut back = hub
+        .connect(ConnectOptions::new().last_event_id(at))
+        .unwrap();
     assert_eq!(drain_data(&mut back), ["after"]);
 }

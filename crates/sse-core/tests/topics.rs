@@ -20,7 +20,10 @@ fn a_connection_over_its_topic_limit_is_refused_before_the_admission_hook() {
     let hooks = Recorder::default();
     let hub = Hub::with_hooks(HubConfig::default().max_topics_per_client(3), hooks.clone());
     let error = hub.connect(with_topics("t", 0..4)).unwrap_err();
-    assert_eq!((error.clone(), error.status()), (ConnectError::TooManyTopics, http::StatusCode::BAD_REQUEST));
+    assert_eq!(
+        (error.clone(), error.status()),
+        (ConnectError::TooManyTopics, http::StatusCode::BAD_REQUEST)
+    );
     assert!(hooks.calls().is_empty(), "the hook never saw it");
     assert_eq!(hub.topic_count(), 0, "no log was made");
 
@@ -61,13 +64,23 @@ fn too_many_topics_over_http_is_a_400_with_a_json_error() {
 
 #[test]
 fn subscription_logs_count_toward_max_topics_and_a_full_hub_is_503() {
-    let hub = Hub::new(HubConfig::default().max_topics(100).max_topics_per_client(10));
+    let hub = Hub::new(
+        HubConfig::default()
+            .max_topics(100)
+            .max_topics_per_client(10),
+    );
     let streams: Vec<ClientStream> = (0..10)
         .map(|i| hub.connect(with_topics(&format!("c{i}"), 0..10)).unwrap())
         .collect();
     assert_eq!(hub.topic_count(), 100);
     let error = hub.connect(with_topics("late", 0..1)).unwrap_err();
-    assert_eq!((error.clone(), error.status()), (ConnectError::TopicsFull, http::StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(
+        (error.clone(), error.status()),
+        (
+            ConnectError::TopicsFull,
+            http::StatusCode::SERVICE_UNAVAILABLE
+        )
+    );
     assert_eq!(hub.metrics().topics_refused, 1);
     // Topics that have a log take no room: subscribing to them is fine.
     let mut reader = hub.connect(with_topics("c0", 0..10)).unwrap();

@@ -159,7 +159,10 @@ impl Generations {
         if !taken {
             self.refused.fetch_add(1, Relaxed);
             return Err(Refusal::unavailable(
-                format!("{} replies are being generated: try again later", self.limit),
+                format!(
+                    "{} replies are being generated: try again later",
+                    self.limit
+                ),
                 retry_after,
             ));
         }

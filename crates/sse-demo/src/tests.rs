@@ -291,22 +291,31 @@ fn generate_stats(demo: &Demo) -> serde_json::Value {
 #[test]
 fn a_rate_out_of_range_is_400_never_a_panic() {
     let demo = demo(&[]);
-    for rate in ["1e-20", "5e-324", "-1", "NaN", "inf", "-0.0001", "1e9", "0.0009"] {
+    for rate in [
+        "1e-20", "5e-324", "-1", "NaN", "inf", "-0.0001", "1e9", "0.0009",
+    ] {
         let get = start_generation(&demo, Some(&format!("words=2&rate={rate}")), b"");
-        let refusal = get.err().unwrap_or_else(|| panic!("GET rate {rate}: accepted"));
+        let refusal = get
+            .err()
+            .unwrap_or_else(|| panic!("GET rate {rate}: accepted"));
         assert_eq!(refusal.status, StatusCode::BAD_REQUEST, "GET rate {rate}");
     }
     for rate in ["1e-20", "5e-324", "-1", "1e9", "1e308"] {
         let body = format!(r#"{{"words": 2, "rate": {rate}}}"#);
         let post = start_generation(&demo, None, body.as_bytes());
-        let refusal = post.err().unwrap_or_else(|| panic!("POST rate {rate}: accepted"));
+        let refusal = post
+            .err()
+            .unwrap_or_else(|| panic!("POST rate {rate}: accepted"));
         assert_eq!(refusal.status, StatusCode::BAD_REQUEST, "POST rate {rate}");
         assert!(body_json(&refusal.response())["error"].is_string());
     }
     assert_eq!(generate_stats(&demo)["started"], 0);
     for rate in [MIN_RATE, 1.0, MAX_RATE] {
         let query = format!("words=2&rate={rate}");
-        assert!(start_generation(&demo, Some(&query), b"").is_ok(), "rate {rate}");
+        assert!(
+            start_generation(&demo, Some(&query), b"").is_ok(),
+            "rate {rate}"
+        );
     }
     for words in ["-1", "18446744073709551616", "1000001", "x"] {
         let get = start_generation(&demo, Some(&format!("words={words}")), b"");
@@ -326,7 +335,10 @@ fn a_paused_producer_stops_as_soon_as_its_client_leaves() {
     drop(stream);
     futures_lite::future::block_on(task);
     let stats = generate_stats(&demo);
-    assert_eq!((stats["active"].clone(), stats["cancelled"].clone()), (json!(0), json!(1)));
+    assert_eq!(
+        (stats["active"].clone(), stats["cancelled"].clone()),
+        (json!(0), json!(1))
+    );
 }
 
 #[test]
@@ -334,13 +346,18 @@ fn generations_beyond_the_limit_are_503_with_retry_after() {
     let demo = demo(&["--max-generations", "2"]);
     let first = start_generation(&demo, None, br#"{"rate": 1}"#).unwrap();
     let _second = start_generation(&demo, None, br#"{"rate": 1}"#).unwrap();
-    let refusal = start_generation(&demo, None, br#"{"rate": 1}"#).err().expect("refused");
+    let refusal = start_generation(&demo, None, br#"{"rate": 1}"#)
+        .err()
+        .expect("refused");
     let response = refusal.response();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()[header::RETRY_AFTER], "5");
     assert!(body_json(&response)["error"].is_string());
     let stats = generate_stats(&demo);
-    assert_eq!((stats["active"].clone(), stats["refused"].clone()), (json!(2), json!(1)));
+    assert_eq!(
+        (stats["active"].clone(), stats["refused"].clone()),
+        (json!(2), json!(1))
+    );
     // A producer whose task is dropped unfinished gives its place back.
     drop(first);
     assert_eq!(generate_stats(&demo)["active"], 1);

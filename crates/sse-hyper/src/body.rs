@@ -148,7 +148,10 @@ mod tests {
         let frames: Vec<&str> = text.split_terminator("\n\n").collect();
         assert_eq!(frames.len(), 4, "{text:?}");
         let (checkpoint, frames) = frames.split_first().expect("frames");
-        assert!(checkpoint.starts_with("id: "), "the opening checkpoint: {text:?}");
+        assert!(
+            checkpoint.starts_with("id: "),
+            "the opening checkpoint: {text:?}"
+        );
         for (frame, data) in frames.iter().zip(["one", "two", "three"]) {
             assert!(frame.starts_with(&format!("data: {data}\n")), "{frame:?}");
         }
