@@ -200,3 +200,24 @@ pub(crate) async fn resume_expired_or_unknown_keys_answer_204(adapter: Adapter) 
         );
     }
 }
+
+/// Replies started and left behind cannot hold the producers forever: one no one
+/// watches for `--abandon` seconds is cancelled (its producer stops, its slot
+/// among `--max-generations` is free again), and its key then answers 204.
+pub(crate) async fn resume_an_unwatched_reply_is_abandoned(adapter: Adapter) {
+    let server = adapter.start(&["--abandon", "1", "--max-generations", "1"]);
+    // A word every 1 000 s: it would run for hours.
+    let request = json!({"words": 10, "rate": 0.001});
+    let (viewer, key) = start(&server, &request).await;
+    let refused = Connect::generate(&request).send(&server).await;
+    assert_eq!(refused.err().map(|reply| reply.status), Some(503));
+    drop(viewer);
+    let stats = server
+        .wait_for_stats("the reply to be abandoned", |s| {
+            s["replies"]["abandoned"] == 1 && s["generate"]["active"] == 0
+        })
+        .await;
+    assert_eq!(stats["generate"]["cancelled"], 1, "{stats}");
+    assert_eq!(attach(&server, &key, "").await.err(), Some(204));
+    let (_again, _) = start(&server, &request).await;
+}

@@ -49,7 +49,7 @@ impl Demo {
         Ok(Demo {
             hub,
             backplane,
-            generations: Arc::default(),
+            generations: Arc::new(Generations::new(args.max_generations)),
             replies: Arc::new(Replies::new(Resumable::new(args.replies.clone()))),
             keep_alive: args.config.keep_alive,
         })
@@ -101,9 +101,15 @@ impl Demo {
     /// (a checkpoint it sent) regenerates after. The producer runs as a task handed
     /// to `spawn`, paced with `sleep`.
     ///
+    /// At most `--max-generations` producers run at once, resumable or not.
+    ///
     /// The adapter serves [`Answer::Stream`] through its per-request entry point
-    /// with the headers given, and sends [`Answer::Response`] as it is (a 4xx JSON
-    /// error for an invalid request, 204 for a reply that is gone).
+    /// with the headers given, and sends [`Answer::Response`] as it is: 400 or 415
+    /// when the request is invalid (a rate outside 0 or
+    /// [`MIN_RATE`](crate::MIN_RATE)..=[`MAX_RATE`](crate::MAX_RATE), more than
+    /// [`MAX_WORDS`](crate::MAX_WORDS) words), 503 with `Retry-After` when
+    /// `--max-generations` replies are being generated, 204 for a reply that is
+    /// gone.
     pub async fn generate<F>(
         &self,
         request: &http::request::Parts,
@@ -126,14 +132,22 @@ impl Demo {
             }
             None => crate::require_json(request).and_then(|()| Generate::from_json(body)),
         };
+        let (generations, retry_after) = (&self.generations, self.hub.retry_after());
         let answer = generate
             .and_then(|generate| {
                 if generate.is_resumable() {
                     let replies = &self.replies;
-                    generate::start_resumable(&generate, replies, &self.generations, spawn, sleep)
+                    generate::start_resumable(
+                        &generate,
+                        replies,
+                        generations,
+                        retry_after,
+                        spawn,
+                        sleep,
+                    )
                 } else {
                     let resume = last_event_id.as_deref();
-                    generate::start(&generate, resume, &self.generations, spawn, sleep)
+                    generate::start(&generate, resume, generations, retry_after, spawn, sleep)
                         .map(|stream| Answer::Stream(stream, http::HeaderMap::new()))
                 }
             })
@@ -188,6 +202,7 @@ impl Demo {
         }
         stats["generate"] = self.generations.json();
         stats["replies"] = crate::figures_json(self.replies.streams.metrics().figures());
+        stats["resident_kib"] = json!(resident_kib());
         if let Some(backplane) = &self.backplane {
             stats["redis"] = crate::figures_json(backplane.metrics().figures());
         }
@@ -222,9 +237,13 @@ async fn publish_to_backplane(
         Target::Topic(topic) => backplane.publish(topic, &event).await,
         Target::Everyone => backplane.broadcast(&event).await,
     };
-    let id = published.map_err(|e| Refusal {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        message: e.to_string(),
-    })?;
+    let id = published.map_err(|e| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     Ok(accepted(&id.to_string()))
+}
+
+/// The process's resident memory in KiB (`VmRSS`), where Linux's `/proc` tells it.
+fn resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -12,6 +12,7 @@
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -120,11 +121,15 @@ pub(crate) fn resume_headers(key: &str) -> HeaderMap {
     headers
 }
 
-/// A start refused: its status (503 at capacity) and why.
-pub(crate) fn refused(error: &StartError) -> Refusal {
-    Refusal {
-        status: error.status(),
-        message: error.to_string(),
+/// A start refused: 503 with `Retry-After` at capacity, else its status and why.
+pub(crate) fn refused(error: &StartError, retry_after: Duration) -> Refusal {
+    match error.status() {
+        StatusCode::SERVICE_UNAVAILABLE => Refusal::unavailable(error.to_string(), retry_after),
+        status => Refusal {
+            status,
+            message: error.to_string(),
+            retry_after: None,
+        },
     }
 }
 
