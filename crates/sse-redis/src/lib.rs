@@ -57,6 +57,13 @@
 //!   it (a reconnection, or one `block`), a replay from the new stream may send a
 //!   reconnecting client some events twice.
 //!
+//! # Resumable streams
+//!
+//! [`RedisResumable`] keeps `sse-core`'s resumable streams (a reply that outlives
+//! its connection, under a key the application chooses) in Redis, one stream per
+//! key: started on one process, attached to, resumed and cancelled from any. See
+//! its module's notes on keys, bounds, connections and outages.
+//!
 //! Pick the runtime with a feature: `tokio` (the default) or `smol`. See
 //! [`Backplane`] to start.
 #![forbid(unsafe_code)]
@@ -71,8 +78,13 @@ mod options;
 mod reader;
 mod replay;
 mod reset;
+mod resume;
 
 pub use backplane::Backplane;
 pub use entry::{InvalidEntry, InvalidStreamId, StreamId};
 pub use observe::{BackplaneHooks, BackplaneMetrics, Error, NoBackplaneHooks};
 pub use options::RedisOptions;
+pub use resume::{
+    AttachError, EndReason, InvalidMessage, RedisProducer, RedisResumable, ResumeMetrics,
+    ResumeOptions, SendError, StartError, TrySendError,
+};
