@@ -101,10 +101,10 @@ impl RedisProducer {
             Some(Closure::Lost) => return Err(SendError::Lost(Some(message))),
             None => {}
         }
-        if producer.pending.len() >= producer.shared.options.max_pending {
-            if let Err(error) = producer.flush().await {
-                return Err(error.with_message(message));
-            }
+        if producer.pending.len() >= producer.shared.options.max_pending
+            && let Err(error) = producer.flush().await
+        {
+            return Err(error.with_message(message));
         }
         match producer.queue(message) {
             Ok(()) => producer.flush().await,
@@ -155,10 +155,10 @@ impl RedisProducer {
     /// back.
     pub async fn finish(mut self) -> Result<(), SendError> {
         let result = self.inner().finish().await;
-        if !matches!(result, Err(SendError::Unavailable(..))) {
-            if let Some(producer) = self.0.take() {
-                producer.shared.unregister(&producer.link);
-            }
+        if !matches!(result, Err(SendError::Unavailable(..)))
+            && let Some(producer) = self.0.take()
+        {
+            producer.shared.unregister(&producer.link);
         }
         result
     }

@@ -90,6 +90,9 @@ pub(crate) struct Link {
     pub(crate) token: String,
     pub(crate) keys: Keys,
     pub(crate) key: String,
+    /// Whether Redis holds the stream yet: the key is reserved on this process
+    /// before the start is written, and `run` leaves it alone until then.
+    pub(crate) started: AtomicBool,
     closure: Mutex<Option<Closure>>,
     closed: event_listener::Event,
 }
@@ -200,6 +203,7 @@ impl RedisResumable {
             token: token(),
             keys: Keys::new(&options.prefix, key),
             key: key.to_owned(),
+            started: AtomicBool::new(false),
             closure: Mutex::new(None),
             closed: event_listener::Event::new(),
         });
@@ -234,7 +238,10 @@ impl RedisResumable {
             Err(error) => Err(StartError::Unavailable(error)),
         };
         match id {
-            Ok(id) => Ok(RedisProducer::new(Producer::new(shared.clone(), link, id))),
+            Ok(id) => {
+                link.started.store(true, Relaxed);
+                Ok(RedisProducer::new(Producer::new(shared.clone(), link, id)))
+            }
             Err(error) => {
                 shared.unregister(&link);
                 Err(error)

@@ -125,7 +125,7 @@ impl RedisResumable {
         let shared = &self.shared;
         let options = &shared.options;
         for link in shared.links() {
-            if link.closure().is_some() {
+            if link.closure().is_some() || !link.started.load(Relaxed) {
                 continue;
             }
             let args = vec![
