@@ -71,7 +71,7 @@ mod tests {
     #[test]
     fn the_end_and_resync_events_on_the_wire() {
         let end = end_event("cancelled", "17-3").to_frame();
-        assert_eq!(end.as_bytes(), "event: end\ndata: cancelled\nid: 17-3\n\n");
+        assert_eq!(end.as_bytes(), "event: end\nid: 17-3\ndata: cancelled\n\n");
         assert_eq!(
             resync_event().to_frame().as_bytes(),
             "event: resync\ndata: \n\n"
