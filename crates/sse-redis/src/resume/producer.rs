@@ -349,7 +349,8 @@ impl Producer {
             .collect();
         let replies = APPEND.run_many(&self.shared.commands, &calls).await;
         let replies = match replies {
-            Ok(replies) => replies,
+            Ok(replies) if replies.len() == count => replies,
+            Ok(_) => return Err(self.unavailable(Error::UnexpectedReply("a reply per entry"))),
             Err(error) => return Err(self.unavailable(error)),
         };
         let mut trimmed = false;
