@@ -96,7 +96,7 @@ mod client;
 mod config;
 mod hooks;
 mod lag;
-mod log;
+pub(crate) mod log;
 mod logs;
 mod merge;
 mod metrics;
