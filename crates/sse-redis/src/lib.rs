@@ -77,12 +77,15 @@
 //! - **One Redis stream per key**, `{prefix}:{key}`: the application's key is the
 //!   hash tag, so Redis Cluster spreads streams over its slots and keeps a
 //!   stream's companion key (`{prefix}:{key}:seen`, for abandoning) on the same
-//!   slot. Entries: a start entry (`s`: the producer's token), one entry per event
-//!   (`p` the token, `n` its sequence number, `e` the encoded event), and an end
-//!   entry (`x`: `done`, `cancelled` or `abandoned`).
-//! - **The SSE id of every event is its entry id** (`1700000000000-3`), so a
-//!   `Last-Event-ID` resumes exactly, on any process. The end event carries the
-//!   end entry's id: reconnecting with it answers 204.
+//!   slot. Entries: a start entry (`s`: the producer's token), one entry per
+//!   message (`p` the token, `n` its sequence number, and `e` an event's fields
+//!   or `c` a comment or retry hint, whole), and an end entry (`x`: `done`,
+//!   `cancelled` or `abandoned`).
+//! - **The SSE id of every event is its entry id** (`1700000000000-3`), replacing
+//!   any id of its own, so a `Last-Event-ID` resumes exactly, on any process;
+//!   comments and retry hints go without an id, as in `sse-core`'s resumable
+//!   streams (whose `end` and `resync` events these are too). The end event
+//!   carries the end entry's id: reconnecting with it answers 204.
 //! - **Writes are Lua scripts** (atomic on the stream's slot) that look at the
 //!   newest entry first: nothing is appended after an end entry (a cancel wins at
 //!   once), nothing is appended to a stream that is gone or another producer's
@@ -154,6 +157,8 @@ pub use entry::{InvalidEntry, InvalidStreamId, StreamId};
 pub use observe::{BackplaneHooks, BackplaneMetrics, Error, NoBackplaneHooks};
 pub use options::RedisOptions;
 pub use resume::{
-    AttachError, EndReason, InvalidMessage, RedisProducer, RedisResumable, ResumeMetrics,
-    ResumeOptions, SendError, StartError, TrySendError,
+    AttachError, InvalidMessage, RedisProducer, RedisResumable, RedisResumeMetrics, ResumeOptions,
+    SendError, StartError, TrySendError,
 };
+/// Why a resumable stream ended: `sse-core`'s, the same on the wire.
+pub use sse_core::EndReason;

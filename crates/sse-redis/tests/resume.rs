@@ -6,10 +6,10 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures_lite::StreamExt;
-use sse_core::{Decoded, Decoder, Event, ResponseStream};
+use sse_core::{Comment, Decoded, Decoder, Event, Message, ResponseStream};
 use sse_redis::{
     AttachError, EndReason, InvalidMessage, RedisProducer, RedisResumable, ResumeOptions,
-    SendError, StartError, TrySendError,
+    SendError, StartError,
 };
 use sse_testkit::redis::RedisServer;
 
@@ -288,7 +288,16 @@ async fn unknown_keys_invalid_keys_and_ids_are_answered_without_harm() {
     };
     let a = process(options(&redis).max_streams(2));
     assert!(a.attach("never-started", None).await.unwrap().is_none());
-    for bad in ["", "a b", "{tag}", "line\nbreak", &"k".repeat(129)] {
+    for bad in [
+        "",
+        "a b",
+        "{tag}",
+        "a/b",
+        "a:b",
+        "..",
+        "line\nbreak",
+        &"k".repeat(129),
+    ] {
         let refused = a.start(bad).await.expect_err("an invalid key");
         assert!(matches!(refused, StartError::InvalidKey), "{bad:?}");
         assert_eq!(refused.status(), 400);
@@ -312,17 +321,56 @@ async fn unknown_keys_invalid_keys_and_ids_are_answered_without_harm() {
         assert_eq!(viewer.next().await.unwrap().kind, "resync", "{last:?}");
         assert_eq!(viewer.next().await.unwrap().data, "x");
     }
-    // Messages that cannot be one entry are refused, and handed back.
-    let with_id = Event::new("mine").with_id("7").unwrap();
-    assert!(matches!(
-        producer.try_send(with_id),
-        Err(TrySendError::Invalid(InvalidMessage::Encoding(_), _))
-    ));
+    // A message over the bound is refused, and handed back.
     let big = "x".repeat(2 << 20);
-    assert!(matches!(
-        producer.send(big).await,
-        Err(SendError::Invalid(InvalidMessage::TooLarge, _))
-    ));
+    match producer.send(big.clone()).await {
+        Err(SendError::Invalid(InvalidMessage::TooLarge, message)) => {
+            assert_eq!(message, big.into());
+        }
+        other => panic!("too large: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn ids_are_positions_and_comments_pass_through() {
+    let Some(redis) = RedisServer::start_for_test() else {
+        return;
+    };
+    let a = process(options(&redis));
+    let mut producer = start(&a, "wire").await;
+    let own_id = Event::new("mine")
+        .with_event("token")
+        .unwrap()
+        .with_id("7")
+        .unwrap();
+    producer.try_send(own_id).unwrap();
+    producer.try_send(Comment::new("thinking")).unwrap();
+    producer
+        .try_send(Message::retry(Duration::from_secs(3)))
+        .unwrap();
+    producer.send("after").await.unwrap();
+    producer.finish().await.unwrap();
+    let mut response = a.attach("wire", None).await.unwrap().unwrap();
+    let mut wire = Vec::new();
+    while let Some(bytes) = response.next().await {
+        wire.extend_from_slice(&bytes);
+    }
+    let wire = String::from_utf8(wire).unwrap();
+    let frames: Vec<&str> = wire.split_terminator("\n\n").collect();
+    assert_eq!(frames.len(), 5, "{wire}");
+    let id = |frame: &str| frame.rsplit_once("id: ").map(|(_, id)| id.to_owned());
+    let first = id(frames[0]).expect("an entry id");
+    assert!(frames[0].starts_with("event: token\n"), "{wire}");
+    assert!(frames[0].contains("data: mine\n"), "{wire}");
+    assert_ne!(first, "7", "the entry id replaces the event's own");
+    assert_eq!(frames[1], ": thinking");
+    assert_eq!(frames[2], "retry: 3000");
+    let after = id(frames[3]).expect("an entry id");
+    assert!(first < after);
+    assert!(frames[4].starts_with("event: end\n"), "{wire}");
+    // Resuming after the first event gives what follows it, comments included.
+    let rest = attach(&a, "wire", Some(&first)).await.rest().await;
+    assert_eq!(data(&rest), ["after", "done"]);
 }
 
 #[tokio::test]

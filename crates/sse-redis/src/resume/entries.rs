@@ -1,9 +1,10 @@
 //! A resumable stream's entries, read out of `XRANGE` and `XREAD` replies.
 
 use redis::Value;
-use sse_core::EncodedEvent;
+use sse_core::{EncodedEvent, EndReason, Message};
 
 use super::scripts::{END_FIELD, SEQUENCE_FIELD, START_FIELD, text};
+use super::stored::{PLAIN_FIELD, plain_message};
 use crate::entry::{EVENT_FIELD, StreamId};
 use crate::observe::Error;
 
@@ -18,10 +19,12 @@ pub(crate) struct Item {
 pub(crate) enum Kind {
     /// The first entry, written by `start`.
     Start,
-    /// An event, and its sequence number (1, 2, …).
+    /// An event, and its sequence number (1, 2, …): sent with the entry's id.
     Data(u64, EncodedEvent),
+    /// A comment or a retry hint, and its sequence number: sent as it is.
+    Plain(u64, Message),
     /// The last entry: why the stream ended.
-    End(String),
+    End(EndReason),
     /// Not an entry this crate writes (skipped).
     Other,
 }
@@ -77,22 +80,35 @@ fn item(entry: Value) -> Result<Item, Error> {
     };
     let mut sequence = None;
     let mut event = None;
+    let mut plain = None;
     let mut kind = Kind::Other;
     for (name, value) in fields {
         match text(&name) {
             Some(START_FIELD) => kind = Kind::Start,
-            Some(END_FIELD) => kind = Kind::End(text(&value).unwrap_or_default().to_owned()),
+            Some(END_FIELD) => {
+                let reason = text(&value).and_then(|reason| reason.parse().ok());
+                kind = Kind::End(reason.unwrap_or(EndReason::Done));
+            }
             Some(SEQUENCE_FIELD) => sequence = text(&value).and_then(|n| n.parse().ok()),
             Some(EVENT_FIELD) => {
                 if let Value::BulkString(bytes) = value {
                     event = EncodedEvent::from_bytes(bytes).ok();
                 }
             }
+            Some(PLAIN_FIELD) => {
+                if let Value::BulkString(bytes) = value {
+                    plain = plain_message(&bytes);
+                }
+            }
             _ => {}
         }
     }
-    if let (Kind::Other, Some(sequence), Some(event)) = (&kind, sequence, event) {
-        kind = Kind::Data(sequence, event);
+    if let (Kind::Other, Some(sequence)) = (&kind, sequence) {
+        if let Some(event) = event {
+            kind = Kind::Data(sequence, event);
+        } else if let Some(message) = plain {
+            kind = Kind::Plain(sequence, message);
+        }
     }
     Ok(Item { id, kind })
 }
@@ -123,6 +139,7 @@ mod tests {
             ),
             entry("1-3", &[("x", "cancelled")]),
             entry("1-4", &[("y", "z")]),
+            entry("1-5", &[("p", "tok"), ("n", "3"), ("c", ": hi\n\n")]),
         ]
     }
 
@@ -140,8 +157,12 @@ mod tests {
         assert!(matches!(kinds[1], Kind::Data(1, event) if event.as_bytes() == "data: a\n"));
         // An event that would forge a second one is not an event.
         assert_eq!(kinds[2], &Kind::Other);
-        assert_eq!(kinds[3], &Kind::End("cancelled".into()));
+        assert_eq!(kinds[3], &Kind::End(EndReason::Cancelled));
         assert_eq!(kinds[4], &Kind::Other);
+        assert_eq!(
+            kinds[5],
+            &Kind::Plain(3, sse_core::Comment::new("hi").into())
+        );
         assert_eq!(range[3].id.to_string(), "1-3");
     }
 

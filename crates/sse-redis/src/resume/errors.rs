@@ -3,9 +3,9 @@
 use std::fmt;
 
 use http::StatusCode;
+use sse_core::EndReason;
 use sse_core::{EncodedEventError, Message};
 
-use super::wire::EndReason;
 use crate::observe::Error;
 
 /// Why [`RedisResumable::start`](crate::RedisResumable::start) did not start a
@@ -13,7 +13,7 @@ use crate::observe::Error;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum StartError {
-    /// The key is empty, too long, or not visible ASCII without braces.
+    /// The key is not one [`sse_core::is_valid_key`] accepts.
     InvalidKey,
     /// A stream with this key exists (live, or lingering after its end).
     Exists,
@@ -99,9 +99,8 @@ impl std::error::Error for AttachError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InvalidMessage {
-    /// It cannot be stored as one event without an id: an event or checkpoint
-    /// with an id of its own (the stream names every position), or a frame
-    /// holding several events.
+    /// Its fields cannot be stored as one event (a frame whose bytes the encoder
+    /// would not write).
     Encoding(EncodedEventError),
     /// It is larger than the stream's
     /// [`max_bytes`](crate::ResumeOptions#structfield.max_bytes).

@@ -7,7 +7,7 @@ sse_core::figures! {
 /// [`figures`](Self::figures) walks them, for exporters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ResumeMetrics {
+pub struct RedisResumeMetrics {
     /// Live producers on this process.
     pub producers: u64 = Gauge,
     /// Viewers on this process.
@@ -49,8 +49,8 @@ impl Counters {
         counter.fetch_add(n, Relaxed);
     }
 
-    pub(crate) fn snapshot(&self, producers: usize) -> ResumeMetrics {
-        ResumeMetrics {
+    pub(crate) fn snapshot(&self, producers: usize) -> RedisResumeMetrics {
+        RedisResumeMetrics {
             producers: producers as u64,
             viewers: self.viewers.load(Relaxed),
             started: self.started.load(Relaxed),

@@ -11,12 +11,12 @@ mod producer;
 mod registry;
 mod run;
 mod scripts;
+mod stored;
 mod viewer;
 mod wire;
 
 pub use errors::{AttachError, InvalidMessage, SendError, StartError, TrySendError};
-pub use metrics::ResumeMetrics;
+pub use metrics::RedisResumeMetrics;
 pub use options::ResumeOptions;
 pub use producer::RedisProducer;
 pub use registry::RedisResumable;
-pub use wire::EndReason;

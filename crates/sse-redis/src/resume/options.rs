@@ -56,8 +56,6 @@ pub struct ResumeOptions {
     /// At most this many messages wait in a producer for Redis (sent with
     /// `try_send`, or kept when Redis could not be reached). [default: 1024]
     pub max_pending: usize,
-    /// Keys longer than this are refused. [default: 128]
-    pub max_key_len: usize,
     /// How long one `XREAD` of a viewer waits for entries. [default: 5 s]
     pub block: Duration,
     /// At most this many entries per read. [default: 256]
@@ -87,7 +85,6 @@ impl ResumeOptions {
             live_ttl: Duration::from_secs(10 * 60),
             abandon_after: None,
             max_pending: 1024,
-            max_key_len: 128,
             block: Duration::from_secs(5),
             read_count: 256,
             response_timeout: Duration::from_secs(5),

@@ -4,16 +4,16 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use redis::Value;
-use sse_core::{EncodedEvent, Message};
+use sse_core::EndReason;
+use sse_core::Message;
 
 use super::errors::{InvalidMessage, SendError, TrySendError};
 use super::metrics::Counters;
 use super::options::ResumeOptions;
 use super::registry::{Closure, Link, Shared};
 use super::scripts::{APPEND, Call, END, Outcome};
-use super::wire::EndReason;
+use super::stored::Stored;
 use crate::entry::StreamId;
 use crate::observe::Error;
 
@@ -54,8 +54,8 @@ pub(crate) struct Producer {
     pub(crate) link: Arc<Link>,
     /// The sequence number of the next event.
     next: u64,
-    /// Queued or unconfirmed events, oldest first, with their sequence numbers.
-    pending: VecDeque<(u64, Bytes)>,
+    /// Queued or unconfirmed messages, oldest first, with their sequence numbers.
+    pending: VecDeque<(u64, Stored)>,
     /// The events the stream holds, oldest first: their ids (`None` when a retry
     /// found one written before) and sizes, for trimming to the bounds.
     window: VecDeque<(Option<StreamId>, usize)>,
@@ -229,19 +229,6 @@ impl SendError {
     }
 }
 
-/// The fields of `message` as one stored event: its frame without the blank line
-/// that ends it, checked to be one event without an id.
-fn encode(message: &Message, max_bytes: usize) -> Result<Bytes, InvalidMessage> {
-    let frame = message.to_frame().into_bytes();
-    let fields = frame.slice(..frame.len().saturating_sub(1));
-    let event = EncodedEvent::from_bytes(fields).map_err(InvalidMessage::Encoding)?;
-    let bytes = event.as_bytes().clone();
-    if bytes.len() > max_bytes {
-        return Err(InvalidMessage::TooLarge);
-    }
-    Ok(bytes)
-}
-
 impl Producer {
     pub(crate) fn new(shared: Arc<Shared>, link: Arc<Link>, start: StreamId) -> Self {
         Producer {
@@ -258,9 +245,9 @@ impl Producer {
     /// Queues `message` as the next event, or hands it back with why it cannot be
     /// one.
     fn queue(&mut self, message: Message) -> Result<(), (InvalidMessage, Message)> {
-        match encode(&message, self.shared.options.max_bytes) {
-            Ok(bytes) => {
-                self.pending.push_back((self.next, bytes));
+        match Stored::new(&message, self.shared.options.max_bytes) {
+            Ok(stored) => {
+                self.pending.push_back((self.next, stored));
                 self.next += 1;
                 Ok(())
             }
@@ -321,12 +308,13 @@ impl Producer {
     async fn write_batch(&mut self) -> Result<(), SendError> {
         let options = &self.shared.options;
         let (mut count, mut bytes) = (0, 0);
-        for (_, event) in self.pending.iter().take(MAX_BATCH.min(options.max_entries)) {
-            if count > 0 && bytes + event.len() > options.max_bytes {
+        for (_, stored) in self.pending.iter().take(MAX_BATCH.min(options.max_entries)) {
+            let len = stored.bytes().len();
+            if count > 0 && bytes + len > options.max_bytes {
                 break;
             }
             count += 1;
-            bytes += event.len();
+            bytes += len;
         }
         let (trim, minid) = self.trim_for(count, bytes);
         let minid = minid.map(|id| id.to_string()).unwrap_or_default();
@@ -336,13 +324,15 @@ impl Producer {
             .pending
             .iter()
             .take(count)
-            .map(|(sequence, event)| {
+            .map(|(sequence, stored)| {
+                let (field, value) = stored.field();
                 let args = vec![
                     self.link.token.clone().into_bytes(),
                     sequence.to_string().into_bytes(),
-                    event.to_vec(),
+                    value.to_vec(),
                     minid.clone().into_bytes(),
                     ttl.clone().into_bytes(),
+                    field.into(),
                 ];
                 (&keys[..], args)
             })
@@ -375,11 +365,12 @@ impl Producer {
                     self.window_bytes -= size;
                 }
             }
-            let Some((_, event)) = self.pending.pop_front() else {
+            let Some((_, stored)) = self.pending.pop_front() else {
                 break;
             };
-            self.window.push_back((id, event.len()));
-            self.window_bytes += event.len();
+            let len = stored.bytes().len();
+            self.window.push_back((id, len));
+            self.window_bytes += len;
             if let Some(id) = id {
                 self.newest = id;
             }
@@ -421,7 +412,6 @@ impl Producer {
                 Ok(())
             }
             Outcome::Ended(reason) => {
-                let reason = EndReason::parse(&reason).unwrap_or(EndReason::Done);
                 self.link.close(Closure::Ended(reason));
                 match reason {
                     EndReason::Done => Ok(()),

@@ -9,16 +9,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use redis::aio::MultiplexedConnection;
-use sse_core::ResponseStream;
+use sse_core::EndReason;
+use sse_core::{ResponseStream, is_valid_key};
 
 use super::errors::{AttachError, StartError};
-use super::key::{Keys, valid};
-use super::metrics::{Counters, ResumeMetrics};
+use super::key::Keys;
+use super::metrics::{Counters, RedisResumeMetrics};
 use super::options::ResumeOptions;
 use super::producer::{Producer, RedisProducer};
 use super::scripts::{Commands, END, Outcome, START};
 use super::viewer;
-use super::wire::EndReason;
 use crate::entry::StreamId;
 use crate::observe::Error;
 
@@ -136,9 +136,7 @@ impl Link {
     pub(crate) fn learn(&self, outcome: &Outcome) -> Option<Closure> {
         let closure = match outcome {
             Outcome::Ok(_) => return None,
-            Outcome::Ended(reason) => {
-                Closure::Ended(EndReason::parse(reason).unwrap_or(EndReason::Done))
-            }
+            Outcome::Ended(reason) => Closure::Ended(*reason),
             Outcome::Lost => Closure::Lost,
         };
         self.close(closure);
@@ -196,7 +194,7 @@ impl RedisResumable {
     async fn try_start(&self, key: &str) -> Result<RedisProducer, StartError> {
         let shared = &self.shared;
         let options = &shared.options;
-        if !valid(key, options.max_key_len) {
+        if !is_valid_key(key) {
             return Err(StartError::InvalidKey);
         }
         let link = Arc::new(Link {
@@ -271,7 +269,7 @@ impl RedisResumable {
         last_event_id: Option<&str>,
     ) -> Result<Option<ResponseStream>, AttachError> {
         let shared = &self.shared;
-        let attached = if valid(key, shared.options.max_key_len) {
+        let attached = if is_valid_key(key) {
             viewer::attach(shared.clone(), key, last_event_id).await?
         } else {
             None
@@ -294,7 +292,7 @@ impl RedisResumable {
     /// When Redis cannot be reached (nothing was cancelled).
     pub async fn cancel(&self, key: &str) -> Result<bool, Error> {
         let shared = &self.shared;
-        if !valid(key, shared.options.max_key_len) {
+        if !is_valid_key(key) {
             return Ok(false);
         }
         let keys = Keys::new(&shared.options.prefix, key);
@@ -318,7 +316,7 @@ impl RedisResumable {
 
     /// A snapshot of this process's counters.
     #[must_use]
-    pub fn metrics(&self) -> ResumeMetrics {
+    pub fn metrics(&self) -> RedisResumeMetrics {
         let producers = self.shared.producers().len();
         self.shared.counters.snapshot(producers)
     }

@@ -11,8 +11,8 @@ use futures_lite::{FutureExt, StreamExt};
 use super::options::ResumeOptions;
 use super::registry::{Closure, RedisResumable};
 use super::scripts::{Outcome, TOUCH};
-use super::wire::EndReason;
 use crate::observe::Error;
+use sse_core::EndReason;
 
 /// What woke the task.
 enum Wake {

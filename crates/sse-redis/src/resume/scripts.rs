@@ -19,6 +19,8 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ErrorKind, ServerErrorKind, Value};
 
+use sse_core::EndReason;
+
 use crate::entry::StreamId;
 use crate::observe::Error;
 
@@ -63,8 +65,9 @@ end
 }
 
 /// Appends a data entry: `KEYS[1]` the stream; `ARGV[1]` the token, `ARGV[2]`
-/// the sequence number, `ARGV[3]` the encoded event, `ARGV[4]` the `MINID` to
-/// trim to (empty: none), `ARGV[5]` the live TTL in ms. Returns `{'ok', id}`
+/// the sequence number, `ARGV[3]` the stored message, `ARGV[4]` the `MINID` to
+/// trim to (empty: none), `ARGV[5]` the live TTL in ms, `ARGV[6]` the message's
+/// field (`e` or `c`). Returns `{'ok', id}`
 /// (`{'ok'}` when the entry was already written), `{'ended', reason}` or
 /// `{'lost'}`.
 pub(crate) static APPEND: Script = Script::new(concat!(
@@ -74,9 +77,9 @@ if owner ~= ARGV[1] then return {'lost'} end
 if seq and seq >= tonumber(ARGV[2]) then return {'ok'} end
 local id
 if ARGV[4] == '' then
-  id = redis.call('XADD', KEYS[1], '*', 'p', ARGV[1], 'n', ARGV[2], 'e', ARGV[3])
+  id = redis.call('XADD', KEYS[1], '*', 'p', ARGV[1], 'n', ARGV[2], ARGV[6], ARGV[3])
 else
-  id = redis.call('XADD', KEYS[1], 'MINID', ARGV[4], '*', 'p', ARGV[1], 'n', ARGV[2], 'e', ARGV[3])
+  id = redis.call('XADD', KEYS[1], 'MINID', ARGV[4], '*', 'p', ARGV[1], 'n', ARGV[2], ARGV[6], ARGV[3])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return {'ok', id}
@@ -124,7 +127,7 @@ pub(crate) enum Outcome {
     /// Done; the new entry's id (`None`: it was written before).
     Ok(Option<StreamId>),
     /// The stream had ended, for this reason.
-    Ended(String),
+    Ended(EndReason),
     /// The stream is gone, or another producer's.
     Lost,
 }
@@ -141,7 +144,9 @@ impl Outcome {
                 .parse()
                 .map(|id| Outcome::Ok(Some(id)))
                 .map_err(|_| unexpected),
-            (Some("ended"), Some(reason)) => Ok(Outcome::Ended(reason.to_owned())),
+            (Some("ended"), Some(reason)) => {
+                Ok(Outcome::Ended(reason.parse().unwrap_or(EndReason::Done)))
+            }
             (Some("lost"), None) => Ok(Outcome::Lost),
             _ => Err(unexpected),
         }

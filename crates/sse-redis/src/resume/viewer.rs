@@ -54,7 +54,7 @@ pub(crate) async fn attach(
             viewer.expected = match first.kind {
                 Kind::End(_) => return Ok(None),
                 Kind::Start => Some(1),
-                Kind::Data(sequence, _) => Some(sequence + 1),
+                Kind::Data(sequence, _) | Kind::Plain(sequence, _) => Some(sequence + 1),
                 Kind::Other => None,
             };
             viewer.take(entries, full);
@@ -151,6 +151,15 @@ impl Viewer {
         self.expected = None;
     }
 
+    /// Sends a resync before an entry whose sequence number shows that entries
+    /// before it were trimmed unread.
+    fn check_sequence(&mut self, sequence: u64) {
+        if self.expected.is_some_and(|expected| sequence > expected) {
+            self.resync();
+        }
+        self.expected = Some(sequence + 1);
+    }
+
     /// Whether `page` is a full page of `XRANGE`: more may follow.
     fn full(&self, page: &[Item]) -> bool {
         page.len() >= self.shared.options.read_count.max(2)
@@ -163,18 +172,18 @@ impl Viewer {
             match item.kind {
                 Kind::Start => self.expected = Some(1),
                 Kind::Data(sequence, event) => {
-                    if self.expected.is_some_and(|expected| sequence > expected) {
-                        self.resync();
-                    }
-                    self.expected = Some(sequence + 1);
-                    let id = item.id.to_string();
-                    if let Ok(frame) = event.to_frame(&id) {
+                    self.check_sequence(sequence);
+                    if let Ok(frame) = event.to_frame(&item.id.to_string()) {
                         self.ready.push_back(frame.into());
                     }
                 }
+                Kind::Plain(sequence, message) => {
+                    self.check_sequence(sequence);
+                    self.ready.push_back(message);
+                }
                 Kind::End(reason) => {
                     self.ready
-                        .push_back(end_event(&reason, &item.id.to_string()));
+                        .push_back(end_event(reason, &item.id.to_string()));
                     self.phase = Phase::Done;
                     return;
                 }
