@@ -126,7 +126,7 @@ async fn viewers_on_another_process_resume_a_long_stream_exactly() {
     let b = process(options(&redis));
     const TOKENS: usize = 10_000;
     let tokens: Vec<String> = (0..TOKENS).map(|i| format!("token {i} ")).collect();
-    let mut producer = start(&a, "reply-1").await;
+    let producer = start(&a, "reply-1").await;
     let producing = tokio::spawn({
         let tokens = tokens.clone();
         async move {
@@ -186,6 +186,57 @@ async fn viewers_on_another_process_resume_a_long_stream_exactly() {
     assert_eq!(metrics.producers, 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clones_send_concurrently_each_message_once_in_their_order() {
+    let Some(redis) = RedisServer::start_for_test() else {
+        return;
+    };
+    let a = process(options(&redis));
+    let producer = start(&a, "shared").await;
+    let tasks: Vec<_> = ["x", "y", "z"]
+        .into_iter()
+        .map(|name| {
+            let producer = producer.clone();
+            tokio::spawn(async move {
+                for i in 0..300 {
+                    if i % 3 == 0 {
+                        producer.try_send(format!("{name}{i}")).expect("room");
+                    } else {
+                        producer.send(format!("{name}{i}")).await.expect("sent");
+                    }
+                }
+                producer.flush().await.expect("flushed");
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("a producer task");
+    }
+    // One clone dropped: the stream goes on.
+    let other = producer.clone();
+    drop(producer);
+    assert!(!other.is_closed());
+    other.send("last").await.unwrap();
+    let kept = other.clone();
+    other.finish().await.unwrap();
+    // Finishing ends it for every clone.
+    assert!(matches!(
+        kept.send("late").await,
+        Err(SendError::Ended(EndReason::Done, Some(_)))
+    ));
+    let seen = attach(&a, "shared", None).await.rest().await;
+    assert_eq!(seen.len(), 902);
+    for name in ["x", "y", "z"] {
+        let own: Vec<&str> = data(&seen)
+            .into_iter()
+            .filter(|data| data.starts_with(name))
+            .collect();
+        let expected: Vec<String> = (0..300).map(|i| format!("{name}{i}")).collect();
+        assert_eq!(own, expected, "each clone's messages once, in its order");
+    }
+    assert_eq!(data(&seen[900..]), ["last", "done"]);
+}
+
 #[tokio::test]
 async fn a_cancel_anywhere_ends_the_producer_and_every_viewer() {
     let Some(redis) = RedisServer::start_for_test() else {
@@ -196,7 +247,7 @@ async fn a_cancel_anywhere_ends_the_producer_and_every_viewer() {
         process(options(&redis)),
         process(options(&redis)),
     );
-    let mut producer = start(&a, "run-7").await;
+    let producer = start(&a, "run-7").await;
     producer.send("first").await.expect("sent");
     let mut on_a = attach(&a, "run-7", None).await;
     let mut on_b = attach(&b, "run-7", None).await;
@@ -239,7 +290,7 @@ async fn a_cancel_reaches_a_producer_that_writes_without_run() {
     // No run task: the producer learns it at its next write.
     let a = RedisResumable::open(options(&redis)).unwrap();
     let b = RedisResumable::open(options(&redis)).unwrap();
-    let mut producer = start(&a, "k").await;
+    let producer = start(&a, "k").await;
     producer.send("one").await.unwrap();
     assert!(b.cancel("k").await.unwrap());
     assert!(matches!(
@@ -258,7 +309,7 @@ async fn an_ended_stream_lingers_then_expires() {
     };
     let a = process(options(&redis).linger(Duration::from_millis(300)));
     let b = process(options(&redis));
-    let mut producer = start(&a, "short").await;
+    let producer = start(&a, "short").await;
     producer.send("only").await.unwrap();
     producer.finish().await.expect("finished");
     let seen = attach(&b, "short", None).await.rest().await;
@@ -304,7 +355,7 @@ async fn unknown_keys_invalid_keys_and_ids_are_answered_without_harm() {
         assert!(a.attach(bad, None).await.unwrap().is_none());
         assert!(!a.cancel(bad).await.unwrap());
     }
-    let mut producer = start(&a, "k1").await;
+    let producer = start(&a, "k1").await;
     producer.send("x").await.unwrap();
     let other = RedisResumable::open(options(&redis)).unwrap();
     let exists = other.start("k1").await.expect_err("on another process too");
@@ -337,7 +388,7 @@ async fn ids_are_positions_and_comments_pass_through() {
         return;
     };
     let a = process(options(&redis));
-    let mut producer = start(&a, "wire").await;
+    let producer = start(&a, "wire").await;
     let own_id = Event::new("mine")
         .with_event("token")
         .unwrap()
@@ -380,7 +431,7 @@ async fn a_resumer_from_before_what_was_trimmed_gets_a_resync() {
     };
     // Each event below is 11 bytes as stored ("data: e000\n"): 10 fit.
     let a = process(options(&redis).max_bytes(110));
-    let mut producer = start(&a, "t").await;
+    let producer = start(&a, "t").await;
     producer.send("e000").await.unwrap();
     let mut early = attach(&a, "t", None).await;
     let first = early.next().await.unwrap();
@@ -417,7 +468,7 @@ async fn a_dropped_producer_finishes_and_an_idle_one_is_abandoned() {
         return;
     };
     let a = process(options(&redis).abandon_after(Duration::from_millis(300)));
-    let mut producer = start(&a, "dropped").await;
+    let producer = start(&a, "dropped").await;
     producer.try_send("queued").unwrap();
     let mut viewer = attach(&a, "dropped", None).await;
     drop(producer);
@@ -439,7 +490,7 @@ async fn capacity_bounds_viewers_on_a_process() {
         return;
     };
     let a = process(options(&redis).max_viewers(1));
-    let mut producer = start(&a, "k").await;
+    let producer = start(&a, "k").await;
     producer.send("x").await.unwrap();
     let viewer = attach(&a, "k", None).await;
     let refused = a.attach("k", None).await.expect_err("at capacity");
@@ -456,7 +507,7 @@ async fn redis_down_refuses_starts_and_fails_sends_clearly() {
     };
     let options = options(&redis);
     let a = process(options.clone());
-    let mut producer = start(&a, "k").await;
+    let producer = start(&a, "k").await;
     producer.send("before").await.unwrap();
     redis.stop();
     let refused = a.start("other").await.expect_err("redis is down");
@@ -499,7 +550,7 @@ async fn a_redis_that_stalls_loses_nothing_and_repeats_nothing() {
     options.response_timeout = Duration::from_millis(300);
     let a = process(options.clone());
     let b = process(ResumeOptions::new(redis.url()));
-    let mut producer = start(&a, "k").await;
+    let producer = start(&a, "k").await;
     producer.send("1").await.unwrap();
     signal("-STOP");
     // The writes time out: not reported written; they wait in the producer.

@@ -14,6 +14,7 @@ mod scripts;
 mod stored;
 mod viewer;
 mod wire;
+mod writer;
 
 pub use errors::{AttachError, InvalidMessage, SendError, StartError, TrySendError};
 pub use metrics::RedisResumeMetrics;

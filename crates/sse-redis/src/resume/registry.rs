@@ -16,9 +16,10 @@ use super::errors::{AttachError, StartError};
 use super::key::Keys;
 use super::metrics::{Counters, RedisResumeMetrics};
 use super::options::ResumeOptions;
-use super::producer::{Producer, RedisProducer};
+use super::producer::RedisProducer;
 use super::scripts::{Commands, END, Outcome, START};
 use super::viewer;
+use super::writer::State;
 use crate::entry::StreamId;
 use crate::observe::Error;
 
@@ -76,7 +77,7 @@ pub(crate) struct Shared {
     /// This process's live producers, by key.
     producers: Mutex<HashMap<String, Arc<Link>>>,
     /// Producers dropped before they finished, for `run` to finish.
-    pub(crate) orphans: Mutex<Vec<Producer>>,
+    pub(crate) orphans: Mutex<Vec<Arc<State>>>,
     /// Set, and notified, when an orphan is added.
     pub(crate) orphans_new: AtomicBool,
     pub(crate) orphaned: event_listener::Event,
@@ -238,7 +239,7 @@ impl RedisResumable {
         match id {
             Ok(id) => {
                 link.started.store(true, Relaxed);
-                Ok(RedisProducer::new(Producer::new(shared.clone(), link, id)))
+                Ok(RedisProducer::new(State::new(shared.clone(), link, id)))
             }
             Err(error) => {
                 shared.unregister(&link);

@@ -161,7 +161,7 @@ impl RedisResumable {
                 .unwrap_or_else(PoisonError::into_inner),
         );
         let mut waiting = Vec::new();
-        for mut producer in orphans {
+        for producer in orphans {
             match producer.finish().await {
                 Err(super::errors::SendError::Unavailable(..)) => waiting.push(producer),
                 _ => shared.unregister(&producer.link),
