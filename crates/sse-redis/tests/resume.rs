@@ -549,21 +549,30 @@ async fn a_redis_that_stalls_loses_nothing_and_repeats_nothing() {
     let mut options = options(&redis);
     options.response_timeout = Duration::from_millis(300);
     let a = process(options.clone());
-    let b = process(ResumeOptions::new(redis.url()));
+    let b = process(options);
     let producer = start(&a, "k").await;
     producer.send("1").await.unwrap();
+    let mut viewer = attach(&b, "k", None).await;
+    let first = viewer.next().await.unwrap();
+    assert_eq!(first.data, "1");
     signal("-STOP");
     // The writes time out: not reported written; they wait in the producer.
     producer.try_send("2").unwrap();
     let failed = producer.send("3").await;
+    // The viewer's read times out too: its response ends.
+    let ended = viewer.next().await;
     signal("-CONT");
     assert!(
         matches!(failed, Err(SendError::Unavailable(_, None))),
         "{failed:?}"
     );
+    assert_eq!(ended, None, "the viewer's response ends while Redis stalls");
     // Redis may or may not have taken them: the next write settles it, once.
     producer.send("4").await.expect("redis is back");
     producer.finish().await.unwrap();
-    let seen = attach(&b, "k", None).await.rest().await;
+    // The viewer comes back with its Last-Event-ID: exactly the rest.
+    let rest = attach(&b, "k", Some(&first.id)).await.rest().await;
+    assert_eq!(data(&rest), ["2", "3", "4", "done"]);
+    let seen = attach(&a, "k", None).await.rest().await;
     assert_eq!(data(&seen), ["1", "2", "3", "4", "done"]);
 }

@@ -54,7 +54,8 @@ pub struct ResumeOptions {
     /// followed it for this long. [default: none]
     pub abandon_after: Option<Duration>,
     /// At most this many messages wait in a producer for Redis (sent with
-    /// `try_send`, or kept when Redis could not be reached). [default: 1024]
+    /// `try_send`, or kept when Redis could not be reached); at most `max_bytes`
+    /// bytes of them either. [default: 1024]
     pub max_pending: usize,
     /// How long one `XREAD` of a viewer waits for entries. [default: 5 s]
     pub block: Duration,

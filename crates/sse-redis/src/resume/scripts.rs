@@ -64,25 +64,27 @@ end
     };
 }
 
-/// Appends a data entry: `KEYS[1]` the stream; `ARGV[1]` the token, `ARGV[2]`
-/// the sequence number, `ARGV[3]` the stored message, `ARGV[4]` the `MINID` to
-/// trim to (empty: none), `ARGV[5]` the live TTL in ms, `ARGV[6]` the message's
-/// field (`e` or `c`). Returns `{'ok', id}`
-/// (`{'ok'}` when the entry was already written), `{'ended', reason}` or
-/// `{'lost'}`.
+/// Appends messages: `KEYS[1]` the stream; `ARGV[1]` the producer's token,
+/// `ARGV[2]` the `MINID` to trim to (empty: none), `ARGV[3]` the live TTL in ms,
+/// then for each message its sequence number, its field (`e` or `c`) and its
+/// value. Returns `{'ok', id, …}` with one id per message (empty when the stream
+/// already held it), `{'ended', reason}` or `{'lost'}`.
 pub(crate) static APPEND: Script = Script::new(concat!(
     newest_entry!(),
     r"
 if owner ~= ARGV[1] then return {'lost'} end
-if seq and seq >= tonumber(ARGV[2]) then return {'ok'} end
-local id
-if ARGV[4] == '' then
-  id = redis.call('XADD', KEYS[1], '*', 'p', ARGV[1], 'n', ARGV[2], ARGV[6], ARGV[3])
-else
-  id = redis.call('XADD', KEYS[1], 'MINID', ARGV[4], '*', 'p', ARGV[1], 'n', ARGV[2], ARGV[6], ARGV[3])
+local ids = {'ok'}
+for i = 4, #ARGV, 3 do
+  if seq and seq >= tonumber(ARGV[i]) then
+    ids[#ids + 1] = ''
+  elseif ARGV[2] == '' then
+    ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', 'p', ARGV[1], 'n', ARGV[i], ARGV[i + 1], ARGV[i + 2])
+  else
+    ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MINID', ARGV[2], '*', 'p', ARGV[1], 'n', ARGV[i], ARGV[i + 1], ARGV[i + 2])
+  end
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return {'ok', id}
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return ids
 "
 ));
 
@@ -124,8 +126,8 @@ return {'ok'}
 /// What a script that writes answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// Done; the new entry's id (`None`: it was written before).
-    Ok(Option<StreamId>),
+    /// Done; the new entries' ids, in order (`None`: written before).
+    Ok(Vec<Option<StreamId>>),
     /// The stream had ended, for this reason.
     Ended(EndReason),
     /// The stream is gone, or another producer's.
@@ -134,21 +136,23 @@ pub(crate) enum Outcome {
 
 impl Outcome {
     pub(crate) fn parse(reply: &Value) -> Result<Outcome, Error> {
-        let unexpected = Error::UnexpectedReply("a script's outcome");
+        let unexpected = || Error::UnexpectedReply("a script's outcome");
         let Value::Array(parts) = reply else {
-            return Err(unexpected);
+            return Err(unexpected());
         };
-        match (parts.first().and_then(text), parts.get(1).and_then(text)) {
-            (Some("ok"), None) => Ok(Outcome::Ok(None)),
-            (Some("ok"), Some(id)) => id
-                .parse()
-                .map(|id| Outcome::Ok(Some(id)))
-                .map_err(|_| unexpected),
-            (Some("ended"), Some(reason)) => {
-                Ok(Outcome::Ended(reason.parse().unwrap_or(EndReason::Done)))
-            }
-            (Some("lost"), None) => Ok(Outcome::Lost),
-            _ => Err(unexpected),
+        let words: Option<Vec<&str>> = parts.iter().map(text).collect();
+        match words.as_deref().ok_or_else(unexpected)? {
+            ["ok", ids @ ..] => ids
+                .iter()
+                .map(|id| match *id {
+                    "" => Ok(None),
+                    id => id.parse().map(Some).map_err(|_| unexpected()),
+                })
+                .collect::<Result<_, _>>()
+                .map(Outcome::Ok),
+            ["ended", reason] => Ok(Outcome::Ended(reason.parse().unwrap_or(EndReason::Done))),
+            ["lost"] => Ok(Outcome::Lost),
+            _ => Err(unexpected()),
         }
     }
 }
@@ -167,9 +171,6 @@ pub(crate) struct Script {
     text: &'static str,
     sha: Mutex<Option<String>>,
 }
-
-/// One call of a script: its keys and arguments.
-pub(crate) type Call<'a> = (&'a [&'a str], Vec<Vec<u8>>);
 
 impl Script {
     const fn new(text: &'static str) -> Self {
@@ -206,57 +207,41 @@ impl Script {
         *self.sha.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
-    /// Runs the script once.
+    /// Runs the script, loading it first if Redis does not have it (it restarted).
     pub(crate) async fn run(
         &self,
         commands: &Commands,
         keys: &[&str],
         args: Vec<Vec<u8>>,
     ) -> Result<Value, Error> {
-        let mut replies = self.run_many(commands, &[(keys, args)]).await?;
-        match replies.pop() {
-            Some(Value::ServerError(error)) => Err(Error::Redis(error.into())),
-            Some(reply) => Ok(reply),
-            None => Err(Error::UnexpectedReply("a script's reply")),
-        }
-    }
-
-    /// Runs the script for every call, in order, in one round trip. Each reply is
-    /// the script's, or the error it ran into (`Value::ServerError`).
-    pub(crate) async fn run_many(
-        &self,
-        commands: &Commands,
-        calls: &[Call<'_>],
-    ) -> Result<Vec<Value>, Error> {
         let mut connection = commands.connection().await?;
         for attempt in 0..2 {
             let sha = self
                 .load(&mut connection)
                 .await
                 .inspect_err(|_| commands.forget())?;
-            let mut pipe = redis::pipe();
-            pipe.ignore_errors();
-            for (keys, args) in calls {
-                let command = pipe.cmd("EVALSHA").arg(&sha).arg(keys.len()).arg(*keys);
-                for arg in args {
-                    command.arg(&arg[..]);
+            let mut command = redis::cmd("EVALSHA");
+            command.arg(&sha).arg(keys.len()).arg(keys);
+            for arg in &args {
+                command.arg(&arg[..]);
+            }
+            match command.query_async(&mut connection).await {
+                Ok(reply) => return Ok(reply),
+                Err(error)
+                    if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript)
+                        && attempt == 0 =>
+                {
+                    self.forget();
+                }
+                Err(error) => {
+                    if !matches!(error.kind(), ErrorKind::Server(_)) {
+                        commands.forget();
+                    }
+                    return Err(error.into());
                 }
             }
-            let replies: Vec<Value> = pipe
-                .query_async(&mut connection)
-                .await
-                .inspect_err(|_| commands.forget())?;
-            let forgotten = matches!(
-                replies.first(),
-                Some(Value::ServerError(error)) if error.kind() == Some(ServerErrorKind::NoScript)
-            );
-            if !forgotten || attempt == 1 {
-                return Ok(replies);
-            }
-            // Redis restarted and lost its scripts: load it again, once.
-            self.forget();
         }
-        unreachable!("the loop returns on its second attempt")
+        unreachable!("the second attempt returns")
     }
 }
 

@@ -54,7 +54,9 @@ pub(crate) async fn attach(
             viewer.expected = match first.kind {
                 Kind::End(_) => return Ok(None),
                 Kind::Start => Some(1),
-                Kind::Data(sequence, _) | Kind::Plain(sequence, _) => Some(sequence + 1),
+                Kind::Data(sequence, _) | Kind::Plain(sequence, _) => {
+                    Some(sequence.saturating_add(1))
+                }
                 Kind::Other => None,
             };
             viewer.take(entries, full);
@@ -157,7 +159,7 @@ impl Viewer {
         if self.expected.is_some_and(|expected| sequence > expected) {
             self.resync();
         }
-        self.expected = Some(sequence + 1);
+        self.expected = Some(sequence.saturating_add(1));
     }
 
     /// Whether `page` is a full page of `XRANGE`: more may follow.

@@ -5,14 +5,13 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use redis::Value;
 use sse_core::{EndReason, Message};
 
 use super::errors::{InvalidMessage, SendError};
 use super::metrics::Counters;
 use super::options::ResumeOptions;
 use super::registry::{Closure, Link, Shared};
-use super::scripts::{APPEND, Call, END, Outcome};
+use super::scripts::{APPEND, END, Outcome};
 use super::stored::Stored;
 use crate::entry::StreamId;
 use crate::observe::Error;
@@ -206,59 +205,47 @@ impl State {
         let (trim, minid) = self.writer().trim_for(options, batch.len(), bytes);
         let minid = minid.map(|id| id.to_string()).unwrap_or_default();
         let ttl = ResumeOptions::millis(options.live_ttl).to_string();
+        let mut args = vec![
+            self.link.token.clone().into_bytes(),
+            minid.into_bytes(),
+            ttl.into_bytes(),
+        ];
+        for (sequence, stored) in &batch {
+            let (field, value) = stored.field();
+            args.push(sequence.to_string().into_bytes());
+            args.push(field.into());
+            args.push(value.to_vec());
+        }
         let keys = [self.link.keys.stream.as_str()];
-        let calls: Vec<Call<'_>> = batch
-            .iter()
-            .map(|(sequence, stored)| {
-                let (field, value) = stored.field();
-                let args = vec![
-                    self.link.token.clone().into_bytes(),
-                    sequence.to_string().into_bytes(),
-                    value.to_vec(),
-                    minid.clone().into_bytes(),
-                    ttl.clone().into_bytes(),
-                    field.into(),
-                ];
-                (&keys[..], args)
-            })
-            .collect();
-        let replies = match APPEND.run_many(&self.shared.commands, &calls).await {
-            Ok(replies) if replies.len() == batch.len() => replies,
-            Ok(_) => return Err(self.unavailable(Error::UnexpectedReply("a reply per entry"))),
-            Err(error) => return Err(self.unavailable(error)),
-        };
-        let mut trimmed = false;
-        for (reply, (sequence, stored)) in replies.iter().zip(batch) {
-            let outcome = match reply {
-                Value::ServerError(error) => {
-                    return Err(self.unavailable(Error::Redis(error.clone().into())));
-                }
-                reply => Outcome::parse(reply).map_err(|error| self.unavailable(error))?,
-            };
-            let id = match outcome {
-                Outcome::Ok(id) => id,
-                outcome => {
-                    let closure = self.link.learn(&outcome).unwrap_or(Closure::Lost);
-                    return Err(self.closed_error(closure));
-                }
-            };
-            let len = stored.bytes().len();
-            {
-                let mut writer = self.writer();
-                if !std::mem::replace(&mut trimmed, true) {
-                    writer.trim(trim);
-                }
-                writer.window.push_back((id, len));
-                writer.window_bytes += len;
-                if let Some(id) = id {
-                    writer.newest = id;
-                }
+        let outcome = APPEND
+            .run(&self.shared.commands, &keys, args)
+            .await
+            .and_then(|reply| Outcome::parse(&reply))
+            .map_err(|error| self.unavailable(error))?;
+        let ids = match outcome {
+            Outcome::Ok(ids) if ids.len() == batch.len() => ids,
+            Outcome::Ok(_) => {
+                return Err(self.unavailable(Error::UnexpectedReply("an id per message")));
             }
-            let mut queue = self.queue();
+            outcome => {
+                let closure = self.link.learn(&outcome).unwrap_or(Closure::Lost);
+                return Err(self.closed_error(closure));
+            }
+        };
+        Counters::add(&self.shared.counters.sent, ids.len() as u64);
+        let mut writer = self.writer();
+        writer.trim(trim);
+        let mut queue = self.queue();
+        for (id, (sequence, stored)) in ids.into_iter().zip(batch) {
+            let len = stored.bytes().len();
+            writer.window.push_back((id, len));
+            writer.window_bytes += len;
+            if let Some(id) = id {
+                writer.newest = id;
+            }
             queue.pending.pop_front();
             queue.pending_bytes -= len;
             queue.written_through = sequence;
-            Counters::add(&self.shared.counters.sent, 1);
         }
         Ok(())
     }
