@@ -26,8 +26,10 @@ use crate::observe::Error;
 /// Resumable streams on Redis: a stream started on one process is attached to,
 /// resumed and cancelled from any process of the application.
 ///
-/// The same methods as `sse_core::Resumable`, async where Redis makes them so.
-/// Cheap to clone. Spawn [`run`](Self::run) once per process: it hears cancels
+/// The same methods as `sse_core::Resumable`, async where Redis makes them so,
+/// but `expire`: Redis expires streams itself (the linger, and a live stream's
+/// TTL). Bounds that are per process here: `max_streams` (live producers) and
+/// `max_viewers`. Cheap to clone. Spawn [`run`](Self::run) once per process: it hears cancels
 /// from other processes, keeps this process's live streams alive, abandons the
 /// ones nobody follows, and finishes dropped producers.
 ///
