@@ -15,96 +15,105 @@ use sse_core::{Event, Hub};
 use sse_redis::{Backplane, RedisOptions, RedisResumable, ResumeOptions};
 use sse_testkit::redis::RedisServer;
 
+/// Events per round of the write figures.
+const EVENTS: usize = 20_000;
+/// Resumes measured.
+const RESUMES: usize = 1_000;
+
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
-    let redis = RedisServer::start().expect("redis-server starts");
-    let backplane = Backplane::open(RedisOptions::new(redis.url()), Hub::builder())
-        .await
-        .unwrap();
-    let streams = RedisResumable::open(ResumeOptions::new(redis.url())).unwrap();
-    const N: usize = 20_000;
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let redis = RedisServer::start()?;
+    let backplane = Backplane::open(RedisOptions::new(redis.url()), Hub::builder()).await?;
+    let streams = RedisResumable::open(ResumeOptions::new(redis.url()))?;
+    let per_event = |elapsed: Duration| elapsed.as_secs_f64() * 1e6 / EVENTS as f64;
     for round in 0..3 {
-        let t = Instant::now();
-        for i in 0..N {
+        let started = Instant::now();
+        for i in 0..EVENTS {
             backplane
                 .broadcast(&Event::new(format!("token {i}")))
-                .await
-                .unwrap();
+                .await?;
         }
-        let base = t.elapsed();
-        let p = streams.start(&format!("a{round}")).await.unwrap();
-        let t = Instant::now();
-        for i in 0..N {
-            p.send(format!("token {i}")).await.unwrap();
+        let broadcast = per_event(started.elapsed());
+
+        let producer = streams.start(&format!("send-{round}")).await?;
+        let started = Instant::now();
+        for i in 0..EVENTS {
+            producer.send(format!("token {i}")).await?;
         }
-        let single = t.elapsed();
-        p.finish().await.unwrap();
-        let p = streams.start(&format!("b{round}")).await.unwrap();
-        let t = Instant::now();
-        for i in 0..N {
+        let send = per_event(started.elapsed());
+        producer.finish().await?;
+
+        let producer = streams.start(&format!("burst-{round}")).await?;
+        let started = Instant::now();
+        for i in 0..EVENTS {
             if i % 16 == 15 {
-                p.send(format!("token {i}")).await.unwrap();
+                producer.send(format!("token {i}")).await?;
             } else {
-                p.try_send(format!("token {i}")).unwrap();
+                producer.try_send(format!("token {i}"))?;
             }
         }
-        p.flush().await.unwrap();
-        let batched = t.elapsed();
-        p.finish().await.unwrap();
+        producer.flush().await?;
+        let burst = per_event(started.elapsed());
+        producer.finish().await?;
         println!(
-            "round {round}: broadcast {:.1} us/event; send {:.1} us/token ({:.2}x); try_send x16 {:.1} us/token ({:.2}x)",
-            base.as_secs_f64() * 1e6 / N as f64,
-            single.as_secs_f64() * 1e6 / N as f64,
-            single.as_secs_f64() / base.as_secs_f64(),
-            batched.as_secs_f64() * 1e6 / N as f64,
-            batched.as_secs_f64() / base.as_secs_f64(),
+            "round {round}: broadcast {broadcast:.1} us/event; send {send:.1} us/token ({:.2}x); \
+             try_send in bursts of 16 {burst:.1} us/token ({:.2}x)",
+            send / broadcast,
+            burst / broadcast,
         );
     }
-    // Resume latency: attach after id k, first message; against attach to an unknown key.
-    let p = streams.start("r").await.unwrap();
-    for i in 0..2000 {
-        p.try_send(format!("token {i}")).unwrap();
+
+    // A stream to resume in, and the ids of its events.
+    let producer = streams.start("resume").await?;
+    for i in 0..2_000 {
+        producer.try_send(format!("token {i}"))?;
         if i % 64 == 63 {
-            p.flush().await.unwrap();
+            producer.flush().await?;
         }
     }
-    p.flush().await.unwrap();
-    let mut all = streams.attach("r", None).await.unwrap().unwrap();
-    let mut ids = Vec::new();
+    producer.flush().await?;
+    let mut whole = streams.attach("resume", None).await?.ok_or("the stream")?;
     let mut text = String::new();
-    while ids.len() < 2000 {
-        text.push_str(std::str::from_utf8(&all.next().await.unwrap()).unwrap());
-        ids = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("id: "))
-            .map(String::from)
-            .collect();
+    while text.matches("id: ").count() < 2_000 {
+        text.push_str(std::str::from_utf8(&whole.next().await.ok_or("more")?)?);
     }
-    drop(all);
-    let mut resume = Vec::new();
-    let mut miss = Vec::new();
-    for k in 0..1000 {
-        let id = &ids[(k * 7) % 1999];
-        let t = Instant::now();
-        let mut r = streams.attach("r", Some(id)).await.unwrap().unwrap();
-        let first = r.next().await.unwrap();
-        resume.push(t.elapsed());
-        assert!(!first.is_empty());
-        drop(r);
-        let t = Instant::now();
-        assert!(streams.attach("unknown", None).await.unwrap().is_none());
-        miss.push(t.elapsed());
+    drop(whole);
+    let ids: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .collect();
+
+    let mut resume = Vec::with_capacity(RESUMES);
+    let mut miss = Vec::with_capacity(RESUMES);
+    for k in 0..RESUMES {
+        let id = ids[(k * 7) % (ids.len() - 1)];
+        let started = Instant::now();
+        let mut viewer = streams
+            .attach("resume", Some(id))
+            .await?
+            .ok_or("the stream")?;
+        viewer.next().await.ok_or("the first missed token")?;
+        resume.push(started.elapsed());
+        drop(viewer);
+        let started = Instant::now();
+        let none = streams.attach("unknown", None).await?;
+        miss.push(started.elapsed());
+        assert!(none.is_none());
     }
     resume.sort();
     miss.sort();
-    let q = |v: &[Duration], f: f64| v[((v.len() as f64 - 1.0) * f) as usize].as_secs_f64() * 1e3;
+    let ms = |sorted: &[Duration], q: f64| {
+        sorted[((sorted.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3
+    };
     println!(
-        "resume to first missed token: p50 {:.3} ms p99 {:.3} ms; 204 answer (one XRANGE): p50 {:.3} ms p99 {:.3} ms; ratio p99 {:.2}x",
-        q(&resume, 0.5),
-        q(&resume, 0.99),
-        q(&miss, 0.5),
-        q(&miss, 0.99),
-        q(&resume, 0.99) / q(&miss, 0.99)
+        "resume to the first missed token: p50 {:.3} ms, p99 {:.3} ms; \
+         a 204 answer (one XRANGE): p50 {:.3} ms, p99 {:.3} ms; p99 ratio {:.2}x",
+        ms(&resume, 0.5),
+        ms(&resume, 0.99),
+        ms(&miss, 0.5),
+        ms(&miss, 0.99),
+        ms(&resume, 0.99) / ms(&miss, 0.99),
     );
-    p.finish().await.unwrap();
+    producer.finish().await?;
+    Ok(())
 }
