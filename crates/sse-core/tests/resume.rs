@@ -1,9 +1,14 @@
 //! Resumable streams through their public API: viewers, resumes, cancel, linger,
 //! abandon and the byte bounds, read back through the decoder as a browser would.
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use futures_lite::{StreamExt, future};
+use allocation_counter::measure;
+use futures_lite::{Stream, StreamExt, future};
 use sse_core::{
     Comment, Decoded, Decoder, EndReason, Event, Message, MessageEvent, Producer, ResponseStream,
     Resumable, ResumeConfig, StartError, TrySendError,
@@ -464,4 +469,101 @@ fn dropping_and_resuming_at_a_hundred_points_gives_exactly_the_reply() {
         "read to its end"
     );
     assert_eq!(streams.metrics().resumed, drops);
+}
+
+/// A real waker (an `Arc` inside) that counts its wakes.
+#[derive(Default)]
+struct CountingWaker(AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Polls `response` until it waits; returns the bytes it yielded.
+fn poll_ready(response: &mut ResponseStream, cx: &mut Context<'_>) -> usize {
+    let mut bytes = 0;
+    while let Poll::Ready(Some(chunk)) = Pin::new(&mut *response).poll_next(cx) {
+        bytes += chunk.len();
+    }
+    bytes
+}
+
+#[test]
+fn a_token_allocates_its_frame_and_an_idle_wake_nothing() {
+    const TOKEN: &str = "a token of 20 bytes.";
+    let streams = Resumable::new(config());
+    let producer = streams.start("counted").expect("started");
+    let mut response = streams.attach("counted", None).expect("live");
+    let wakes = Arc::new(CountingWaker::default());
+    let waker = Waker::from(wakes.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut send_and_read = |tokens: usize| {
+        let mut bytes = 0;
+        for _ in 0..tokens {
+            producer.try_send(Event::new(TOKEN)).expect("live");
+            bytes += poll_ready(&mut response, &mut cx);
+        }
+        bytes
+    };
+    // Warm-up: the log's ring and the response's buffer reach their capacity.
+    send_and_read(4_096);
+    let tokens = 1_600;
+    let mut bytes = 0;
+    let info = measure(|| bytes = send_and_read(tokens));
+    assert_eq!(
+        bytes,
+        tokens * "data: a token of 20 bytes.\nid: 1234\n\n".len()
+    );
+    // Woken for every token but the first, sent before it first waited.
+    assert_eq!(wakes.0.load(Ordering::Relaxed), 4_096 + tokens - 1);
+    println!("{tokens} tokens: {} allocations", info.count_total);
+    // Frames are split off a shared encoding buffer and kept in chunks of 16:
+    // a few allocations per buffer's worth of frames and per chunk, none per
+    // token, per viewer or per wake.
+    assert!(info.count_total <= tokens as u64 / 4, "{info:?}");
+
+    // Waiting, over and over, with the same waker or another task's.
+    let others: Vec<Waker> = (0..10)
+        .map(|_| Waker::from(Arc::new(CountingWaker::default())))
+        .collect();
+    let info = measure(|| {
+        for waker in others.iter().cycle().take(1_000) {
+            let mut cx = Context::from_waker(waker);
+            assert_eq!(poll_ready(&mut response, &mut cx), 0);
+        }
+    });
+    assert_eq!(info.count_total, 0, "{info:?}");
+}
+
+#[test]
+fn viewers_on_other_threads_see_a_cancel_after_a_whole_prefix() {
+    let streams = Resumable::new(config());
+    let producer = streams.start("race").expect("started");
+    let viewers: Vec<_> = (0..4)
+        .map(|_| {
+            let view = View::attach(&streams, "race", None).expect("live");
+            std::thread::spawn(move || view.read_to_end())
+        })
+        .collect();
+    let sender = std::thread::spawn(move || {
+        let mut sent = 0_u32;
+        while future::block_on(producer.send(sent.to_string())).is_ok() {
+            sent += 1;
+        }
+        sent
+    });
+    // Cancel once the viewers have something to read.
+    while streams.metrics().bytes < 64 * 1024 {
+        std::thread::yield_now();
+    }
+    assert!(streams.cancel("race"));
+    let sent = sender.join().expect("the producer stopped");
+    for viewer in viewers {
+        let events = viewer.join().expect("the viewer ended");
+        assert_eq!(end_of(&events), Some("cancelled"));
+        let expected: Vec<String> = (0..sent).map(|n| n.to_string()).collect();
+        assert_eq!(messages(&events), expected, "every message sent, in order");
+    }
 }

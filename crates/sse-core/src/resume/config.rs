@@ -65,7 +65,8 @@ impl ResumeConfig {
     pub const MESSAGE_OVERHEAD: usize = HubConfig::FRAME_OVERHEAD;
 
     /// What each stream held counts toward [`budget`](Self::budget) besides its
-    /// messages: its entry, state, and first chunk.
+    /// messages: its entry, its state, its first chunk, and the room left in its
+    /// encoding buffer (frames are split off a buffer grown 1 KiB at a time).
     pub const STREAM_OVERHEAD: usize = 1024;
 }
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::Shared;
 use super::metrics::Counters;
 use super::stream::{Stream, WakeList};
-use super::wire::{Encoding, EndReason};
+use super::wire::EndReason;
 use crate::{Closed, Message, TrySendError};
 
 /// The sending side of a resumable stream, from
@@ -91,9 +91,8 @@ impl Producer {
         if stream.has_ended() {
             return Err(message);
         }
-        let encoding = Encoding::new(&message, stream.next_position_hint());
         let mut wakers = WakeList::default();
-        let Ok(appended) = stream.append(encoding, &mut wakers) else {
+        let Some(appended) = stream.append(&message, &mut wakers) else {
             return Err(message);
         };
         wakers.wake_all();

@@ -1,20 +1,26 @@
 //! One resumable stream: its log (the hub's [`Log`]), how it ended, and its
 //! viewers' wakers. Shared by its producers, its viewers and the registry.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use slab::Slab;
 
 use super::config::ResumeConfig;
 use super::wire::{Encoding, EndReason, end_frame};
+use crate::Message;
 use crate::encode::SequenceIdLine;
 use crate::hub::log::{Entry, Log};
 
 /// How many wakers are taken under the lock at once, then woken after it.
 const WAKE_AT_ONCE: usize = 8;
+
+/// The least a stream's encoding buffer grows by: frames are split off it, so
+/// a token costs no allocation of its own (one per this many bytes), and cloning
+/// one for a viewer is a reference count.
+const ENCODE_BLOCK: usize = 1024;
 
 /// One stream, shared.
 #[derive(Debug)]
@@ -31,9 +37,6 @@ pub(crate) struct Stream {
     cost: AtomicUsize,
     /// How many [`Producer`](super::Producer) clones are alive.
     pub(crate) producers: AtomicUsize,
-    /// The next position, stored under the lock: read without it to size a
-    /// message's buffer before the lock is taken.
-    next_position: AtomicU64,
     /// [`ResumeConfig::max_bytes`].
     max_bytes: usize,
 }
@@ -45,6 +48,9 @@ struct State {
     log: Log,
     /// The `id` line of the next position.
     next_id: SequenceIdLine,
+    /// Where messages are encoded, each split off as its frame (dropped when the
+    /// stream ends).
+    buf: BytesMut,
     end: Option<End>,
     viewers: Slab<Viewer>,
     /// Viewers waiting for the next message (or the end), each listed once.
@@ -95,11 +101,11 @@ impl Stream {
     pub(crate) fn new(key: Arc<str>, max_bytes: usize) -> Self {
         Stream {
             key,
-            next_position: AtomicU64::new(1),
             max_bytes,
             state: Mutex::new(State {
                 log: Log::new(None),
                 next_id: SequenceIdLine::new(1),
+                buf: BytesMut::new(),
                 end: None,
                 viewers: Slab::new(),
                 waiting: Vec::new(),
@@ -125,26 +131,21 @@ impl Stream {
         self.cost.load(Ordering::Relaxed)
     }
 
-    /// The position the next message most likely gets.
-    pub(crate) fn next_position_hint(&self) -> u64 {
-        self.next_position.load(Ordering::Relaxed)
-    }
-
     /// Appends a message, evicting the oldest beyond
-    /// [`ResumeConfig::max_bytes`]; takes the wakers of waiting viewers. `Err`
-    /// (the encoding handed back) when the stream ended.
-    pub(crate) fn append(
-        &self,
-        encoding: Encoding,
-        wakers: &mut WakeList,
-    ) -> Result<Appended, Encoding> {
+    /// [`ResumeConfig::max_bytes`]; takes the wakers of waiting viewers. `None`
+    /// when the stream ended.
+    pub(crate) fn append(&self, message: &Message, wakers: &mut WakeList) -> Option<Appended> {
+        let encoding = Encoding::new(message);
         let mut state = self.lock();
         if state.end.is_some() {
-            return Err(encoding);
+            return None;
         }
         let before = state.cost();
         let position = state.log.end() + 1;
-        let frame = encoding.into_frame(&state.next_id);
+        let frame = match encoding.shared() {
+            Some(frame) => frame.clone(),
+            None => state.encode(&encoding),
+        };
         let entry = Entry {
             sequence: position,
             len: frame.len(),
@@ -154,7 +155,6 @@ impl Stream {
             .log
             .append(entry, frame, usize::MAX, usize::MAX, |_| {});
         state.next_id.increment();
-        self.next_position.store(position + 1, Ordering::Relaxed);
         let mut evicted = 0;
         while state.log.cost() > self.max_bytes && state.log.len() > 1 {
             state.log.evict_oldest();
@@ -163,7 +163,7 @@ impl Stream {
         let after = state.cost();
         self.cost.store(after, Ordering::Relaxed);
         let more = state.take_wakers(wakers);
-        Ok(Appended {
+        Some(Appended {
             added: after as isize - before as isize,
             evicted,
             more_waiting: more,
@@ -190,6 +190,8 @@ impl Stream {
             frame: end_frame(reason, position),
         });
         self.ended.store(true, Ordering::Release);
+        // Its unused room goes now (its frames hold the rest of it).
+        state.buf = BytesMut::new();
         let more = state.take_wakers(wakers);
         drop(state);
         self.closed.notify(usize::MAX);
@@ -301,6 +303,16 @@ impl Stream {
 }
 
 impl State {
+    /// Encodes a message as the next position's frame, split off the buffer.
+    fn encode(&mut self, encoding: &Encoding<'_>) -> Bytes {
+        let len = encoding.len(&self.next_id);
+        if self.buf.capacity() - self.buf.len() < len {
+            self.buf.reserve(len.max(ENCODE_BLOCK));
+        }
+        encoding.encode(&mut self.buf, &self.next_id);
+        self.buf.split().freeze()
+    }
+
     /// Its cost toward the bounds.
     fn cost(&self) -> usize {
         // `Log::cost` counts the hub's frame overhead, the same as ours.

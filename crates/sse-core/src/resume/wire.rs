@@ -5,7 +5,8 @@ use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::encode::{SequenceIdLine, put_event_field, sequence_id_and_end_len};
+use crate::encode::{SequenceIdLine, id_field_len, put_event_field};
+use crate::event::Event;
 use crate::response::{Kind, Message};
 
 /// The type of the event that ends a resumable stream: its data is an
@@ -109,75 +110,103 @@ pub(crate) fn resync_frame() -> Bytes {
     Bytes::from_static(b"event: resync\ndata: \n\n")
 }
 
-/// A message encoded for a resumable stream, before its position is known.
-pub(crate) enum Encoding {
-    /// An event or a checkpoint: its fields but its own id; the `id` line of its
-    /// position and the blank line follow.
-    Numbered(BytesMut),
-    /// A comment or a retry hint, which carry no id: the whole frame.
-    Plain(Bytes),
+/// How a message is encoded into a resumable stream, once its position is known.
+pub(crate) enum Encoding<'a> {
+    /// An event: its fields but its own id, then the position's `id` line.
+    Event(&'a Event<'static>),
+    /// A checkpoint: the position's `id` line alone.
+    Checkpoint,
+    /// A comment or a retry hint, which carry no id: as it is.
+    Plain(&'a Message),
+    /// A frame encoded earlier that neither dispatches an event nor moves the last
+    /// event id (a comment, a retry hint): shared as it is.
+    Shared(&'a Bytes),
+    /// A frame encoded earlier that does (it has a `data` or an `id` field): its
+    /// lines but its `id` fields, then the position's `id` line.
+    Fields(&'a Bytes),
 }
 
-impl Encoding {
-    /// Encodes `message`; `position` is the position it will most likely get, to
-    /// size the buffer so the id fits without growing it.
-    pub(crate) fn new(message: &Message, position: u64) -> Self {
-        let id_len = sequence_id_and_end_len(position);
+impl<'a> Encoding<'a> {
+    pub(crate) fn new(message: &'a Message) -> Self {
         match message.kind() {
-            Kind::Event(event) => {
-                let own_id = event.id().map_or(0, |id| b"id: \n".len() + id.len());
-                let mut fields = BytesMut::with_capacity(event.encoded_len() - 1 - own_id + id_len);
-                if let Some(kind) = event.event() {
-                    put_event_field(&mut fields, kind);
+            Kind::Event(event) => Encoding::Event(event),
+            Kind::Checkpoint(_) => Encoding::Checkpoint,
+            Kind::Comment(_) | Kind::Retry(_) => Encoding::Plain(message),
+            Kind::Frame(frame) => {
+                let frame = frame.as_bytes();
+                if lines(frame).any(|line| matches!(field(line), b"data" | b"id")) {
+                    Encoding::Fields(frame)
+                } else {
+                    Encoding::Shared(frame)
                 }
-                event.encode_retry_and_data(&mut fields);
-                Encoding::Numbered(fields)
             }
-            Kind::Checkpoint(_) => Encoding::Numbered(BytesMut::with_capacity(id_len)),
-            Kind::Comment(_) | Kind::Retry(_) => {
-                let mut frame = BytesMut::with_capacity(message.encoded_len());
-                message.encode(&mut frame);
-                Encoding::Plain(frame.freeze())
-            }
-            Kind::Frame(frame) => Self::of_frame(frame.as_bytes(), id_len),
         }
     }
 
-    /// A frame encoded earlier: one that dispatches an event (it has a `data`
-    /// field) or moves the last event id (an `id` field) loses its `id` fields and
-    /// is numbered; any other (a comment, a retry hint) is kept as it is.
-    fn of_frame(frame: &Bytes, id_len: usize) -> Self {
-        // The encoder's frames: lines ending with `\n`, then a blank line.
-        let body = frame.strip_suffix(b"\n").unwrap_or(frame);
-        let field =
-            |line: &[u8]| -> usize { line.iter().position(|&b| b == b':').unwrap_or(line.len()) };
-        let lines = || body.split(|&b| b == b'\n').filter(|line| !line.is_empty());
-        let numbered = lines().any(|line| {
-            let name = &line[..field(line)];
-            name == b"data" || name == b"id"
-        });
-        if !numbered {
-            return Encoding::Plain(frame.clone());
-        }
-        let mut fields = BytesMut::with_capacity(body.len() + id_len);
-        for line in lines().filter(|line| &line[..field(line)] != b"id") {
-            fields.put_slice(line);
-            fields.put_u8(b'\n');
-        }
-        Encoding::Numbered(fields)
-    }
-
-    /// The frame, given the id line of its position (`id: <position>` and the
-    /// blank line).
-    pub(crate) fn into_frame(self, id_line: &SequenceIdLine) -> Bytes {
+    /// The frame as it is, when it is shared rather than encoded.
+    pub(crate) fn shared(&self) -> Option<&'a Bytes> {
         match self {
-            Encoding::Numbered(mut fields) => {
-                fields.put_slice(id_line.as_bytes());
-                fields.freeze()
-            }
-            Encoding::Plain(frame) => frame,
+            Encoding::Shared(frame) => Some(frame),
+            _ => None,
         }
     }
+
+    /// The exact length [`encode`](Self::encode) writes, with `id_line`.
+    pub(crate) fn len(&self, id_line: &SequenceIdLine) -> usize {
+        let id_len = id_line.as_bytes().len();
+        match self {
+            Encoding::Event(event) => {
+                let own_id = event.id().map_or(0, |id| id_field_len(id.len()));
+                event.encoded_len() - 1 - own_id + id_len
+            }
+            Encoding::Checkpoint => id_len,
+            Encoding::Plain(message) => message.encoded_len(),
+            Encoding::Shared(frame) => frame.len(),
+            Encoding::Fields(frame) => {
+                let kept: usize = lines(frame)
+                    .filter(|line| field(line) != b"id")
+                    .map(|line| line.len() + 1)
+                    .sum();
+                kept + id_len
+            }
+        }
+    }
+
+    /// Writes the frame, numbered with `id_line` (`id: <position>` and the blank
+    /// line) when it gets an id.
+    pub(crate) fn encode(&self, buf: &mut BytesMut, id_line: &SequenceIdLine) {
+        match self {
+            Encoding::Event(event) => {
+                if let Some(kind) = event.event() {
+                    put_event_field(buf, kind);
+                }
+                event.encode_retry_and_data(buf);
+                buf.put_slice(id_line.as_bytes());
+            }
+            Encoding::Checkpoint => buf.put_slice(id_line.as_bytes()),
+            Encoding::Plain(message) => message.encode(buf),
+            Encoding::Shared(frame) => buf.put_slice(frame),
+            Encoding::Fields(frame) => {
+                for line in lines(frame).filter(|line| field(line) != b"id") {
+                    buf.put_slice(line);
+                    buf.put_u8(b'\n');
+                }
+                buf.put_slice(id_line.as_bytes());
+            }
+        }
+    }
+}
+
+/// The lines of an encoded frame (the encoder's: each ends with `\n`, then a
+/// blank line), blank ones left out.
+fn lines(frame: &[u8]) -> impl Iterator<Item = &[u8]> {
+    frame.split(|&b| b == b'\n').filter(|line| !line.is_empty())
+}
+
+/// A line's field name: what comes before its first colon.
+fn field(line: &[u8]) -> &[u8] {
+    let end = line.iter().position(|&b| b == b':').unwrap_or(line.len());
+    &line[..end]
 }
 
 /// The position a `Last-Event-ID` names: canonical decimal digits (no sign, no
@@ -197,7 +226,13 @@ mod tests {
     use std::time::Duration;
 
     fn framed(message: impl Into<Message>, position: u64) -> Bytes {
-        Encoding::new(&message.into(), position).into_frame(&SequenceIdLine::new(position))
+        let message = message.into();
+        let encoding = Encoding::new(&message);
+        let id_line = SequenceIdLine::new(position);
+        let mut buf = BytesMut::new();
+        encoding.encode(&mut buf, &id_line);
+        assert_eq!(buf.len(), encoding.len(&id_line), "the length is exact");
+        buf.freeze()
     }
 
     #[test]
@@ -240,14 +275,11 @@ mod tests {
     }
 
     #[test]
-    fn exact_sizes_need_no_growth() {
-        let message = Message::from(Event::new("token").with_id("long own id").unwrap());
-        let Encoding::Numbered(fields) = Encoding::new(&message, 12) else {
-            panic!("numbered")
-        };
-        let capacity = fields.capacity();
-        let frame = Encoding::Numbered(fields).into_frame(&SequenceIdLine::new(12));
-        assert_eq!(frame.len(), capacity);
+    fn frames_that_dispatch_nothing_are_shared_not_copied() {
+        let comment = Message::from(Comment::new("shared").to_frame());
+        assert!(Encoding::new(&comment).shared().is_some());
+        let event = Message::from(Event::new("x").to_frame());
+        assert!(Encoding::new(&event).shared().is_none());
     }
 
     #[test]
