@@ -536,3 +536,34 @@ fn a_token_allocates_its_frame_and_an_idle_wake_nothing() {
     });
     assert_eq!(info.count_total, 0, "{info:?}");
 }
+
+#[test]
+fn viewers_on_other_threads_see_a_cancel_after_a_whole_prefix() {
+    let streams = Resumable::new(config());
+    let producer = streams.start("race").expect("started");
+    let viewers: Vec<_> = (0..4)
+        .map(|_| {
+            let view = View::attach(&streams, "race", None).expect("live");
+            std::thread::spawn(move || view.read_to_end())
+        })
+        .collect();
+    let sender = std::thread::spawn(move || {
+        let mut sent = 0_u32;
+        while future::block_on(producer.send(sent.to_string())).is_ok() {
+            sent += 1;
+        }
+        sent
+    });
+    // Cancel once the viewers have something to read.
+    while streams.metrics().bytes < 64 * 1024 {
+        std::thread::yield_now();
+    }
+    assert!(streams.cancel("race"));
+    let sent = sender.join().expect("the producer stopped");
+    for viewer in viewers {
+        let events = viewer.join().expect("the viewer ended");
+        assert_eq!(end_of(&events), Some("cancelled"));
+        let expected: Vec<String> = (0..sent).map(|n| n.to_string()).collect();
+        assert_eq!(messages(&events), expected, "every message sent, in order");
+    }
+}

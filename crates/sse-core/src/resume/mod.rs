@@ -202,6 +202,9 @@ impl Resumable {
     /// was cancelled or abandoned, and when it ended and `last_event_id` is its
     /// end event's id (the viewer read it to its end).
     pub fn attach(&self, key: &str, last_event_id: Option<&str>) -> Option<ResponseStream> {
+        if !is_valid_key(key) {
+            return None;
+        }
         let shared = &self.shared;
         let config = &shared.config;
         let mut registry = shared.lock();
@@ -246,6 +249,9 @@ impl Resumable {
     /// gets what was sent, then the end event (`cancelled`). Later attaches get
     /// `None`. Returns whether a live stream was cancelled.
     pub fn cancel(&self, key: &str) -> bool {
+        if !is_valid_key(key) {
+            return false;
+        }
         let shared = &self.shared;
         shared.lock().cancel(
             key,
