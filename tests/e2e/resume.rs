@@ -11,10 +11,10 @@ use sse_testkit::client::{Connect, SseClient};
 use sse_testkit::demo::Server;
 
 /// A small deterministic generator (xorshift64*), so a failing run can be repeated.
-struct Random(u64);
+pub(crate) struct Random(pub(crate) u64);
 
 impl Random {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -24,7 +24,7 @@ impl Random {
 
 /// Starts a reply: the viewer's stream, and the reply's key from its first
 /// (`stream`) event, checked against the `Resume-Location` header.
-async fn start(server: &Server, request: &Value) -> (SseClient, String) {
+pub(crate) async fn start(server: &Server, request: &Value) -> (SseClient, String) {
     let mut viewer = Connect::generate(request).open(server).await;
     let location = viewer.header("resume-location").to_owned();
     let first = viewer.next_event().await;
@@ -37,7 +37,11 @@ async fn start(server: &Server, request: &Value) -> (SseClient, String) {
 }
 
 /// Attaches to `key` after `last_event_id` (from the start without one).
-async fn attach(server: &Server, key: &str, last_event_id: &str) -> Result<SseClient, u16> {
+pub(crate) async fn attach(
+    server: &Server,
+    key: &str,
+    last_event_id: &str,
+) -> Result<SseClient, u16> {
     let mut request = Connect::get(&format!("/generate/{key}"));
     if !last_event_id.is_empty() {
         request = request.header("last-event-id", last_event_id);
@@ -48,14 +52,14 @@ async fn attach(server: &Server, key: &str, last_event_id: &str) -> Result<SseCl
 /// What one viewer read of a reply: the words (without the opening `stream`
 /// event), and whether it saw the end (and its reason).
 #[derive(Debug, Default)]
-struct Read {
-    words: Vec<String>,
-    done: Option<Value>,
-    end: Option<String>,
+pub(crate) struct Read {
+    pub(crate) words: Vec<String>,
+    pub(crate) done: Option<Value>,
+    pub(crate) end: Option<String>,
 }
 
 impl Read {
-    fn take(&mut self, event: MessageEvent) {
+    pub(crate) fn take(&mut self, event: MessageEvent) {
         match &*event.event_type {
             "stream" => {}
             "message" => self.words.push(event.data),
@@ -66,7 +70,7 @@ impl Read {
     }
 }
 
-fn expected_words(n: u64) -> Vec<String> {
+pub(crate) fn expected_words(n: u64) -> Vec<String> {
     (0..n).map(|n| word(n).to_owned()).collect()
 }
 
@@ -82,10 +86,12 @@ pub(crate) async fn resume_after_drops_at_random_points_gives_exactly_the_reply(
     let (mut viewer, key) = start(&server, &request).await;
     let mut random = Random(0x9e37_79b9_7f4a_7c15 ^ adapter.bin.len() as u64);
     let mut read = Read::default();
-    // The id of the last event read, on whichever connection.
+    // The id of the last event read, on whichever connection. At most
+    // `WORDS / 100 - 1` events are read between two drops: the reply is never
+    // over before the last one.
     let mut resume_from = String::new();
     for drop_point in 0..100 {
-        for _ in 0..random.below(200) {
+        for _ in 0..random.below(WORDS / 100) {
             let event = viewer.next_event().await;
             resume_from.clone_from(&event.last_event_id);
             read.take(event);

@@ -9,10 +9,10 @@ use futures_lite::future;
 use http::{Method, StatusCode};
 use serde_json::json;
 use sse_core::{Hub, Resumable};
-use sse_redis::{Backplane, RedisOptions};
+use sse_redis::{Backplane, RedisOptions, RedisResumable, ResumeOptions};
 
 use crate::generate::{self, Generate, Generations, Task};
-use crate::replies::{Action, Answer, Replies};
+use crate::replies::{Action, Answer, Replies, Streams};
 use crate::{DemoArgs, Publish, Refusal, Route, Target, accepted, json_response, send_to};
 
 /// The longest the resumable replies go without [`Resumable::expire`].
@@ -39,18 +39,26 @@ impl Demo {
     /// When Redis cannot be reached.
     pub async fn open(args: &DemoArgs) -> Result<Demo, sse_redis::Error> {
         let builder = Hub::builder().config(args.config.clone());
-        let (hub, backplane) = match &args.redis {
+        let replies = &args.replies;
+        let (hub, backplane, streams) = match &args.redis {
             Some(url) => {
                 let backplane = Backplane::open(RedisOptions::new(url.as_str()), builder).await?;
-                (backplane.hub().clone(), Some(backplane))
+                let options = ResumeOptions::new(url.as_str())
+                    .linger(replies.linger)
+                    .abandon_after(replies.abandon_after);
+                let streams = Streams::Redis(RedisResumable::open(options)?);
+                (backplane.hub().clone(), Some(backplane), streams)
             }
-            None => (builder.build(), None),
+            None => {
+                let streams = Streams::Local(Resumable::new(replies.clone()));
+                (builder.build(), None, streams)
+            }
         };
         Ok(Demo {
             hub,
             backplane,
             generations: Arc::new(Generations::new(args.max_generations)),
-            replies: Arc::new(Replies::new(Resumable::new(args.replies.clone()))),
+            replies: Arc::new(Replies::new(streams)),
             keep_alive: args.config.keep_alive,
         })
     }
@@ -80,11 +88,16 @@ impl Demo {
             }
         };
         let expire = async {
-            loop {
-                let now = Instant::now();
-                let next = self.replies.streams.expire(now);
-                let wait = next.map_or(EXPIRE_EVERY, |next| next - now);
-                sleep(wait.min(EXPIRE_EVERY)).await;
+            match &self.replies.streams {
+                // Redis expires replies itself; `run` hears cancels from other
+                // processes, keeps this process's replies alive and abandons them.
+                Streams::Redis(streams) => streams.run(&sleep).await,
+                Streams::Local(streams) => loop {
+                    let now = Instant::now();
+                    let next = streams.expire(now);
+                    let wait = next.map_or(EXPIRE_EVERY, |next| next - now);
+                    sleep(wait.min(EXPIRE_EVERY)).await;
+                },
             }
         };
         future::or(self.hub.shutting_down(), future::or(relay, expire)).await;
@@ -121,37 +134,41 @@ impl Demo {
         F: Future + Send,
     {
         let last_event_id = sse_core::last_event_id(request);
+        let retry_after = self.hub.retry_after();
         let generate = match Action::parse(request.uri.path()) {
             Some(Action::Attach(key)) => {
-                let answer = self.replies.attach(key, last_event_id.as_deref());
+                let last_event_id = last_event_id.as_deref();
+                let answer = self.replies.attach(key, last_event_id, retry_after).await;
                 return self.keep_alive(answer);
             }
-            Some(Action::Cancel(key)) => return self.replies.cancel(key),
+            Some(Action::Cancel(key)) => return self.replies.cancel(key, retry_after).await,
             None if request.method == Method::GET => {
                 Generate::from_query(request.uri.query().unwrap_or_default())
             }
             None => crate::require_json(request).and_then(|()| Generate::from_json(body)),
         };
-        let (generations, retry_after) = (&self.generations, self.hub.retry_after());
-        let answer = generate
-            .and_then(|generate| {
-                if generate.is_resumable() {
-                    let replies = &self.replies;
-                    generate::start_resumable(
-                        &generate,
-                        replies,
-                        generations,
-                        retry_after,
-                        spawn,
-                        sleep,
-                    )
-                } else {
-                    let resume = last_event_id.as_deref();
-                    generate::start(&generate, resume, generations, retry_after, spawn, sleep)
-                        .map(|stream| Answer::Stream(stream, http::HeaderMap::new()))
-                }
-            })
-            .unwrap_or_else(Answer::from);
+        let generations = &self.generations;
+        let answer = match generate {
+            Ok(generate) if generate.is_resumable() => {
+                let replies = &self.replies;
+                generate::start_resumable(
+                    &generate,
+                    replies,
+                    generations,
+                    retry_after,
+                    spawn,
+                    sleep,
+                )
+                .await
+            }
+            Ok(generate) => {
+                let resume = last_event_id.as_deref();
+                generate::start(&generate, resume, generations, retry_after, spawn, sleep)
+                    .map(|stream| Answer::Stream(stream, http::HeaderMap::new()))
+            }
+            Err(refusal) => Err(refusal),
+        };
+        let answer = answer.unwrap_or_else(Answer::from);
         self.keep_alive(answer)
     }
 
@@ -201,7 +218,7 @@ impl Demo {
             stats["clients"] = json!(self.hub.client_ids());
         }
         stats["generate"] = self.generations.json();
-        stats["replies"] = crate::figures_json(self.replies.streams.metrics().figures());
+        stats["replies"] = self.replies.stats();
         stats["resident_kib"] = json!(resident_kib());
         if let Some(backplane) = &self.backplane {
             stats["redis"] = crate::figures_json(backplane.metrics().figures());

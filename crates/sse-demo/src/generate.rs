@@ -10,10 +10,11 @@ use std::time::Duration;
 use futures_lite::{StreamExt, future, stream};
 use serde::Deserialize;
 use serde_json::json;
-use sse_core::{Closed, Comment, Event, Message, Producer, ResponseStream, Sender, channel};
+use sse_core::{Comment, Event, Message, ResponseStream, Sender, channel};
+use sse_redis::SendError;
 
 use crate::Refusal;
-use crate::replies::{Answer, Replies, location, refused, resume_headers};
+use crate::replies::{Answer, Replies, ReplyProducer, location, resume_headers};
 
 /// The most words one reply may have.
 pub const MAX_WORDS: u64 = 1_000_000;
@@ -250,7 +251,7 @@ where
 /// `replies`, its producer detached from this connection, and answers with the
 /// first viewer's stream, its head naming where to resume. Its producer counts
 /// toward the limit as a plain one does.
-pub(crate) fn start_resumable<F>(
+pub(crate) async fn start_resumable<F>(
     request: &Generate,
     replies: &Replies,
     generations: &Arc<Generations>,
@@ -264,14 +265,8 @@ where
     let (words, pause) = request.checked()?;
     let slot = generations.slot(retry_after)?;
     let key = replies.new_key();
-    let producer = replies
-        .streams
-        .start(&key)
-        .map_err(|e| refused(&e, retry_after))?;
-    let stream = replies
-        .streams
-        .attach(&key, None)
-        .expect("a stream just started is live");
+    let producer = replies.start(&key, retry_after).await?;
+    let stream = replies.first_viewer(&key, retry_after).await?;
     let prompt_words = request.prompt.split_whitespace().count();
     let named_stream = json!({ "key": key, "resume": location(&key) });
     let opening = Some(named("stream", named_stream.to_string()));
@@ -297,7 +292,7 @@ fn failing(words: u64) -> ResponseStream {
 /// Where a reply's words go: a response's channel, or a resumable stream.
 trait Sink {
     /// Sends one message; fails when no one will ever read it.
-    fn send(&self, message: Message) -> impl Future<Output = Result<(), Closed>> + Send;
+    fn send(&self, message: Message) -> impl Future<Output = Result<(), Gone>> + Send;
 
     /// Completes when no one will ever read what it is sent: the client went
     /// away (a channel), or the reply was cancelled (a resumable stream).
@@ -309,8 +304,8 @@ trait Sink {
 }
 
 impl Sink for Sender {
-    fn send(&self, message: Message) -> impl Future<Output = Result<(), Closed>> + Send {
-        Sender::send(self, message)
+    async fn send(&self, message: Message) -> Result<(), Gone> {
+        Sender::send(self, message).await.map_err(|_| Gone)
     }
 
     fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
@@ -322,13 +317,25 @@ impl Sink for Sender {
     }
 }
 
-impl Sink for Producer {
-    fn send(&self, message: Message) -> impl Future<Output = Result<(), Closed>> + Send {
-        Producer::send(self, message)
+impl Sink for ReplyProducer {
+    async fn send(&self, message: Message) -> Result<(), Gone> {
+        match self {
+            ReplyProducer::Local(producer) => producer.send(message).await.map_err(|_| Gone),
+            ReplyProducer::Redis(producer) => match producer.send(message).await {
+                // Redis is down: the message waits in the producer, written
+                // before the next once it is back (until too many wait).
+                Ok(()) | Err(SendError::Unavailable(_, None)) => Ok(()),
+                Err(_) => Err(Gone),
+            },
+        }
     }
 
     fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
-        Producer::closed(self)
+        let closed: Pin<Box<dyn Future<Output = ()> + Send>> = match self {
+            ReplyProducer::Local(producer) => Box::pin(producer.closed()),
+            ReplyProducer::Redis(producer) => Box::pin(producer.closed()),
+        };
+        closed
     }
 
     fn numbers_messages(&self) -> bool {
@@ -352,7 +359,7 @@ async fn produce<F: Future>(
     pause: Option<Duration>,
     sleep: impl Fn(Duration) -> F,
 ) -> Result<(), Gone> {
-    let send = |message: Message| async move { sink.send(message).await.map_err(|_| Gone) };
+    let send = |message: Message| sink.send(message);
     if let Some(opening) = opening {
         send(opening).await?;
     }

@@ -17,7 +17,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::json;
-use sse_core::{RESUME_LOCATION, ResponseStream, Resumable, StartError};
+use sse_core::{Producer, RESUME_LOCATION, ResponseStream, Resumable};
+use sse_redis::{RedisProducer, RedisResumable};
 
 use crate::{Refusal, json_response};
 
@@ -59,20 +60,97 @@ impl<'a> Action<'a> {
     }
 }
 
+/// Where the replies are kept: in this process, or in Redis (`--redis`), where
+/// any demo process sharing it serves any reply.
+#[derive(Clone, Debug)]
+pub(crate) enum Streams {
+    Local(Resumable),
+    Redis(RedisResumable),
+}
+
+/// A reply's producer, on either.
+#[derive(Debug)]
+pub(crate) enum ReplyProducer {
+    Local(Producer),
+    Redis(RedisProducer),
+}
+
 /// The demo's resumable replies and the keys it gives them.
 #[derive(Debug)]
 pub(crate) struct Replies {
-    pub(crate) streams: Resumable,
+    pub(crate) streams: Streams,
     keys: RandomState,
     next_key: AtomicU64,
 }
 
 impl Replies {
-    pub(crate) fn new(streams: Resumable) -> Self {
+    pub(crate) fn new(streams: Streams) -> Self {
         Replies {
             streams,
             keys: RandomState::new(),
             next_key: AtomicU64::new(0),
+        }
+    }
+
+    /// Starts a reply under `key`, or the refusal (503 with `Retry-After` at
+    /// capacity or when Redis is down).
+    pub(crate) async fn start(
+        &self,
+        key: &str,
+        retry_after: Duration,
+    ) -> Result<ReplyProducer, Refusal> {
+        let refused = |status: StatusCode, message: String| match status {
+            StatusCode::SERVICE_UNAVAILABLE => Refusal::unavailable(message, retry_after),
+            status => Refusal {
+                status,
+                message,
+                retry_after: None,
+            },
+        };
+        match &self.streams {
+            Streams::Local(streams) => streams
+                .start(key)
+                .map(ReplyProducer::Local)
+                .map_err(|e| refused(e.status(), e.to_string())),
+            Streams::Redis(streams) => streams
+                .start(key)
+                .await
+                .map(ReplyProducer::Redis)
+                .map_err(|e| refused(e.status(), e.to_string())),
+        }
+    }
+
+    /// A viewer of `key` after `last_event_id`; `Ok(None)` when it is gone.
+    async fn viewer(
+        &self,
+        key: &str,
+        last_event_id: Option<&str>,
+        retry_after: Duration,
+    ) -> Result<Option<ResponseStream>, Refusal> {
+        match &self.streams {
+            Streams::Local(streams) => Ok(streams.attach(key, last_event_id)),
+            Streams::Redis(streams) => streams
+                .attach(key, last_event_id)
+                .await
+                .map_err(|e| Refusal::unavailable(e.to_string(), retry_after)),
+        }
+    }
+
+    /// The first viewer of a reply just started.
+    pub(crate) async fn first_viewer(
+        &self,
+        key: &str,
+        retry_after: Duration,
+    ) -> Result<ResponseStream, Refusal> {
+        let viewer = self.viewer(key, None, retry_after).await?;
+        Ok(viewer.expect("a reply just started is live"))
+    }
+
+    /// Its figures, for `/stats`.
+    pub(crate) fn stats(&self) -> serde_json::Value {
+        match &self.streams {
+            Streams::Local(streams) => crate::figures_json(streams.metrics().figures()),
+            Streams::Redis(streams) => crate::figures_json(streams.metrics().figures()),
         }
     }
 
@@ -84,17 +162,30 @@ impl Replies {
         format!("reply-{high:016x}{low:016x}")
     }
 
-    /// Attaches a viewer after `last_event_id`, or 204.
-    pub(crate) fn attach(&self, key: &str, last_event_id: Option<&str>) -> Answer {
-        match self.streams.attach(key, last_event_id) {
-            Some(stream) => Answer::Stream(stream, HeaderMap::new()),
-            None => Answer::Response(no_content()),
+    /// Attaches a viewer after `last_event_id`, or 204 (503 when Redis is down).
+    pub(crate) async fn attach(
+        &self,
+        key: &str,
+        last_event_id: Option<&str>,
+        retry_after: Duration,
+    ) -> Answer {
+        match self.viewer(key, last_event_id, retry_after).await {
+            Ok(Some(stream)) => Answer::Stream(stream, HeaderMap::new()),
+            Ok(None) => Answer::Response(no_content()),
+            Err(refusal) => refusal.into(),
         }
     }
 
-    /// Cancels a live reply: 202, or 404.
-    pub(crate) fn cancel(&self, key: &str) -> Answer {
-        if self.streams.cancel(key) {
+    /// Cancels a live reply: 202, or 404 (503 when Redis is down).
+    pub(crate) async fn cancel(&self, key: &str, retry_after: Duration) -> Answer {
+        let cancelled = match &self.streams {
+            Streams::Local(streams) => streams.cancel(key),
+            Streams::Redis(streams) => match streams.cancel(key).await {
+                Ok(cancelled) => cancelled,
+                Err(e) => return Refusal::unavailable(e.to_string(), retry_after).into(),
+            },
+        };
+        if cancelled {
             Answer::Response(json_response(
                 StatusCode::ACCEPTED,
                 &json!({ "cancelled": key }),
@@ -119,18 +210,6 @@ pub(crate) fn resume_headers(key: &str) -> HeaderMap {
     let location = HeaderValue::try_from(location(key)).expect("keys are URL-safe");
     headers.insert(RESUME_LOCATION, location);
     headers
-}
-
-/// A start refused: 503 with `Retry-After` at capacity, else its status and why.
-pub(crate) fn refused(error: &StartError, retry_after: Duration) -> Refusal {
-    match error.status() {
-        StatusCode::SERVICE_UNAVAILABLE => Refusal::unavailable(error.to_string(), retry_after),
-        status => Refusal {
-            status,
-            message: error.to_string(),
-            retry_after: None,
-        },
-    }
 }
 
 /// 204: the reply is gone or was read to its end, so an `EventSource` stops.
@@ -164,7 +243,7 @@ mod tests {
 
     #[test]
     fn keys_are_valid_and_distinct() {
-        let replies = Replies::new(Resumable::default());
+        let replies = Replies::new(Streams::Local(Resumable::default()));
         let first = replies.new_key();
         assert!(sse_core::is_valid_key(&first), "{first}");
         assert_ne!(first, replies.new_key());

@@ -256,7 +256,7 @@ impl RedisResumable {
     /// and ends. Any process can serve any stream.
     ///
     /// `None` (answer 204, so `EventSource` stops) when the key is invalid,
-    /// unknown, expired, or was already read to its end (the viewer's id is the
+    /// unknown, expired, cancelled or abandoned, or was already read to its end (the viewer's id is the
     /// end event's). A `last_event_id` from before what was trimmed, or that this
     /// stream never had, gets a `resync` event, then everything the stream still
     /// holds. A viewer whose read fails (Redis went away) has its response end: it
@@ -288,7 +288,9 @@ impl RedisResumable {
     /// Cancels the stream under `key`, wherever its producer runs: its
     /// [`closed`](RedisProducer::closed) future completes and its sends fail, and
     /// every viewer, on every process, gets `event: end` with `data: cancelled`.
-    /// The stream then lingers. `false` when there was no live stream to cancel.
+    /// Its key then answers `None` (204), as `sse-core`'s does; the stream is kept for
+    /// the linger only so that viewers already following it get its end. `false`
+    /// when there was no live stream to cancel.
     ///
     /// # Errors
     ///

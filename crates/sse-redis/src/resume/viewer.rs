@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures_lite::Stream;
 use redis::Value;
 use redis::aio::MultiplexedConnection;
-use sse_core::Message;
+use sse_core::{EndReason, Message};
 
 use super::entries::{Item, Kind, parse_range, parse_read};
 use super::errors::AttachError;
@@ -43,6 +43,11 @@ pub(crate) async fn attach(
         _permit: permit,
     };
     let unavailable = AttachError::Unavailable;
+    // A reply that was stopped (cancelled or abandoned) is not served again, as
+    // in `sse-core`: its key answers 204, so an `EventSource` stops.
+    if viewer.stopped().await.map_err(unavailable)? {
+        return Ok(None);
+    }
     let last = last_event_id.map(|id| id.parse::<StreamId>());
     if let Some(Ok(last)) = last {
         let page = viewer.range(&last.to_string()).await.map_err(unavailable)?;
@@ -145,6 +150,21 @@ impl Viewer {
             .arg("COUNT")
             .arg(self.shared.options.read_count.max(2));
         parse_range(self.shared.commands.query(&command).await?)
+    }
+
+    /// Whether the stream's newest entry ends it otherwise than `done`.
+    async fn stopped(&self) -> Result<bool, Error> {
+        let mut command = redis::cmd("XREVRANGE");
+        command
+            .arg(&self.keys.stream)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1);
+        let newest = parse_range(self.shared.commands.query(&command).await?)?;
+        Ok(newest.first().is_some_and(
+            |entry| matches!(entry.kind, Kind::End(reason) if reason != EndReason::Done),
+        ))
     }
 
     fn resync(&mut self) {
