@@ -105,6 +105,7 @@ mod logs;
 mod merge;
 mod metrics;
 mod order;
+mod position;
 mod registry;
 mod replay;
 mod state;
@@ -134,8 +135,9 @@ use crate::http::Rejection;
 use crate::{Comment, EncodedEvent, Frame};
 use logs::Published;
 use metrics::Counters;
+use position::Position;
 use registry::ClientKey;
-use state::{Position, Replay, State, WakeList};
+use state::{Replay, State, WakeList};
 use stream::{Lead, RemoteReplay};
 use sync::{Mutex, MutexGuard};
 
