@@ -847,3 +847,61 @@ pub(crate) async fn dropped_before_any_event_resumes_from_its_position(adapter: 
     let stats = server.stats().await;
     assert_eq!(stats["replay_misses"], 0, "{stats}");
 }
+
+/// Several processes on one Redis stream (`--redis`): the opening checkpoint is a
+/// stream id, which every process resolves, so a client that drops before its
+/// first event on one process resumes from it on another (each keeping 2 events
+/// per log: the replay comes from Redis) and gets exactly what it missed, once.
+#[test]
+fn dropped_before_any_event_resumes_on_another_process() {
+    crate::run(async {
+        let Some(redis) = sse_testkit::redis::RedisServer::start_for_test() else {
+            return;
+        };
+        let url = redis.url();
+        let flags = [
+            "--redis",
+            url.as_str(),
+            "--keep-alive",
+            "0",
+            "--history",
+            "2",
+        ];
+        let servers: Vec<Server> = crate::ADAPTERS
+            .iter()
+            .map(|adapter| adapter.start(&flags))
+            .collect();
+        // Every process relays an entry first: a position is then an entry's id,
+        // which Redis can replay from (the mark of an empty stream, `0-0`, is not).
+        let mut watchers = Vec::new();
+        for server in &servers {
+            watchers.push(Connect::new().open(server).await);
+        }
+        servers[0].broadcast("start").await;
+        for watcher in &mut watchers {
+            assert_eq!(watcher.data_until("start").await, ["start"]);
+        }
+        drop(watchers);
+        for (i, first) in servers.iter().enumerate() {
+            let next = &servers[(i + 1) % servers.len()];
+            let (position, response) = open_at_position(first, Protocol::Http1).await;
+            assert!(position.contains('-'), "a stream id: {position:?}");
+            drop(response);
+            let missed: Vec<String> = (0..3).map(|n| format!("missed {i}.{n}")).collect();
+            for data in &missed {
+                first
+                    .publish(&json!({ "data": data, "topic": "news" }))
+                    .await;
+            }
+            let mut back = Connect::new()
+                .topic("news")
+                .header("last-event-id", &position)
+                .open(next)
+                .await;
+            next.broadcast("marker").await;
+            let mut expected = missed.clone();
+            expected.push("marker".into());
+            assert_eq!(back.data_until("marker").await, expected, "{i}");
+        }
+    });
+}

@@ -272,11 +272,17 @@ impl State {
             Some(None) if remote => Replay::Remote,
             Some(None) => Replay::Missed,
         };
+        // An id this hub knows but no longer holds everything after (in one of the
+        // client's logs) is the replay source's too, when there is one.
         let cursors = self
             .logs
             .cursors_after(after.flatten(), &log_indexes)
             .or_else(|| {
-                replay = Replay::Missed;
+                replay = if remote {
+                    Replay::Remote
+                } else {
+                    Replay::Missed
+                };
                 self.logs.cursors_after(None, &log_indexes)
             });
         let (broadcast, topic_cursors) = cursors.expect("a live cursor always exists");
