@@ -16,7 +16,8 @@
 //! tab, a second device) each get the whole stream. After it ends, a stream
 //! lingers for [`ResumeConfig::linger`] so a late resumer gets the rest and the
 //! end. Each stream keeps its messages in the hub's log (the same chunks, the
-//! same bounds): a viewer takes every message ready past its cursor at once.
+//! same cost per message): a viewer takes every message ready past its cursor
+//! at once, as one write.
 //!
 //! # Wire format
 //!

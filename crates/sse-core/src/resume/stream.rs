@@ -19,8 +19,7 @@ use crate::hub::log::{Entry, Log};
 const WAKE_AT_ONCE: usize = 8;
 
 /// The least a stream's encoding buffer grows by: frames are split off it, so
-/// a token costs no allocation of its own (one per this many bytes), and cloning
-/// one for a viewer is a reference count.
+/// a token costs no allocation of its own (one per this many bytes).
 const ENCODE_BLOCK: usize = 1024;
 
 /// One stream, shared.
@@ -75,8 +74,8 @@ struct Viewer {
 
 /// What a viewer read.
 pub(crate) enum Read {
-    /// Frames were added to the batch; `resync` when some it had not read were
-    /// evicted first.
+    /// Frames were copied out; `resync` when some it had not read were evicted
+    /// first (it then reads from the oldest held, perhaps nothing).
     Frames { resync: bool },
     /// Nothing yet: the waker is registered.
     Pending,

@@ -8,14 +8,14 @@ use std::time::Instant;
 use bytes::BytesMut;
 
 use super::Shared;
-
-/// The most bytes copied into one item (a frame larger than that is one item of
-/// its own): the response's own default batch.
-const MAX_ITEM: usize = 64 * 1024;
 use super::metrics::Counters;
 use super::stream::{Read, Stream};
 use super::wire::resync_frame;
 use crate::Frame;
+
+/// The most bytes copied into one item (a frame larger than that is one item of
+/// its own): the response's own default batch.
+const MAX_ITEM: usize = 64 * 1024;
 
 /// Reads a stream from its cursor on, as a [`Stream`](futures_core::Stream) for a
 /// [`ResponseStream`](crate::ResponseStream): under the stream's lock it copies
@@ -74,7 +74,7 @@ impl futures_core::Stream for Viewer {
             return Poll::Ready(None);
         }
         let out = &mut this.out;
-        // The resync event goes first: written now, taken back if nothing follows.
+        // The resync event owed since it was attached goes first.
         let owed = std::mem::take(&mut this.resync);
         if owed {
             out.extend_from_slice(&resync_frame());
