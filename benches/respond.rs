@@ -9,6 +9,12 @@
 //! axum encodes each event into its own buffer and yields one frame per event;
 //! ours encodes every ready token into one reused buffer and yields them as one
 //! chunk. Throughput is in tokens. Run with `cargo bench --bench respond`.
+//!
+//! `respond/resumable` compares a resumable stream (`Resumable::start`, one viewer
+//! attached and draining) with a plain per-request stream (`channel`, the
+//! baseline) over the same 10 000 tokens (a long reply), sent in bursts of 1 (a
+//! token per wake, as a paced model sends them) or 32 (tokens ready faster than
+//! the response is polled), the response polled until it waits after each burst.
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -19,7 +25,7 @@ use axum::response::IntoResponse;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures_lite::{StreamExt, future, stream};
 use http_body_util::BodyExt;
-use sse_core::Event;
+use sse_core::{Event, ResponseStream, Resumable, ResumeConfig, channel};
 
 /// A token: 20 bytes of data.
 const TOKEN: &str = "a token of 20 bytes.";
@@ -69,5 +75,64 @@ fn respond(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, respond);
+/// Tokens in one reply, for the resumable group.
+const REPLY: u64 = 10_000;
+
+/// Polls `response` until it waits; returns the bytes it yielded.
+fn poll_ready(response: &mut ResponseStream) -> usize {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut bytes = 0;
+    while let std::task::Poll::Ready(Some(chunk)) =
+        futures_lite::Stream::poll_next(std::pin::Pin::new(&mut *response), &mut cx)
+    {
+        bytes += chunk.len();
+        black_box(chunk);
+    }
+    bytes
+}
+
+fn resumable(c: &mut Criterion) {
+    let mut group = c.benchmark_group("respond/resumable");
+    group
+        .throughput(Throughput::Elements(REPLY))
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .sample_size(20);
+    for burst in [1, 32] {
+        group.bench_function(format!("channel, bursts of {burst} (baseline)"), |b| {
+            b.iter(|| {
+                let (sender, receiver) = channel(burst);
+                let mut response = ResponseStream::from(receiver).keep_alive(None);
+                let mut bytes = 0;
+                for _ in 0..REPLY / burst as u64 {
+                    for _ in 0..burst {
+                        sender.try_send(Event::new(TOKEN)).expect("room");
+                    }
+                    bytes += poll_ready(&mut response);
+                }
+                drop(sender);
+                bytes + poll_ready(&mut response)
+            });
+        });
+        group.bench_function(format!("resumable, bursts of {burst}"), |b| {
+            b.iter(|| {
+                let streams = Resumable::new(ResumeConfig::default().keep_alive(None));
+                let producer = streams.start("reply").expect("started");
+                let mut response = streams.attach("reply", None).expect("live");
+                let mut bytes = 0;
+                for _ in 0..REPLY / burst as u64 {
+                    for _ in 0..burst {
+                        producer.try_send(Event::new(TOKEN)).expect("live");
+                    }
+                    bytes += poll_ready(&mut response);
+                }
+                producer.finish();
+                bytes + poll_ready(&mut response)
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, respond, resumable);
 criterion_main!(benches);

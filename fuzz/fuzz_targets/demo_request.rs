@@ -4,8 +4,8 @@
 //!
 //! Checks that every number a request carries is range-checked before use: the
 //! answer is a stream or a refusal (a 4xx, or a 503 with `Retry-After`, with a JSON
-//! error), never a panic (a rate of 1e-20 once panicked in
-//! `Duration::from_secs_f64`).
+//! error), never a panic (a rate of 1e-20 must never reach
+//! `Duration::from_secs_f64`, which panics on its inverse).
 //!
 //! The first byte picks the route, the rest is the query or the body.
 #![no_main]

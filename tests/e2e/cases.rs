@@ -146,19 +146,25 @@ pub(crate) async fn targeted_send_reaches_only_that_client(adapter: Adapter) {
     server.wait_for_client("alice").await;
     server.wait_for_client("bob").await;
 
-    server
+    let for_alice = server
         .publish(&json!({ "data": "for alice", "client": "alice" }))
         .await;
-    server
+    let for_bob = server
         .publish(&json!({ "data": "for bob", "client": "bob", "event": "private" }))
         .await;
     let end = server.broadcast("end").await;
+    // A targeted frame has no automatic id: the last event id is still the
+    // position the stream opened with (its checkpoint), from before the frame.
+    let no_id_of_its_own = |last_event_id: &str, sequence: &str| {
+        let position: u64 = last_event_id.parse().expect("the opening checkpoint");
+        position < sequence.parse().expect("a sequence")
+    };
 
     let first = alice.next_event().await;
     assert_eq!(first.data, "for alice");
-    assert_eq!(
-        first.last_event_id, "",
-        "a targeted frame has no automatic id"
+    assert!(
+        no_id_of_its_own(&first.last_event_id, &for_alice),
+        "{first:?}"
     );
     assert_eq!(alice.data_until("end").await, ["end"]);
     let first = bob.next_event().await;
@@ -166,9 +172,9 @@ pub(crate) async fn targeted_send_reaches_only_that_client(adapter: Adapter) {
         (&*first.event_type, first.data.as_str()),
         ("private", "for bob")
     );
-    assert_eq!(
-        first.last_event_id, "",
-        "a targeted frame has no automatic id"
+    assert!(
+        no_id_of_its_own(&first.last_event_id, &for_bob),
+        "{first:?}"
     );
     let last = bob.next_event().await;
     assert_eq!((last.data.as_str(), last.last_event_id), ("end", end));
@@ -840,4 +846,62 @@ pub(crate) async fn dropped_before_any_event_resumes_from_its_position(adapter: 
     }
     let stats = server.stats().await;
     assert_eq!(stats["replay_misses"], 0, "{stats}");
+}
+
+/// Several processes on one Redis stream (`--redis`): the opening checkpoint is a
+/// stream id, which every process resolves, so a client that drops before its
+/// first event on one process resumes from it on another (each keeping 2 events
+/// per log: the replay comes from Redis) and gets exactly what it missed, once.
+#[test]
+fn dropped_before_any_event_resumes_on_another_process() {
+    crate::run(async {
+        let Some(redis) = sse_testkit::redis::RedisServer::start_for_test() else {
+            return;
+        };
+        let url = redis.url();
+        let flags = [
+            "--redis",
+            url.as_str(),
+            "--keep-alive",
+            "0",
+            "--history",
+            "2",
+        ];
+        let servers: Vec<Server> = crate::ADAPTERS
+            .iter()
+            .map(|adapter| adapter.start(&flags))
+            .collect();
+        // Every process relays an entry first: a position is then an entry's id,
+        // which Redis can replay from (the mark of an empty stream, `0-0`, is not).
+        let mut watchers = Vec::new();
+        for server in &servers {
+            watchers.push(Connect::new().open(server).await);
+        }
+        servers[0].broadcast("start").await;
+        for watcher in &mut watchers {
+            assert_eq!(watcher.data_until("start").await, ["start"]);
+        }
+        drop(watchers);
+        for (i, first) in servers.iter().enumerate() {
+            let next = &servers[(i + 1) % servers.len()];
+            let (position, response) = open_at_position(first, Protocol::Http1).await;
+            assert!(position.contains('-'), "a stream id: {position:?}");
+            drop(response);
+            let missed: Vec<String> = (0..3).map(|n| format!("missed {i}.{n}")).collect();
+            for data in &missed {
+                first
+                    .publish(&json!({ "data": data, "topic": "news" }))
+                    .await;
+            }
+            let mut back = Connect::new()
+                .topic("news")
+                .header("last-event-id", &position)
+                .open(next)
+                .await;
+            next.broadcast("marker").await;
+            let mut expected = missed.clone();
+            expected.push("marker".into());
+            assert_eq!(back.data_until("marker").await, expected, "{i}");
+        }
+    });
 }

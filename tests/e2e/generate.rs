@@ -191,9 +191,10 @@ pub(crate) async fn generate_invalid_request_is_400(adapter: Adapter) {
     assert_eq!(stats["generate"]["started"], 0, "{stats}");
 }
 
-/// A positive rate too small to pace by (1e-20 words a second made
-/// `Duration::from_secs_f64` panic, dropping the connection with no answer) is a
-/// 400 with a JSON error, by `POST` and by `GET`, and the server goes on.
+/// A positive rate too small to pace by (the pause for 1e-20 words a second is
+/// beyond what a `Duration` holds: turned into one, it would panic and drop the
+/// connection with no answer) is a 400 with a JSON error, by `POST` and by `GET`,
+/// and the server goes on.
 pub(crate) async fn generate_a_tiny_rate_is_400_not_a_panic(adapter: Adapter) {
     let server = adapter.start(&[]);
     for rate in ["1e-20", "5e-324", "0.0009"] {

@@ -88,6 +88,22 @@ fn events(batch: &Batch) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Takes what every new stream opens with, before the model's threads start: a
+/// batch with no event (its checkpoint, an id-only frame).
+trait Opened {
+    fn opened(self) -> Self;
+}
+
+impl Opened for ClientStream {
+    fn opened(mut self) -> Self {
+        match poll(&mut self, Waker::noop()) {
+            Poll::Ready(Some(batch)) => assert_eq!(events(&batch), [], "only the checkpoint"),
+            other => panic!("a new stream opens with its checkpoint, not {other:?}"),
+        }
+        self
+    }
+}
+
 fn poll(stream: &mut ClientStream, waker: &Waker) -> Poll<Option<Batch>> {
     Pin::new(stream).poll_next(&mut Context::from_waker(waker))
 }
@@ -122,7 +138,10 @@ impl Hooks for Disconnects {
 fn no_lost_wake_up() {
     model(|| {
         let hub = Hub::new(config());
-        let mut stream = hub.connect(ConnectOptions::new()).expect("connects");
+        let mut stream = hub
+            .connect(ConnectOptions::new())
+            .expect("connects")
+            .opened();
         let publisher = {
             let hub = hub.clone();
             thread::spawn(move || hub.broadcast(&Event::new("x")))
@@ -158,7 +177,8 @@ fn no_lost_wake_up_with_a_new_waker() {
         let hub = Hub::new(config());
         let mut stream = hub
             .connect(ConnectOptions::new().topic("a"))
-            .expect("connects");
+            .expect("connects")
+            .opened();
         let old = Flag::new();
         assert!(poll(&mut stream, &Waker::from(old.clone())).is_pending());
         let publisher = {
@@ -220,7 +240,8 @@ fn two_publishers_one_order() {
         let hub = Hub::new(config());
         let mut stream = hub
             .connect(ConnectOptions::new().topic("a"))
-            .expect("connects");
+            .expect("connects")
+            .opened();
         let broadcaster = {
             let hub = hub.clone();
             thread::spawn(move || hub.broadcast(&Event::new("g")))
@@ -248,7 +269,8 @@ fn broadcast_and_send_to_one_order() {
         let hub = Hub::new(config());
         let mut stream = hub
             .connect(ConnectOptions::new().client_id("c"))
-            .expect("connects");
+            .expect("connects")
+            .opened();
         let broadcaster = {
             let hub = hub.clone();
             thread::spawn(move || hub.broadcast(&Event::new("g")))
@@ -279,7 +301,8 @@ fn three_sources_one_order() {
         let hub = Hub::new(config());
         let mut stream = hub
             .connect(ConnectOptions::new().client_id("c").topic("a"))
-            .expect("connects");
+            .expect("connects")
+            .opened();
         let publishers = [
             {
                 let hub = hub.clone();
@@ -317,7 +340,10 @@ fn three_sources_one_order() {
 fn lagged_reader_resumes_without_gap_or_duplicate() {
     model(|| {
         let hub = Hub::new(config().history(3).max_lag(1));
-        let mut stream = hub.connect(ConnectOptions::new()).expect("connects");
+        let mut stream = hub
+            .connect(ConnectOptions::new())
+            .expect("connects")
+            .opened();
         let publisher = {
             let hub = hub.clone();
             thread::spawn(move || ["1", "2", "3"].map(|data| hub.broadcast(&Event::new(data))))
@@ -363,7 +389,10 @@ fn a_held_run_reads_whole_while_its_chunk_fills_and_evicts() {
             .max_lag(1)
             .lag_policy(LagPolicy::DropOldest);
         let hub = Hub::new(config);
-        let mut stream = hub.connect(ConnectOptions::new()).expect("connects");
+        let mut stream = hub
+            .connect(ConnectOptions::new())
+            .expect("connects")
+            .opened();
         hub.broadcast(&Event::new(large('a')));
         let publisher = {
             let hub = hub.clone();
@@ -410,7 +439,8 @@ fn drop_races_broadcast_and_send_to() {
         let hub = Hub::with_hooks(config(), hooks.clone());
         let mut stream = hub
             .connect(ConnectOptions::new().client_id("c"))
-            .expect("connects");
+            .expect("connects")
+            .opened();
         let flag = Flag::new();
         assert!(poll(&mut stream, &Waker::from(flag)).is_pending());
         let dropper = thread::spawn(move || drop(stream));
@@ -438,7 +468,8 @@ fn drop_races_disconnect() {
         let hub = Hub::with_hooks(config(), hooks.clone());
         let mut stream = hub
             .connect(ConnectOptions::new().client_id("c"))
-            .expect("connects");
+            .expect("connects")
+            .opened();
         let reader = thread::spawn(move || {
             match poll(&mut stream, Waker::noop()) {
                 Poll::Pending | Poll::Ready(None) => {}
@@ -467,7 +498,8 @@ fn drop_races_replacement() {
         let hub = Hub::with_hooks(config(), hooks.clone());
         let mut stream = hub
             .connect(ConnectOptions::new().client_id("c"))
-            .expect("connects");
+            .expect("connects")
+            .opened();
         let reader = thread::spawn(move || {
             match poll(&mut stream, Waker::noop()) {
                 Poll::Pending | Poll::Ready(None) => {}
@@ -496,7 +528,8 @@ fn drop_races_shutdown() {
         let hub = Hub::with_hooks(config(), hooks.clone());
         let mut stream = hub
             .connect(ConnectOptions::new().client_id("c"))
-            .expect("connects");
+            .expect("connects")
+            .opened();
         assert!(is_pending(&mut stream));
         let dropper = thread::spawn(move || drop(stream));
         let stopper = {

@@ -350,3 +350,22 @@ fn a_relaying_hub_tells_a_new_client_its_position_by_the_external_id() {
     let mut after_reset = hub.connect(ConnectOptions::new()).unwrap();
     assert_eq!(poll_items(&mut after_reset), None);
 }
+
+/// An id the hub still knows (its broadcast log holds it) but after which one of
+/// the client's logs no longer holds everything (a topic's short history evicted
+/// past it) is asked of the replay source, not a replay miss.
+#[test]
+fn an_id_known_but_not_covered_by_every_log_is_asked_of_the_source() {
+    let log = ExternalLog::default();
+    let hub = hub_replaying_from(&log);
+    let at = log.append(&hub, None, "a");
+    for data in ["n1", "n2", "n3"] {
+        log.append(&hub, Some("news"), data);
+    }
+    let mut client = hub.connect(resume(&at).topic("news")).unwrap();
+    assert_eq!(drain_data(&mut client), ["n1", "n2", "n3"]);
+    log.append(&hub, Some("news"), "live");
+    assert_eq!(drain_data(&mut client), ["live"]);
+    assert_eq!(hub.metrics().replay_misses, 0);
+    assert_eq!(log.requests.lock().unwrap().len(), 1);
+}

@@ -186,6 +186,17 @@ impl Log {
         taken
     }
 
+    /// The frame of the entry at log-local index `index`, if it is held (for
+    /// readers that copy frames rather than share runs of them).
+    pub(crate) fn frame(&self, index: u64) -> Option<&Bytes> {
+        if index < self.first || index >= self.end() {
+            return None;
+        }
+        let chunk = usize::try_from((index - self.chunk_first()) / CHUNK_LEN as u64).ok()?;
+        let slot = (index % CHUNK_LEN as u64) as usize;
+        Some(self.chunks.get(chunk)?.frame(slot))
+    }
+
     /// A cursor for a new reader: at the end (live only), or just after `sequence`
     /// when replaying. `None` when the log can no longer replay from there.
     pub(crate) fn cursor_after(&self, sequence: Option<u64>) -> Option<Cursor> {
@@ -415,5 +426,9 @@ mod tests {
         assert_eq!(read, expected);
         let mut full = Batch::new();
         assert_eq!(log.read_into(60, 40, &mut full), crate::hub::BATCH_CAPACITY);
+        // One by one, the same frames; none outside what is held.
+        assert_eq!(log.frame(62), Some(&frame(63)));
+        assert_eq!(log.frame(99), Some(&frame(100)));
+        assert!(log.frame(59).is_none() && log.frame(100).is_none());
     }
 }

@@ -105,6 +105,7 @@ mod logs;
 mod merge;
 mod metrics;
 mod order;
+mod position;
 mod registry;
 mod replay;
 mod state;
@@ -134,8 +135,9 @@ use crate::http::Rejection;
 use crate::{Comment, EncodedEvent, Frame};
 use logs::Published;
 use metrics::Counters;
+use position::Position;
 use registry::ClientKey;
-use state::{Position, Replay, State, WakeList};
+use state::{Replay, State, WakeList};
 use stream::{Lead, RemoteReplay};
 use sync::{Mutex, MutexGuard};
 
@@ -310,7 +312,8 @@ impl Hub {
     /// With no client id, the hub generates a unique one. With an id already
     /// connected, [`HubConfig::duplicate_id`] decides. With a `Last-Event-ID`, the
     /// stream starts with every frame published after that id that the client's logs
-    /// still hold; when they no longer hold it, the stream starts live, after
+    /// still hold; when they no longer hold it, the [`ReplaySource`] is asked (if
+    /// the hub has one), else the stream starts live, after
     /// [`HubConfig::replay_miss_event`]. A stream that starts live opens with a
     /// checkpoint of its position (see [positions](Self#positions)).
     ///

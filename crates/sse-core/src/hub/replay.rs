@@ -9,7 +9,8 @@ use super::hooks::ClientInfo;
 use crate::Frame;
 
 /// Where a hub looks for the events a reconnecting client missed when its own
-/// history does not hold its `Last-Event-ID`: a backplane's log (see `sse-redis`).
+/// history does not hold its `Last-Event-ID`, or no longer holds everything after
+/// it in each log the client reads: a backplane's log (see `sse-redis`).
 ///
 /// The hub stays sans-IO: it asks for a future when the client connects, and the
 /// client's stream polls it before anything else, so the fetch runs on the

@@ -17,6 +17,7 @@ use super::config::{DuplicateIdPolicy, HubConfig};
 use super::hooks::{ClientInfo, DisconnectReason};
 use super::lag::apply_lag_policy;
 use super::logs::{LogRef, Logs, Published};
+use super::position::{Position, Relayed};
 use super::registry::{ClientKey, Registry};
 use super::waiters::Waiters;
 use super::{ConnectError, ConnectOptions, SendError, distinct_topics};
@@ -60,37 +61,6 @@ pub(crate) struct State {
     /// what names a position there (see [`position`](Self::position)). `None`
     /// while the hub does not relay.
     relayed: Option<Relayed>,
-}
-
-impl Position {
-    /// The id-only frame that moves a client's last event id here.
-    pub(crate) fn checkpoint(&self) -> Option<Bytes> {
-        let frame = match self {
-            Position::Sequence(sequence) => crate::Frame::checkpoint(&sequence.to_string()),
-            Position::Relayed(id) => crate::Frame::checkpoint(id),
-        };
-        frame.ok().map(crate::Frame::into_bytes)
-    }
-}
-
-/// Where a hub that relays stands in the external log.
-#[derive(Debug)]
-enum Relayed {
-    /// The id of the newest event relayed, or of the relay mark.
-    At(Arc<str>),
-    /// The external log restarted and nothing of the new one was relayed yet.
-    Restarted,
-}
-
-/// The id that names where a client placed now stands, for its opening
-/// checkpoint: a reconnect with it as `Last-Event-ID` resumes exactly there.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Position {
-    /// The newest sequence handed out: this hub's own ids.
-    Sequence(u64),
-    /// The newest id of the external log a hub relays, which every process that
-    /// reads that log (or its replay source) resolves too.
-    Relayed(Arc<str>),
 }
 
 /// Whether a connecting client resumes after a `Last-Event-ID`.
@@ -302,11 +272,17 @@ impl State {
             Some(None) if remote => Replay::Remote,
             Some(None) => Replay::Missed,
         };
+        // An id this hub knows but no longer holds everything after (in one of the
+        // client's logs) is the replay source's too, when there is one.
         let cursors = self
             .logs
             .cursors_after(after.flatten(), &log_indexes)
             .or_else(|| {
-                replay = Replay::Missed;
+                replay = if remote {
+                    Replay::Remote
+                } else {
+                    Replay::Missed
+                };
                 self.logs.cursors_after(None, &log_indexes)
             });
         let (broadcast, topic_cursors) = cursors.expect("a live cursor always exists");

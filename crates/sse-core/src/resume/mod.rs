@@ -16,7 +16,8 @@
 //! tab, a second device) each get the whole stream. After it ends, a stream
 //! lingers for [`ResumeConfig::linger`] so a late resumer gets the rest and the
 //! end. Each stream keeps its messages in the hub's log (the same chunks, the
-//! same bounds): a viewer takes every message ready past its cursor at once.
+//! same cost per message): a viewer takes every message ready past its cursor
+//! at once, as one write.
 //!
 //! # Wire format
 //!
@@ -33,6 +34,9 @@
 //!   why ([`EndReason`]: `done`, `cancelled` or `abandoned`), with the next
 //!   position as its id; then the response ends. A viewer that reconnects with
 //!   that id gets `None` (204), so an `EventSource` stops.
+//! - **A key names one reply.** It cannot be started again while its stream is
+//!   live or lingers; once dropped, a new stream under it numbers from 1 again,
+//!   so use a fresh key (a run id) per reply.
 //! - **A gap** is announced, never silent: a viewer whose `Last-Event-ID` names
 //!   messages no longer held (past [`ResumeConfig::max_bytes`], or the budget),
 //!   or that is not one of the stream's ids, and a viewer too slow for what is

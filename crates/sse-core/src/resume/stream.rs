@@ -1,6 +1,7 @@
 //! One resumable stream: its log (the hub's [`Log`]), how it ended, and its
 //! viewers' wakers. Shared by its producers, its viewers and the registry.
 
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
@@ -18,8 +19,7 @@ use crate::hub::log::{Entry, Log};
 const WAKE_AT_ONCE: usize = 8;
 
 /// The least a stream's encoding buffer grows by: frames are split off it, so
-/// a token costs no allocation of its own (one per this many bytes), and cloning
-/// one for a viewer is a reference count.
+/// a token costs no allocation of its own (one per this many bytes).
 const ENCODE_BLOCK: usize = 1024;
 
 /// One stream, shared.
@@ -74,8 +74,8 @@ struct Viewer {
 
 /// What a viewer read.
 pub(crate) enum Read {
-    /// Frames were added to the batch; `resync` when some it had not read were
-    /// evicted first.
+    /// Frames were copied out; `resync` when some it had not read were evicted
+    /// first (it then reads from the oldest held, perhaps nothing).
     Frames { resync: bool },
     /// Nothing yet: the waker is registered.
     Pending,
@@ -257,13 +257,15 @@ impl Stream {
         state.viewers.len()
     }
 
-    /// Reads from log-local index `*cursor` into `batch`, moving the cursor;
-    /// registers `waker` when there is nothing to read.
+    /// Copies the frames from log-local index `*cursor` on into `out`, up to
+    /// `max` bytes (at least one frame), moving the cursor; registers `waker`
+    /// when there is nothing to read.
     pub(crate) fn read(
         &self,
         slot: usize,
         cursor: &mut u64,
-        batch: &mut crate::Batch,
+        out: &mut BytesMut,
+        max: usize,
         waker: &Waker,
     ) -> Read {
         let mut state = self.lock();
@@ -271,12 +273,15 @@ impl Stream {
         if resync {
             *cursor = state.log.start();
         }
-        let ready = usize::try_from(state.log.end() - *cursor).unwrap_or(usize::MAX);
-        let taken = state
-            .log
-            .read_into(*cursor, ready.min(crate::BATCH_CAPACITY), batch);
-        *cursor += taken as u64;
-        if taken > 0 || resync {
+        let from = *cursor;
+        while let Some(frame) = state.log.frame(*cursor) {
+            if *cursor > from && out.len() + frame.len() > max {
+                break;
+            }
+            out.extend_from_slice(frame);
+            *cursor += 1;
+        }
+        if *cursor > from || resync {
             return Read::Frames { resync };
         }
         if let Some(end) = &state.end {
@@ -348,10 +353,21 @@ pub(crate) struct Appended {
 }
 
 /// Wakers taken under a stream's lock, to wake after it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct WakeList {
-    wakers: [Option<Waker>; WAKE_AT_ONCE],
+    /// Only `wakers[..len]` can hold a waker: dropping looks at those alone (most
+    /// sends find one viewer waiting, or none).
+    wakers: ManuallyDrop<[Option<Waker>; WAKE_AT_ONCE]>,
     len: usize,
+}
+
+impl Default for WakeList {
+    fn default() -> Self {
+        WakeList {
+            wakers: ManuallyDrop::new([const { None }; WAKE_AT_ONCE]),
+            len: 0,
+        }
+    }
 }
 
 impl WakeList {

@@ -5,16 +5,24 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use bytes::BytesMut;
+
 use super::Shared;
 use super::metrics::Counters;
 use super::stream::{Read, Stream};
 use super::wire::resync_frame;
-use crate::{Batch, Frame};
+use crate::Frame;
 
-/// Reads a stream from its cursor on, as a [`Stream`](futures_core::Stream) of
-/// frames for a [`ResponseStream`](crate::ResponseStream): under the stream's
-/// lock it takes every frame ready (up to a batch, sharing the log's chunks),
-/// then hands them out one by one without it.
+/// The most bytes copied into one item (a frame larger than that is one item of
+/// its own): the response's own default batch.
+const MAX_ITEM: usize = 64 * 1024;
+
+/// Reads a stream from its cursor on, as a [`Stream`](futures_core::Stream) for a
+/// [`ResponseStream`](crate::ResponseStream): under the stream's lock it copies
+/// every frame ready (up to [`MAX_ITEM`] bytes) into one buffer it reuses, and
+/// yields them as one item. The response copies the bytes as they are, so an item
+/// holding several frames is what it sends anyway, and a token costs no reference
+/// count, allocation or poll of its own.
 pub(crate) struct Viewer {
     stream: Arc<Stream>,
     shared: Weak<Shared>,
@@ -25,8 +33,9 @@ pub(crate) struct Viewer {
     cursor: u64,
     /// The resync event is owed before the next frame.
     resync: bool,
-    /// Frames taken, not yet handed out.
-    batch: Batch,
+    /// Where the frames read are copied, then split off as one item (reclaimed
+    /// once the response has copied it).
+    out: BytesMut,
     /// The end event was handed out.
     done: bool,
 }
@@ -50,7 +59,7 @@ impl Viewer {
             slot,
             cursor,
             resync,
-            batch: Batch::new(),
+            out: BytesMut::new(),
             done: false,
         }
     }
@@ -61,33 +70,38 @@ impl futures_core::Stream for Viewer {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
         let this = self.get_mut();
-        loop {
-            if std::mem::take(&mut this.resync) {
-                return Poll::Ready(Some(Frame::from_encoded(resync_frame())));
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let out = &mut this.out;
+        // The resync event owed since it was attached goes first.
+        let owed = std::mem::take(&mut this.resync);
+        if owed {
+            out.extend_from_slice(&resync_frame());
+        }
+        let read = this
+            .stream
+            .read(this.slot, &mut this.cursor, out, MAX_ITEM, cx.waker());
+        match read {
+            Read::Frames { resync: false } | Read::Pending => {}
+            // Placed at the oldest held already: its gap is the one announced.
+            Read::Frames { resync: true } if owed => {}
+            Read::Frames { resync: true } => {
+                Counters::add(&this.counters.resyncs, 1);
+                // Owed before what it read: it goes first.
+                let frames = out.split();
+                out.extend_from_slice(&resync_frame());
+                out.unsplit(frames);
             }
-            if let Some(frame) = this.batch.pop_frame() {
-                return Poll::Ready(Some(Frame::from_encoded(frame)));
-            }
-            if this.done {
-                return Poll::Ready(None);
-            }
-            let read = this
-                .stream
-                .read(this.slot, &mut this.cursor, &mut this.batch, cx.waker());
-            match read {
-                Read::Frames { resync } => {
-                    if resync {
-                        Counters::add(&this.counters.resyncs, 1);
-                    }
-                    this.resync = resync;
-                }
-                Read::Pending => return Poll::Pending,
-                Read::End(frame) => {
-                    this.done = true;
-                    return Poll::Ready(Some(Frame::from_encoded(frame)));
-                }
+            Read::End(frame) => {
+                this.done = true;
+                out.extend_from_slice(&frame);
             }
         }
+        if out.is_empty() {
+            return Poll::Pending;
+        }
+        Poll::Ready(Some(Frame::from_encoded(out.split().freeze())))
     }
 }
 

@@ -54,6 +54,27 @@ impl EndReason {
     }
 }
 
+impl EndReason {
+    /// The end event, without its id: `event: end` and this reason as data (a
+    /// backplane numbers it with its own position, as the registry here does).
+    ///
+    /// ```
+    /// use sse_core::{EncodedEvent, EndReason};
+    ///
+    /// let stored = EncodedEvent::new(&EndReason::Done.event());
+    /// let frame = stored.to_frame("3")?;
+    /// assert_eq!(frame.as_bytes(), "event: end\ndata: done\nid: 3\n\n");
+    /// # Ok::<(), sse_core::EventError>(())
+    /// ```
+    #[must_use]
+    pub fn event(self) -> Event<'static> {
+        Event {
+            event: Some(END_EVENT.into()),
+            ..Event::new(self.as_str())
+        }
+    }
+}
+
 impl fmt::Display for EndReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -288,6 +309,11 @@ mod tests {
             end_frame(EndReason::Done, 12),
             "event: end\ndata: done\nid: 12\n\n"
         );
+        for reason in [EndReason::Done, EndReason::Cancelled, EndReason::Abandoned] {
+            let stored = crate::EncodedEvent::new(&reason.event());
+            let frame = stored.to_frame("7").expect("a valid id");
+            assert_eq!(end_frame(reason, 7), frame.as_bytes(), "the same bytes");
+        }
         let abandoned = end_frame(EndReason::Abandoned, 1);
         assert_eq!(abandoned, "event: end\ndata: abandoned\nid: 1\n\n");
         assert_eq!(resync_frame(), "event: resync\ndata: \n\n");
