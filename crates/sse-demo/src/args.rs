@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use sse_core::{HubConfig, LagPolicy};
-use sse_hyper::Timeouts;
+use sse_hyper::{ConnectionLimits, Timeouts};
 
 /// The flags, as `--help` prints them.
 pub const USAGE: &str = "\
@@ -23,8 +23,13 @@ Options:
                                 (or idles between requests) [default: 10]
   --body-timeout SECS           ... whose request body takes longer [default: 30]
   --idle-timeout SECS           ... that moves no byte for that long [default: 60]
-  --write-stall SECS            ... that takes no byte of its stream for that long
-                                (a client that stopped reading) [default: 30]
+  --write-stall SECS            ... that takes no byte of its stream for that long,
+                                or leaves what it got unread that long (a client
+                                that stopped reading) [default: 30]
+  --max-connections-per-peer N  close connections from an address that has N open,
+                                0 for no limit [default: 256]
+  --max-connections N           close connections past N open, 0 for no limit
+                                [default: what the open-file limit holds, less 64]
   --trust-client-id             take the client id a request asks for (sse-clientid
                                 header, client=) instead of issuing one: only
                                 behind something trusted that sets it
@@ -48,7 +53,15 @@ pub struct DemoArgs {
     /// demos serve with them as they are, the smol demo takes the head, body and
     /// write-stall ones.
     pub timeouts: Timeouts,
+    /// How many connections may be open from one address and in all
+    /// (`--max-connections-per-peer`, `--max-connections`): every demo serves with
+    /// them.
+    pub connections: ConnectionLimits,
 }
+
+/// Connections one address may have open by default: more than a browser or a
+/// small office behind one address opens, a small share of what a server holds.
+const MAX_CONNECTIONS_PER_PEER: usize = 256;
 
 impl DemoArgs {
     /// Reads the process's arguments; prints the usage and exits on `--help` or an
@@ -80,6 +93,9 @@ impl DemoArgs {
             config: HubConfig::default().client_id_event(Some("client-id".into())),
             redis: None,
             timeouts: Timeouts::default(),
+            connections: ConnectionLimits::default()
+                .per_peer(MAX_CONNECTIONS_PER_PEER)
+                .total(sse_hyper::connections_within_file_limit()),
         };
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -116,6 +132,10 @@ impl DemoArgs {
                 "--body-timeout" => parsed.timeouts.body = seconds(&flag, &value()?)?,
                 "--idle-timeout" => parsed.timeouts.idle = seconds(&flag, &value()?)?,
                 "--write-stall" => parsed.timeouts.write_stall = seconds(&flag, &value()?)?,
+                "--max-connections-per-peer" => {
+                    parsed.connections.per_peer = limit(&flag, &value()?)?;
+                }
+                "--max-connections" => parsed.connections.total = limit(&flag, &value()?)?,
                 other => return Err(format!("unknown flag {other:?}")),
             }
         }
@@ -129,6 +149,11 @@ fn seconds(flag: &str, value: &str) -> Result<Duration, String> {
         0 => Err(format!("{flag}: at least 1 second")),
         seconds => Ok(Duration::from_secs(seconds)),
     }
+}
+
+/// A number of connections; 0 for no limit.
+fn limit(flag: &str, value: &str) -> Result<Option<usize>, String> {
+    Ok(Some(parse::<usize>(flag, value)?).filter(|&limit| limit > 0))
 }
 
 fn parse<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {

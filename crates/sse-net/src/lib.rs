@@ -5,7 +5,7 @@
 //! | item | use |
 //! |---|---|
 //! | [`peer_window`], [`Window`] | the peer's TCP receive window as the kernel last heard it (Linux; `None` elsewhere) |
-//! | [`PeerWatch`], [`Verdict`] | whether a peer still reads, from those windows: a stuck reader is found whatever the size of its unread backlog, not only once the kernel's buffers are full |
+//! | [`PeerWatch`], [`PeerSampler`], [`Verdict`] | whether a peer still reads, from those windows, and when to sample them: a stuck reader is found whatever the size of its unread backlog, not only once the kernel's buffers are full |
 //! | [`ConnectionLimits`], [`Connections`], [`Permit`] | connections per peer address and in all |
 //! | [`connections_within_file_limit`] | a total that fits in the process's file-descriptor limit |
 //! | [`AcceptFailure`], [`ACCEPT_BACKOFF`] | what an accept loop does when `accept` fails: never spin, never stop serving the connected |
@@ -20,7 +20,7 @@ mod window;
 pub use accept::{ACCEPT_BACKOFF, AcceptFailure};
 pub use limit::{ConnectionLimits, Connections, Permit, Refused};
 pub use rlimit::{RESERVED_FILES, connections_within_file_limit};
-pub use watch::{PeerWatch, Verdict};
+pub use watch::{PeerSampler, PeerWatch, SAMPLE_EVERY, Verdict};
 #[cfg(unix)]
 pub use window::peer_window;
 pub use window::Window;

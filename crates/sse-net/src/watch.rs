@@ -135,6 +135,74 @@ impl PeerWatch {
     }
 }
 
+/// How often a busy connection's window is sampled while its peer keeps up: a
+/// stuck reader is found within its limit either way, and a connection writing
+/// thousands of times a second costs a few `getsockopt`s a second.
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+
+/// When a writer samples its peer's window, around a [`PeerWatch`]: after the
+/// first write, then after a write at most every [`SAMPLE_EVERY`] while the peer
+/// keeps up, after every write while it seems behind, and at the
+/// [`deadline`](Self::deadline). The writer takes the samples ([`peer_window`](crate::peer_window))
+/// and runs the timer.
+#[derive(Clone, Debug)]
+pub struct PeerSampler {
+    watch: PeerWatch,
+    /// The last sample; none yet.
+    sampled: Option<Instant>,
+    /// The largest write since.
+    largest: usize,
+    deadline: Option<Instant>,
+}
+
+impl PeerSampler {
+    /// Calls a peer stuck once it has held unread bytes for `limit` while more
+    /// were written.
+    #[must_use]
+    pub fn new(limit: Duration) -> Self {
+        PeerSampler {
+            watch: PeerWatch::new(limit),
+            sampled: None,
+            largest: 0,
+            deadline: None,
+        }
+    }
+
+    /// `bytes` were written at `now`: whether to sample now.
+    pub fn wrote(&mut self, bytes: usize, now: Instant) -> bool {
+        self.largest = self.largest.max(bytes);
+        let recent = self.sampled.is_some_and(|at| now < at + SAMPLE_EVERY);
+        self.deadline.is_some() || !recent
+    }
+
+    /// When to sample without a write (the peer seems behind); none while it keeps
+    /// up.
+    #[must_use]
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// A sample taken at `now` (after [`wrote`](Self::wrote) said so, or at the
+    /// [`deadline`](Self::deadline)).
+    pub fn sampled(&mut self, window: Window, now: Instant) -> Verdict {
+        self.sampled = Some(now);
+        let largest = std::mem::take(&mut self.largest);
+        let verdict = if largest > 0 {
+            self.watch.wrote(largest, window, now)
+        } else {
+            self.watch.observe(window, now)
+        };
+        self.deadline = match verdict {
+            Verdict::Behind(Some(deadline)) => Some(deadline),
+            // Behind, but nothing written since: sampled at each write from now
+            // on, and once a limit from now.
+            Verdict::Behind(None) => Some(now + self.watch.limit.max(SAMPLE_EVERY)),
+            Verdict::Reading | Verdict::Stuck => None,
+        };
+        verdict
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +286,34 @@ mod tests {
         }
         assert_eq!(verdict, Verdict::Reading, "its edge moved as far as it acknowledged");
         assert_eq!(watch.wrote(1024, window(narrow, acked + 1024), at(start, 5000)), Verdict::Reading);
+    }
+
+    #[test]
+    fn a_sampler_samples_the_first_write_then_rarely_while_the_peer_keeps_up() {
+        let start = Instant::now();
+        let mut sampler = PeerSampler::new(LIMIT);
+        assert!(sampler.wrote(100, start));
+        assert_eq!(sampler.sampled(window(65_536, 100), start), Verdict::Reading);
+        assert!(!sampler.wrote(100, at(start, 10)));
+        assert!(!sampler.wrote(5000, at(start, 20)));
+        assert!(sampler.wrote(100, at(start, 250)));
+        assert_eq!(sampler.deadline(), None);
+        // The largest write since the last sample counts: 5000 bytes held are slack.
+        assert_eq!(sampler.sampled(window(65_536 - 5000, 5300), at(start, 250)), Verdict::Reading);
+    }
+
+    #[test]
+    fn a_sampler_samples_every_write_while_the_peer_seems_behind() {
+        let start = Instant::now();
+        let mut sampler = PeerSampler::new(LIMIT);
+        assert!(sampler.wrote(1024, start));
+        assert_eq!(sampler.sampled(window(65_536, 1024), start), Verdict::Reading);
+        assert!(sampler.wrote(1024, at(start, 300)));
+        assert_eq!(sampler.sampled(window(50_000, 2048), at(start, 300)), Verdict::Behind(None));
+        assert_eq!(sampler.deadline(), Some(at(start, 2300)));
+        assert!(sampler.wrote(3, at(start, 310)));
+        assert_eq!(sampler.sampled(window(50_000, 2051), at(start, 310)), Verdict::Behind(Some(at(start, 2300))));
+        assert_eq!(sampler.sampled(window(50_000, 2051), at(start, 2300)), Verdict::Stuck);
     }
 
     #[test]
