@@ -142,8 +142,9 @@ pub const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
 /// When a writer samples its peer's window, around a [`PeerWatch`]: after the
 /// first write, then after a write at most every [`SAMPLE_EVERY`] while the peer
-/// keeps up, after every write while it seems behind, and at the
-/// [`deadline`](Self::deadline). The writer takes the samples ([`peer_window`](crate::peer_window))
+/// keeps up (and once more at the end of that period, at the
+/// [`deadline`](Self::deadline), for the writes it let pass), after every write
+/// while it seems behind, and at the deadline its verdict sets. The writer takes the samples ([`peer_window`](crate::peer_window))
 /// and runs the timer.
 #[derive(Clone, Debug)]
 pub struct PeerSampler {
@@ -152,6 +153,8 @@ pub struct PeerSampler {
     sampled: Option<Instant>,
     /// The largest write since.
     largest: usize,
+    /// Whether the peer seemed behind at the last sample.
+    behind: bool,
     deadline: Option<Instant>,
 }
 
@@ -164,6 +167,7 @@ impl PeerSampler {
             watch: PeerWatch::new(limit),
             sampled: None,
             largest: 0,
+            behind: false,
             deadline: None,
         }
     }
@@ -171,12 +175,19 @@ impl PeerSampler {
     /// `bytes` were written at `now`: whether to sample now.
     pub fn wrote(&mut self, bytes: usize, now: Instant) -> bool {
         self.largest = self.largest.max(bytes);
-        let recent = self.sampled.is_some_and(|at| now < at + SAMPLE_EVERY);
-        self.deadline.is_some() || !recent
+        let Some(sampled) = self.sampled else {
+            return true;
+        };
+        if self.behind || now >= sampled + SAMPLE_EVERY {
+            return true;
+        }
+        // Sampled at the end of the period instead, should no write come by then.
+        self.deadline.get_or_insert(sampled + SAMPLE_EVERY);
+        false
     }
 
-    /// When to sample without a write (the peer seems behind); none while it keeps
-    /// up.
+    /// When to sample without a write: the peer seems behind, or writes went
+    /// unsampled; none while it keeps up and every write was sampled.
     #[must_use]
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
@@ -192,6 +203,7 @@ impl PeerSampler {
         } else {
             self.watch.observe(window, now)
         };
+        self.behind = matches!(verdict, Verdict::Behind(_));
         self.deadline = match verdict {
             Verdict::Behind(Some(deadline)) => Some(deadline),
             // Behind, but nothing written since: sampled at each write from now
@@ -296,10 +308,11 @@ mod tests {
         assert_eq!(sampler.sampled(window(65_536, 100), start), Verdict::Reading);
         assert!(!sampler.wrote(100, at(start, 10)));
         assert!(!sampler.wrote(5000, at(start, 20)));
+        assert_eq!(sampler.deadline(), Some(at(start, 250)), "those writes, sampled then");
         assert!(sampler.wrote(100, at(start, 250)));
-        assert_eq!(sampler.deadline(), None);
         // The largest write since the last sample counts: 5000 bytes held are slack.
         assert_eq!(sampler.sampled(window(65_536 - 5000, 5300), at(start, 250)), Verdict::Reading);
+        assert_eq!(sampler.deadline(), None);
     }
 
     #[test]
