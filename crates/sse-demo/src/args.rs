@@ -29,7 +29,8 @@ Options:
   --max-connections-per-peer N  close connections from an address that has N open,
                                 0 for no limit [default: 256]
   --max-connections N           close connections past N open, 0 for no limit
-                                [default: what the open-file limit holds, less 64]
+                                [default: what the open-file limit holds, less
+                                a quarter of it, at most 64]
   --trust-client-id             take the client id a request asks for (sse-clientid
                                 header, client=) instead of issuing one: only
                                 behind something trusted that sets it

@@ -9,22 +9,28 @@
 //! ([`Window`], after each write and when a deadline comes) and says when the peer
 //! has held unread bytes for the whole limit while more were written.
 //!
-//! Measured on Linux 6.18 over loopback (a peer that never reads, 1 KiB writes):
-//! the window narrows from about 2 KiB unread on, by about half of what arrives,
-//! and is zero past about 90 KiB; a reader's stays at its widest. Writes of a few
-//! dozen bytes (keep-alive comments) do not narrow it at all until tens of KiB are
+//! Measured on Linux 6.18 over loopback, with the peer's default buffers (its
+//! window moves in 1 KiB units there): after 16 writes of 1 KiB left unread, its
+//! window is 2 to 3 KiB narrower than at the start; written in a quick burst, it
+//! narrows by about half of what arrives from 2 KiB unread on and is zero past
+//! about 90 KiB; a reader's stays at its widest, or grows. Writes of a few dozen
+//! bytes (keep-alive comments) do not narrow it at all until tens of KiB are
 //! unread: the peer's kernel absorbs them into what it holds, and from this side
-//! that cannot be told from reading. Hence the slack below, and the second test
-//! for readers whose window narrowed for another reason (the kernel's own
+//! that cannot be told from reading. So a stuck reader is found from a backlog of
+//! a few KiB written in frames of a KiB or more (HTTP/2 and chunked framing
+//! included), not from keep-alives alone. Hence the slack below, and the second
+//! test for readers whose window narrowed for another reason (the kernel's own
 //! accounting of its buffer can change).
 
 use std::time::{Duration, Instant};
 
 use crate::Window;
 
-/// Unread bytes a reader may seem to hold whatever it was sent: an acknowledgement
-/// sent as bytes arrive, before the application read them, shows them held.
-const MIN_SLACK: u64 = 4 * 1024;
+/// Units of the peer's window a reader may seem to hold whatever it was sent: the
+/// window moves by whole units (1 KiB on Linux's defaults), and an
+/// acknowledgement sent as bytes arrive, before the application read them, shows
+/// them held.
+const SLACK_GRAINS: u64 = 2;
 
 /// How many bytes must be acknowledged while a peer seems behind before its
 /// right window edge tells whether it read them.
@@ -94,9 +100,7 @@ impl PeerWatch {
     pub fn observe(&mut self, sample: Window, now: Instant) -> Verdict {
         self.widest = self.widest.max(sample.window);
         let held = u64::from(self.widest - sample.window);
-        let slack = MIN_SLACK
-            .max(self.largest_write.saturating_mul(2))
-            .max(u64::from(sample.grain) * 2);
+        let slack = (u64::from(sample.grain) * SLACK_GRAINS).max(self.largest_write.saturating_mul(2));
         if held <= slack {
             self.caught_up();
             return Verdict::Reading;
