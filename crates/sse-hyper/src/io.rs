@@ -246,10 +246,10 @@ impl<T> TimeoutIo<T> {
                 if let Err(error) = self.observe_peer(written) {
                     return Poll::Ready(Err(error));
                 }
-                if self.peer_deadline().is_some() {
-                    if let Err(error) = self.check(cx) {
-                        return Poll::Ready(Err(error));
-                    }
+                if self.peer_deadline().is_some()
+                    && let Err(error) = self.check(cx)
+                {
+                    return Poll::Ready(Err(error));
                 }
                 Poll::Ready(Ok(written))
             }
@@ -335,12 +335,16 @@ mod tests {
     #[tokio::test]
     async fn a_peer_that_leaves_a_few_kib_unread_is_closed_though_its_buffer_is_far_from_full() {
         let (server, _client) = connection().await;
-        let mut io = TimeoutIo::new(server, Duration::from_secs(600), Duration::from_secs(1)).watch_peer();
+        let mut io =
+            TimeoutIo::new(server, Duration::from_secs(600), Duration::from_secs(1)).watch_peer();
         // A guard far above the 1 s limit: the error is what is waited for.
         let error = frames_then_keep_alives(&mut io, Duration::from_secs(60)).await;
         let error = error.expect("the stuck reader was never closed");
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
-        assert_eq!(error.to_string(), "the peer left what it was sent unread for too long");
+        assert_eq!(
+            error.to_string(),
+            "the peer left what it was sent unread for too long"
+        );
     }
 
     #[cfg(target_os = "linux")]
@@ -351,7 +355,8 @@ mod tests {
             let mut buf = vec![0; 64 * 1024];
             while client.read(&mut buf).await.is_ok_and(|n| n > 0) {}
         });
-        let mut io = TimeoutIo::new(server, Duration::from_secs(600), Duration::from_secs(1)).watch_peer();
+        let mut io =
+            TimeoutIo::new(server, Duration::from_secs(600), Duration::from_secs(1)).watch_peer();
         // Three times the limit, keep-alives the whole time.
         let error = frames_then_keep_alives(&mut io, Duration::from_secs(3)).await;
         assert!(error.is_none(), "{error:?}");

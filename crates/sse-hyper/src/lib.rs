@@ -85,8 +85,8 @@ mod serve;
 pub use body::SseBody;
 pub use io::TimeoutIo;
 pub use serve::{BodyTimeout, RequestBody, Timeouts, serve, serve_with_limits};
-pub use sse_net::{ConnectionLimits, connections_within_file_limit};
 pub use sse_core::Hub;
+pub use sse_net::{ConnectionLimits, connections_within_file_limit};
 
 use sse_core::{ConnectOptions, IntoResponseStream};
 

@@ -118,12 +118,24 @@ mod tests {
     async fn no_first_request_within_head_and_no_request_for_idle_are_both_idle() {
         let requests = Arc::new(OpenRequests::default());
         let started = tokio::time::Instant::now();
-        requests.idle_for(Duration::from_secs(1), Duration::from_secs(5)).await;
-        assert_eq!(started.elapsed(), Duration::from_secs(1), "the head timeout");
+        requests
+            .idle_for(Duration::from_secs(1), Duration::from_secs(5))
+            .await;
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(1),
+            "the head timeout"
+        );
         drop(requests.open());
         let started = tokio::time::Instant::now();
-        requests.idle_for(Duration::from_secs(1), Duration::from_secs(5)).await;
-        assert_eq!(started.elapsed(), Duration::from_secs(5), "the idle timeout");
+        requests
+            .idle_for(Duration::from_secs(1), Duration::from_secs(5))
+            .await;
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(5),
+            "the idle timeout"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -135,7 +147,9 @@ mod tests {
         assert!(timed.await.is_err(), "idle while a request was open");
         let started = tokio::time::Instant::now();
         drop(open);
-        requests.idle_for(Duration::from_secs(1), Duration::from_secs(5)).await;
+        requests
+            .idle_for(Duration::from_secs(1), Duration::from_secs(5))
+            .await;
         assert_eq!(started.elapsed(), Duration::from_secs(5));
     }
 }

@@ -14,8 +14,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, TcpStream};
 use sse_net::{ACCEPT_BACKOFF, AcceptFailure, ConnectionLimits, Connections};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
 
 use crate::TimeoutIo;

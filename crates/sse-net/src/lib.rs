@@ -21,6 +21,6 @@ pub use accept::{ACCEPT_BACKOFF, AcceptFailure};
 pub use limit::{ConnectionLimits, Connections, Permit, Refused};
 pub use rlimit::{RESERVED_FILES, connections_within_file_limit};
 pub use watch::{PeerSampler, PeerWatch, SAMPLE_EVERY, Verdict};
+pub use window::Window;
 #[cfg(unix)]
 pub use window::peer_window;
-pub use window::Window;

@@ -132,7 +132,10 @@ impl Connections {
         let Some(per_peer) = self.limits.per_peer else {
             return Ok(permit);
         };
-        let mut peers = counts.per_peer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut peers = counts
+            .per_peer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let open = peers.entry(peer).or_insert(0);
         if *open >= per_peer {
             if *open == 0 {
@@ -185,7 +188,9 @@ mod tests {
     #[test]
     fn no_limits_admit_everyone() {
         let connections = Connections::default();
-        let permits: Vec<_> = (0..1000).map(|_| connections.admit(ip("::1")).unwrap()).collect();
+        let permits: Vec<_> = (0..1000)
+            .map(|_| connections.admit(ip("::1")).unwrap())
+            .collect();
         assert_eq!(connections.open(), 1000);
         drop(permits);
         assert_eq!(connections.open(), 0);
@@ -194,12 +199,26 @@ mod tests {
     #[test]
     fn one_address_past_its_limit_is_refused_and_others_are_not() {
         let connections = Connections::new(ConnectionLimits::default().per_peer(2));
-        let a = [connections.admit(ip("10.0.0.1")).unwrap(), connections.admit(ip("10.0.0.1")).unwrap()];
-        assert_eq!(connections.admit(ip("10.0.0.1")).unwrap_err(), Refused::PerPeer);
+        let a = [
+            connections.admit(ip("10.0.0.1")).unwrap(),
+            connections.admit(ip("10.0.0.1")).unwrap(),
+        ];
+        assert_eq!(
+            connections.admit(ip("10.0.0.1")).unwrap_err(),
+            Refused::PerPeer
+        );
         let _b = connections.admit(ip("10.0.0.2")).unwrap();
         assert_eq!(connections.open(), 3, "the refused one is not counted");
         drop(a);
-        assert!(connections.counts.per_peer.lock().unwrap().get(&ip("10.0.0.1")).is_none());
+        assert!(
+            connections
+                .counts
+                .per_peer
+                .lock()
+                .unwrap()
+                .get(&ip("10.0.0.1"))
+                .is_none()
+        );
         assert!(connections.admit(ip("10.0.0.1")).is_ok());
     }
 
@@ -208,7 +227,10 @@ mod tests {
         let connections = Connections::new(ConnectionLimits::default().total(2).per_peer(5));
         let first = connections.admit(ip("10.0.0.1")).unwrap();
         let _second = connections.admit(ip("10.0.0.2")).unwrap();
-        assert_eq!(connections.admit(ip("10.0.0.3")).unwrap_err(), Refused::Total);
+        assert_eq!(
+            connections.admit(ip("10.0.0.3")).unwrap_err(),
+            Refused::Total
+        );
         assert_eq!(connections.open(), 2);
         drop(first);
         assert!(connections.admit(ip("10.0.0.3")).is_ok());
@@ -217,7 +239,10 @@ mod tests {
     #[test]
     fn a_per_peer_limit_of_zero_admits_no_one_and_keeps_no_entry() {
         let connections = Connections::new(ConnectionLimits::default().per_peer(0));
-        assert_eq!(connections.admit(ip("10.0.0.1")).unwrap_err(), Refused::PerPeer);
+        assert_eq!(
+            connections.admit(ip("10.0.0.1")).unwrap_err(),
+            Refused::PerPeer
+        );
         assert!(connections.counts.per_peer.lock().unwrap().is_empty());
         assert_eq!(connections.open(), 0);
     }

@@ -10,17 +10,20 @@
 //! has held unread bytes for the whole limit while more were written.
 //!
 //! Measured on Linux 6.18 over loopback, with the peer's default buffers (its
-//! window moves in 1 KiB units there): after 16 writes of 1 KiB left unread, its
-//! window is 2 to 3 KiB narrower than at the start; written in a quick burst, it
-//! narrows by about half of what arrives from 2 KiB unread on and is zero past
-//! about 90 KiB; a reader's stays at its widest, or grows. Writes of a few dozen
-//! bytes (keep-alive comments) do not narrow it at all until tens of KiB are
-//! unread: the peer's kernel absorbs them into what it holds, and from this side
-//! that cannot be told from reading. So a stuck reader is found from a backlog of
-//! a few KiB written in frames of a KiB or more (HTTP/2 and chunked framing
-//! included), not from keep-alives alone. Hence the slack below, and the second
-//! test for readers whose window narrowed for another reason (the kernel's own
-//! accounting of its buffer can change).
+//! window moves in 1 KiB units there). Written as 1 KiB frames, one write each,
+//! to a peer that reads nothing: 32 frames narrow its window by about 18 KiB, 64
+//! by about 39 KiB; a reader's window stays at its widest, or grows. Written as
+//! the hub batches them (a few writes of up to 16 KiB, which the peer's kernel
+//! packs tightly), 34 KiB unread did not narrow it at all, 64 KiB did. Writes of a
+//! few dozen bytes (keep-alive comments) do not narrow it until tens of KiB are
+//! unread. What the peer's kernel absorbs without narrowing its window cannot be
+//! told from reading from this side: that much (up to about half its receive
+//! buffer) a stuck reader may hold unnoticed; past it, it is closed within the
+//! limit however slowly it fills. The window at rest grows a little before it
+//! narrows, so it is sampled at every write while it moves. Hence the slack below
+//! (an acknowledgement sent before the application read shows the last write
+//! held), and the second test for readers whose window narrowed for another
+//! reason (the kernel's own accounting of its buffer can change).
 
 use std::time::{Duration, Instant};
 
@@ -43,8 +46,8 @@ pub struct PeerWatch {
     limit: Duration,
     /// The widest window the peer advertised while it kept up.
     widest: u32,
-    /// The largest write since the peer was last seen to keep up: an
-    /// acknowledgement sent before the application read it shows that much held.
+    /// The largest write since the last sample: an acknowledgement sent before
+    /// the application read it shows that much held.
     largest_write: u64,
     behind: Option<Behind>,
 }
@@ -86,21 +89,28 @@ impl PeerWatch {
         }
     }
 
-    /// `bytes` were written at `now`; `window` is a sample taken just after.
+    /// `bytes` were written at `now` (the largest write since the last sample);
+    /// `window` is a sample taken just after.
     pub fn wrote(&mut self, bytes: usize, window: Window, now: Instant) -> Verdict {
-        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
-        self.largest_write = self.largest_write.max(bytes);
+        self.largest_write = u64::try_from(bytes).unwrap_or(u64::MAX);
         if let Some(behind) = &mut self.behind {
             behind.wrote = true;
         }
-        self.observe(window, now)
+        let verdict = self.judge(window, now);
+        self.largest_write = 0;
+        verdict
     }
 
     /// A sample taken at `now` without a write (a deadline came).
     pub fn observe(&mut self, sample: Window, now: Instant) -> Verdict {
+        self.judge(sample, now)
+    }
+
+    fn judge(&mut self, sample: Window, now: Instant) -> Verdict {
         self.widest = self.widest.max(sample.window);
         let held = u64::from(self.widest - sample.window);
-        let slack = (u64::from(sample.grain) * SLACK_GRAINS).max(self.largest_write.saturating_mul(2));
+        let slack =
+            (u64::from(sample.grain) * SLACK_GRAINS).max(self.largest_write.saturating_mul(2));
         if held <= slack {
             self.caught_up();
             return Verdict::Reading;
@@ -146,9 +156,11 @@ pub const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
 /// When a writer samples its peer's window, around a [`PeerWatch`]: after the
 /// first write, then after a write at most every [`SAMPLE_EVERY`] while the peer
-/// keeps up (and once more at the end of that period, at the
-/// [`deadline`](Self::deadline), for the writes it let pass), after every write
-/// while it seems behind, and at the deadline its verdict sets. The writer takes the samples ([`peer_window`](crate::peer_window))
+/// keeps up and its window stays put (and once more at the end of that period, at
+/// the [`deadline`](Self::deadline), for the writes it let pass); after every
+/// write while its window moves (a peer that stops reading lets it grow a little,
+/// then narrows it: the widest is what its narrowing is measured from) or it
+/// seems behind; and at the deadline its verdict sets. The writer takes the samples ([`peer_window`](crate::peer_window))
 /// and runs the timer.
 #[derive(Clone, Debug)]
 pub struct PeerSampler {
@@ -159,6 +171,9 @@ pub struct PeerSampler {
     largest: usize,
     /// Whether the peer seemed behind at the last sample.
     behind: bool,
+    /// The window at the last sample, and whether it differed from the one before.
+    window: Option<u32>,
+    moving: bool,
     deadline: Option<Instant>,
 }
 
@@ -172,6 +187,8 @@ impl PeerSampler {
             sampled: None,
             largest: 0,
             behind: false,
+            window: None,
+            moving: false,
             deadline: None,
         }
     }
@@ -182,7 +199,7 @@ impl PeerSampler {
         let Some(sampled) = self.sampled else {
             return true;
         };
-        if self.behind || now >= sampled + SAMPLE_EVERY {
+        if self.behind || self.moving || now >= sampled + SAMPLE_EVERY {
             return true;
         }
         // Sampled at the end of the period instead, should no write come by then.
@@ -201,6 +218,8 @@ impl PeerSampler {
     /// [`deadline`](Self::deadline)).
     pub fn sampled(&mut self, window: Window, now: Instant) -> Verdict {
         self.sampled = Some(now);
+        self.moving = self.window.is_some_and(|last| last != window.window);
+        self.window = Some(window.window);
         let largest = std::mem::take(&mut self.largest);
         let verdict = if largest > 0 {
             self.watch.wrote(largest, window, now)
@@ -247,7 +266,10 @@ mod tests {
             // Acknowledged before it was read: one write held, then read.
             let verdict = watch.wrote(1024, window(65_536 - 1024, acked), at(start, i * 100));
             assert_eq!(verdict, Verdict::Reading);
-            assert_eq!(watch.observe(window(65_536, acked), at(start, i * 100 + 50)), Verdict::Reading);
+            assert_eq!(
+                watch.observe(window(65_536, acked), at(start, i * 100 + 50)),
+                Verdict::Reading
+            );
         }
     }
 
@@ -260,15 +282,26 @@ mod tests {
         // 16 writes of 1 KiB, its window narrowing by half of each (as measured).
         for i in 0..16 {
             acked += 1024;
-            verdicts.push(watch.wrote(1024, window(71_680 - 512 * (i as u32 + 1), acked), at(start, i * 10)));
+            verdicts.push(watch.wrote(
+                1024,
+                window(71_680 - 512 * (i as u32 + 1), acked),
+                at(start, i * 10),
+            ));
         }
         assert_eq!(verdicts[0], Verdict::Reading);
-        assert!(matches!(verdicts[15], Verdict::Behind(Some(_))), "{verdicts:?}");
+        assert!(
+            matches!(verdicts[15], Verdict::Behind(Some(_))),
+            "{verdicts:?}"
+        );
         // Keep-alives: 3 bytes each, which its window does not show.
         let mut verdict = Verdict::Reading;
         for second in 1..=3 {
             acked += 3;
-            verdict = watch.wrote(3, window(71_680 - 8 * 1024, acked), at(start, second * 1000));
+            verdict = watch.wrote(
+                3,
+                window(71_680 - 8 * 1024, acked),
+                at(start, second * 1000),
+            );
         }
         assert_eq!(verdict, Verdict::Stuck);
     }
@@ -279,10 +312,19 @@ mod tests {
         let mut watch = PeerWatch::new(LIMIT);
         assert_eq!(watch.observe(window(65_536, 0), start), Verdict::Reading);
         // A big write acknowledged before it was read, then silence.
-        assert_eq!(watch.observe(window(65_536 - 32 * 1024, 32 * 1024), at(start, 10)), Verdict::Behind(None));
-        assert_eq!(watch.observe(window(65_536 - 32 * 1024, 32 * 1024), at(start, 10_000)), Verdict::Behind(None));
+        assert_eq!(
+            watch.observe(window(65_536 - 32 * 1024, 32 * 1024), at(start, 10)),
+            Verdict::Behind(None)
+        );
+        assert_eq!(
+            watch.observe(window(65_536 - 32 * 1024, 32 * 1024), at(start, 10_000)),
+            Verdict::Behind(None)
+        );
         // The next write's acknowledgement shows it read the first.
-        assert_eq!(watch.wrote(3, window(65_536, 32 * 1024 + 3), at(start, 10_001)), Verdict::Reading);
+        assert_eq!(
+            watch.wrote(3, window(65_536, 32 * 1024 + 3), at(start, 10_001)),
+            Verdict::Reading
+        );
     }
 
     #[test]
@@ -300,8 +342,15 @@ mod tests {
                 break;
             }
         }
-        assert_eq!(verdict, Verdict::Reading, "its edge moved as far as it acknowledged");
-        assert_eq!(watch.wrote(1024, window(narrow, acked + 1024), at(start, 5000)), Verdict::Reading);
+        assert_eq!(
+            verdict,
+            Verdict::Reading,
+            "its edge moved as far as it acknowledged"
+        );
+        assert_eq!(
+            watch.wrote(1024, window(narrow, acked + 1024), at(start, 5000)),
+            Verdict::Reading
+        );
     }
 
     #[test]
@@ -309,14 +358,36 @@ mod tests {
         let start = Instant::now();
         let mut sampler = PeerSampler::new(LIMIT);
         assert!(sampler.wrote(100, start));
-        assert_eq!(sampler.sampled(window(65_536, 100), start), Verdict::Reading);
+        assert_eq!(
+            sampler.sampled(window(65_536, 100), start),
+            Verdict::Reading
+        );
         assert!(!sampler.wrote(100, at(start, 10)));
         assert!(!sampler.wrote(5000, at(start, 20)));
-        assert_eq!(sampler.deadline(), Some(at(start, 250)), "those writes, sampled then");
+        assert_eq!(
+            sampler.deadline(),
+            Some(at(start, 250)),
+            "those writes, sampled then"
+        );
         assert!(sampler.wrote(100, at(start, 250)));
         // The largest write since the last sample counts: 5000 bytes held are slack.
-        assert_eq!(sampler.sampled(window(65_536 - 5000, 5300), at(start, 250)), Verdict::Reading);
+        assert_eq!(
+            sampler.sampled(window(65_536 - 5000, 5300), at(start, 250)),
+            Verdict::Reading
+        );
         assert_eq!(sampler.deadline(), None);
+        // Its window moved: the next write is sampled, however soon.
+        assert!(sampler.wrote(100, at(start, 260)));
+        assert_eq!(
+            sampler.sampled(window(65_536, 5400), at(start, 260)),
+            Verdict::Reading
+        );
+        assert!(sampler.wrote(100, at(start, 270)));
+        assert_eq!(
+            sampler.sampled(window(65_536, 5500), at(start, 270)),
+            Verdict::Reading
+        );
+        assert!(!sampler.wrote(100, at(start, 280)), "its window stayed put");
     }
 
     #[test]
@@ -324,22 +395,46 @@ mod tests {
         let start = Instant::now();
         let mut sampler = PeerSampler::new(LIMIT);
         assert!(sampler.wrote(1024, start));
-        assert_eq!(sampler.sampled(window(65_536, 1024), start), Verdict::Reading);
+        assert_eq!(
+            sampler.sampled(window(65_536, 1024), start),
+            Verdict::Reading
+        );
         assert!(sampler.wrote(1024, at(start, 300)));
-        assert_eq!(sampler.sampled(window(50_000, 2048), at(start, 300)), Verdict::Behind(None));
+        assert_eq!(
+            sampler.sampled(window(50_000, 2048), at(start, 300)),
+            Verdict::Behind(None)
+        );
         assert_eq!(sampler.deadline(), Some(at(start, 2300)));
         assert!(sampler.wrote(3, at(start, 310)));
-        assert_eq!(sampler.sampled(window(50_000, 2051), at(start, 310)), Verdict::Behind(Some(at(start, 2300))));
-        assert_eq!(sampler.sampled(window(50_000, 2051), at(start, 2300)), Verdict::Stuck);
+        assert_eq!(
+            sampler.sampled(window(50_000, 2051), at(start, 310)),
+            Verdict::Behind(Some(at(start, 2300)))
+        );
+        assert_eq!(
+            sampler.sampled(window(50_000, 2051), at(start, 2300)),
+            Verdict::Stuck
+        );
     }
 
     #[test]
     fn a_full_peer_is_stuck_after_the_limit() {
         let start = Instant::now();
         let mut watch = PeerWatch::new(LIMIT);
-        assert_eq!(watch.wrote(1024, window(65_536, 1024), start), Verdict::Reading);
-        assert_eq!(watch.wrote(1024, window(0, 2048), at(start, 10)), Verdict::Behind(None));
-        assert_eq!(watch.wrote(1, window(0, 2048), at(start, 20)), Verdict::Behind(Some(at(start, 2010))));
-        assert_eq!(watch.observe(window(0, 2048), at(start, 2010)), Verdict::Stuck);
+        assert_eq!(
+            watch.wrote(1024, window(65_536, 1024), start),
+            Verdict::Reading
+        );
+        assert_eq!(
+            watch.wrote(1024, window(0, 2048), at(start, 10)),
+            Verdict::Behind(None)
+        );
+        assert_eq!(
+            watch.wrote(1, window(0, 2048), at(start, 20)),
+            Verdict::Behind(Some(at(start, 2010)))
+        );
+        assert_eq!(
+            watch.observe(window(0, 2048), at(start, 2010)),
+            Verdict::Stuck
+        );
     }
 }

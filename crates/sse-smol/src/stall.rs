@@ -175,10 +175,10 @@ impl<W> WriteTimeout<W> {
     ) -> Poll<io::Result<usize>> {
         if !polled.is_pending() {
             self.timer = None;
-            if let Poll::Ready(Ok(written @ 1..)) = polled {
-                if let Err(error) = self.observe_peer(written) {
-                    return Poll::Ready(Err(error));
-                }
+            if let Poll::Ready(Ok(written @ 1..)) = polled
+                && let Err(error) = self.observe_peer(written)
+            {
+                return Poll::Ready(Err(error));
             }
             return polled;
         }
@@ -305,7 +305,10 @@ mod tests {
             .await;
             let error = error.expect_err("stuck");
             assert_eq!(error.kind(), io::ErrorKind::TimedOut);
-            assert_eq!(error.to_string(), "the peer left what it was sent unread for too long");
+            assert_eq!(
+                error.to_string(),
+                "the peer left what it was sent unread for too long"
+            );
         });
     }
 
