@@ -27,8 +27,9 @@ Options:
                                 or leaves what it got unread that long (a client
                                 that stopped reading) [default: 30]
   --max-connections-per-peer N  close connections from an address that has N open,
-                                0 for no limit [default: 256]
-  --max-connections N           close connections past N open, 0 for no limit
+                                0 for no limit [default: 256, at most a quarter
+                                of the default --max-connections]
+  --max-connections N           accept no more while N are open, 0 for no limit
                                 [default: what the open-file limit holds, less
                                 a quarter of it, at most 64]
   --trust-client-id             take the client id a request asks for (sse-clientid
@@ -61,8 +62,19 @@ pub struct DemoArgs {
 }
 
 /// Connections one address may have open by default: more than a browser or a
-/// small office behind one address opens, a small share of what a server holds.
+/// small office behind one address opens, and at most a quarter of the total, so
+/// that one address never takes every place.
 const MAX_CONNECTIONS_PER_PEER: usize = 256;
+
+/// What the open-file limit holds in all, and per address the lesser of
+/// [`MAX_CONNECTIONS_PER_PEER`] and a quarter of that.
+fn default_connection_limits() -> ConnectionLimits {
+    let total = sse_hyper::connections_within_file_limit();
+    let per_peer = total.map_or(MAX_CONNECTIONS_PER_PEER, |total| {
+        MAX_CONNECTIONS_PER_PEER.min(total / 4).max(1)
+    });
+    ConnectionLimits::default().per_peer(per_peer).total(total)
+}
 
 impl DemoArgs {
     /// Reads the process's arguments; prints the usage and exits on `--help` or an
@@ -94,9 +106,7 @@ impl DemoArgs {
             config: HubConfig::default().client_id_event(Some("client-id".into())),
             redis: None,
             timeouts: Timeouts::default(),
-            connections: ConnectionLimits::default()
-                .per_peer(MAX_CONNECTIONS_PER_PEER)
-                .total(sse_hyper::connections_within_file_limit()),
+            connections: default_connection_limits(),
         };
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {

@@ -160,9 +160,10 @@ pub async fn serve<F, B>(
 }
 
 /// [`serve`], with at most so many connections open per peer address and in all
-/// ([`ConnectionLimits`]): one past a limit is closed as soon as it is accepted, so
-/// an attacker that reopens every connection the server closes holds no more than
-/// its share of file descriptors, and clients from elsewhere get in.
+/// ([`ConnectionLimits`]): one past its address's limit is closed as soon as it is
+/// accepted, so an attacker that reopens every connection the server closes holds
+/// no more than its share of file descriptors, and clients from elsewhere get in;
+/// at the total, accepting pauses until a connection closes.
 ///
 /// ```no_run
 /// use std::convert::Infallible;
@@ -196,8 +197,13 @@ pub async fn serve_with_limits<F, B>(
     let shutdown = std::pin::pin!(shutdown);
     let mut shutdown = shutdown;
     loop {
+        // At the total limit, connections wait in the kernel's queue until one
+        // closes, rather than being accepted only to be closed.
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = async {
+                connections.room().await;
+                listener.accept().await
+            } => accepted,
             () = &mut shutdown => break,
         };
         let (tcp, peer) = match accepted {

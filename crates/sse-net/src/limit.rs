@@ -5,15 +5,17 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use event_listener::Event;
+
 /// Bounds on open connections: per peer address (an attacker that reopens every
-/// connection the server closes holds at most this many) and in all (below the
-/// process's file-descriptor limit, so that accepting never runs out). Both off
-/// by default.
+/// connection the server closes holds at most this many; keep it well below the
+/// total) and in all (below the process's file-descriptor limit, so that
+/// accepting never runs out). Both off by default.
 ///
 /// | limit | default | a connection past it |
 /// |---|---|---|
 /// | [`per_peer`](Self::per_peer) | none | from an address that has that many open is closed at once |
-/// | [`total`](Self::total) | none | while that many are open is closed at once |
+/// | [`total`](Self::total) | none | waits in the kernel's queue (accepting pauses, [`Connections::room`]) until one closes |
 ///
 /// ```
 /// let limits = sse_net::ConnectionLimits::default().per_peer(32).total(10_000);
@@ -56,6 +58,8 @@ pub struct Connections {
 #[derive(Debug, Default)]
 struct Counts {
     total: AtomicUsize,
+    /// Told when a connection closes.
+    closed: Event,
     /// Only addresses with a connection open: an entry goes with its last one.
     per_peer: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -95,6 +99,34 @@ impl Connections {
     #[must_use]
     pub fn open(&self) -> usize {
         self.counts.total.load(Ordering::Acquire)
+    }
+
+    /// Resolves once fewer than [`ConnectionLimits::total`] connections are open:
+    /// an accept loop waits here rather than accept connections only to close
+    /// them (they wait in the kernel's queue meanwhile, and get in as others
+    /// close). Any runtime.
+    ///
+    /// ```
+    /// use sse_net::{ConnectionLimits, Connections};
+    ///
+    /// let connections = Connections::new(ConnectionLimits::default().total(1));
+    /// let permit = connections.admit("192.0.2.1".parse().unwrap()).unwrap();
+    /// let closed = std::thread::spawn(move || drop(permit));
+    /// futures_lite::future::block_on(connections.room());
+    /// assert_eq!(connections.open(), 0);
+    /// # closed.join().unwrap();
+    /// ```
+    pub async fn room(&self) {
+        let Some(total) = self.limits.total else {
+            return;
+        };
+        loop {
+            let closed = self.counts.closed.listen();
+            if self.open() < total {
+                return;
+            }
+            closed.await;
+        }
     }
 
     /// Admits a connection from `peer`, or says which limit it is past.
@@ -174,6 +206,7 @@ impl Drop for Permit {
             }
         }
         self.counts.total.fetch_sub(1, Ordering::AcqRel);
+        self.counts.closed.notify(usize::MAX);
     }
 }
 

@@ -150,9 +150,10 @@ impl Server {
     }
 
     /// At most so many connections open per peer address and in all (none by
-    /// default): one past a limit is closed as soon as it is accepted, so an
-    /// attacker that reopens every connection the server closes holds no more
-    /// than its share of file descriptors.
+    /// default): one past its address's limit is closed as soon as it is
+    /// accepted, so an attacker that reopens every connection the server closes
+    /// holds no more than its share of file descriptors; at the total, accepting
+    /// pauses until a connection closes.
     #[must_use]
     pub fn connection_limits(mut self, limits: ConnectionLimits) -> Self {
         self.connections = limits;
@@ -201,6 +202,9 @@ impl Server {
         let connections = Connections::new(self.connections);
         let accept = async {
             loop {
+                // At the total limit, connections wait in the kernel's queue until
+                // one closes, rather than being accepted only to be closed.
+                connections.room().await;
                 match listener.accept().await {
                     Ok((connection, peer)) => {
                         // Past a limit: closed here, at once, freeing its descriptor.
