@@ -21,6 +21,7 @@ mod generate;
 mod redis;
 mod resume;
 mod security;
+mod serving;
 mod timeouts;
 
 use sse_testkit::demo::{Adapter, run};
@@ -65,6 +66,9 @@ macro_rules! adapter_tests {
                 security::a_post_that_is_not_json_is_415_and_does_nothing,
                 timeouts::silent_and_half_sent_requests_are_closed,
                 timeouts::a_stream_whose_client_stops_reading_is_closed,
+                serving::a_stuck_reader_with_a_small_backlog_is_closed,
+                serving::an_http2_connection_with_only_pings_is_closed,
+                serving::a_connection_flood_from_one_address_leaves_room_for_others,
                 generate::generate_streams_every_word_in_order,
                 generate::generate_spaced_words_arrive_as_made,
                 generate::generate_idle_stream_gets_keep_alive,

@@ -25,9 +25,11 @@ async fn main() -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
     // Every stream gets the farewell event and ends on SIGINT or SIGTERM; the
-    // timeouts, `TCP_NODELAY` and the grace period are `sse_axum::serve`'s.
+    // timeouts, the connection limits, `TCP_NODELAY` and the grace period are
+    // `sse_axum::serve_with_limits`'s.
     let shutdown = sse_demo::shut_down_on_signal(hub);
-    sse_axum::serve(listener, app, args.timeouts, shutdown).await;
+    let (timeouts, limits) = (args.timeouts, args.connections);
+    sse_axum::serve_with_limits(listener, app, timeouts, limits, shutdown).await;
     println!("shut down");
     Ok(())
 }

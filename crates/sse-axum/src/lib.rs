@@ -8,7 +8,8 @@
 //! | [`Sse::from_stream`] ([`SseStream`]) | your own events as the response, from `GET` or `POST` handlers: an LLM's tokens, a job's progress, from a stream or a [`channel`](sse_core::channel) |
 //! | [`ClientId`], [`LastEventId`] | extractors for your own handlers |
 //! | [`spawn_keep_alive`] | keep-alive comments on tokio's timer |
-//! | [`serve`], [`Timeouts`] | serves a `Router` with every timeout an open port needs (request head and body, idle connections, write stalls) |
+//! | [`serve`], [`Timeouts`] | serves a `Router` with every timeout an open port needs (request head and body, idle connections whatever HTTP/2 PINGs arrive, write stalls and stuck readers) |
+//! | [`serve_with_limits`], [`ConnectionLimits`] | the same, with at most so many connections per peer address and in all |
 //! | [`TimeoutListener`] | idle and write-stall timeouts for `axum::serve` |
 //!
 //! # Serving facing the internet
@@ -17,10 +18,12 @@
 //! request, or stops reading holds its connection (and a file descriptor)
 //! forever. [`serve`] is `axum::serve` with them all ([`Timeouts`]: head 10 s,
 //! body 30 s, idle 60 s, write stall 30 s, each settable), `TCP_NODELAY` and
-//! graceful shutdown. To keep `axum::serve`, wrap its listener in a
+//! graceful shutdown; [`serve_with_limits`] adds connection limits per peer
+//! address and in all. To keep `axum::serve`, wrap its listener in a
 //! [`TimeoutListener`]: that closes idle connections (a silent one, half a head or
 //! body, an idle keep-alive) and stalled ones, though not a request that drips
-//! slowly.
+//! slowly, a reader that left a few KiB unread, or an HTTP/2 connection kept open
+//! by PINGs alone.
 //!
 //! Encoding, policy, the response head and refusals (405, 503 with `Retry-After`,
 //! the admission hook's status) are `sse-core`'s; the body is `sse-hyper`'s, which
@@ -100,7 +103,7 @@ use sse_core::{ConnectOptions, IntoResponseStream, ResponseStream};
 use sse_hyper::SseBody;
 
 pub use sse_core::Hub;
-pub use sse_hyper::{Timeouts, spawn_keep_alive};
+pub use sse_hyper::{ConnectionLimits, Timeouts, spawn_keep_alive};
 
 /// A ready `/events` handler, reading the request as
 /// [`ConnectOptions::from_parts`] does: topics (`topic=`) and `Last-Event-ID`; the
@@ -239,7 +242,29 @@ pub async fn serve(
     timeouts: Timeouts,
     shutdown: impl Future<Output = ()>,
 ) {
-    sse_hyper::serve(listener, timeouts, shutdown, move |request| {
+    let limits = ConnectionLimits::default();
+    serve_with_limits(listener, router, timeouts, limits, shutdown).await;
+}
+
+/// [`serve`], with at most so many connections open per peer address and in all
+/// (see [`sse_hyper::serve_with_limits`]): one past a limit is closed as soon as it
+/// is accepted.
+///
+/// ```no_run
+/// # async fn run(app: axum::Router, listener: tokio::net::TcpListener) {
+/// let limits = sse_axum::ConnectionLimits::default().per_peer(64);
+/// let timeouts = sse_axum::Timeouts::default();
+/// sse_axum::serve_with_limits(listener, app, timeouts, limits, std::future::pending()).await;
+/// # }
+/// ```
+pub async fn serve_with_limits(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    timeouts: Timeouts,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    sse_hyper::serve_with_limits(listener, timeouts, limits, shutdown, move |request| {
         let mut router = router.clone();
         Box::pin(async move { tower_service::Service::call(&mut router, request).await })
     })

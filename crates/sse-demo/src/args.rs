@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use sse_core::{HubConfig, LagPolicy, ResumeConfig};
-use sse_hyper::Timeouts;
+use sse_hyper::{ConnectionLimits, Timeouts};
 
 /// How long the demo keeps generating a resumable reply no one watches.
 const ABANDON_AFTER: Duration = Duration::from_secs(60);
@@ -26,8 +26,15 @@ Options:
                                 (or idles between requests) [default: 10]
   --body-timeout SECS           ... whose request body takes longer [default: 30]
   --idle-timeout SECS           ... that moves no byte for that long [default: 60]
-  --write-stall SECS            ... that takes no byte of its stream for that long
-                                (a client that stopped reading) [default: 30]
+  --write-stall SECS            ... that takes no byte of its stream for that long,
+                                or leaves what it got unread that long (a client
+                                that stopped reading) [default: 30]
+  --max-connections-per-peer N  close connections from an address that has N open,
+                                0 for no limit [default: 256, at most a quarter
+                                of the default --max-connections]
+  --max-connections N           accept no more while N are open, 0 for no limit
+                                [default: what the open-file limit holds, less
+                                a quarter of it, at most 64]
   --trust-client-id             take the client id a request asks for (sse-clientid
                                 header, client=) instead of issuing one: only
                                 behind something trusted that sets it
@@ -61,6 +68,25 @@ pub struct DemoArgs {
     pub timeouts: Timeouts,
     /// How many replies `/generate` makes at once (`--max-generations`).
     pub max_generations: usize,
+    /// How many connections may be open from one address and in all
+    /// (`--max-connections-per-peer`, `--max-connections`): every demo serves with
+    /// them.
+    pub connections: ConnectionLimits,
+}
+
+/// Connections one address may have open by default: more than a browser or a
+/// small office behind one address opens, and at most a quarter of the total, so
+/// that one address never takes every place.
+const MAX_CONNECTIONS_PER_PEER: usize = 256;
+
+/// What the open-file limit holds in all, and per address the lesser of
+/// [`MAX_CONNECTIONS_PER_PEER`] and a quarter of that.
+fn default_connection_limits() -> ConnectionLimits {
+    let total = sse_hyper::connections_within_file_limit();
+    let per_peer = total.map_or(MAX_CONNECTIONS_PER_PEER, |total| {
+        MAX_CONNECTIONS_PER_PEER.min(total / 4).max(1)
+    });
+    ConnectionLimits::default().per_peer(per_peer).total(total)
 }
 
 impl DemoArgs {
@@ -97,6 +123,7 @@ impl DemoArgs {
             replies: ResumeConfig::default().abandon_after(Some(ABANDON_AFTER)),
             timeouts: Timeouts::default(),
             max_generations: crate::MAX_GENERATIONS,
+            connections: default_connection_limits(),
         };
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -140,6 +167,10 @@ impl DemoArgs {
                 "--idle-timeout" => parsed.timeouts.idle = seconds(&flag, &value()?)?,
                 "--write-stall" => parsed.timeouts.write_stall = seconds(&flag, &value()?)?,
                 "--max-generations" => parsed.max_generations = parse(&flag, &value()?)?,
+                "--max-connections-per-peer" => {
+                    parsed.connections.per_peer = limit(&flag, &value()?)?;
+                }
+                "--max-connections" => parsed.connections.total = limit(&flag, &value()?)?,
                 other => return Err(format!("unknown flag {other:?}")),
             }
         }
@@ -153,6 +184,11 @@ fn seconds(flag: &str, value: &str) -> Result<Duration, String> {
         0 => Err(format!("{flag}: at least 1 second")),
         seconds => Ok(Duration::from_secs(seconds)),
     }
+}
+
+/// A number of connections; 0 for no limit.
+fn limit(flag: &str, value: &str) -> Result<Option<usize>, String> {
+    Ok(Some(parse::<usize>(flag, value)?).filter(|&limit| limit > 0))
 }
 
 fn parse<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {

@@ -18,10 +18,12 @@ async fn main() -> std::io::Result<()> {
     sse_hyper::spawn_keep_alive(&hub);
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    // The timeouts, `TCP_NODELAY` and a 5 s grace period after SIGINT or SIGTERM (every
-    // stream gets the farewell event and ends) are `sse_hyper::serve`'s.
+    // The timeouts, the connection limits, `TCP_NODELAY` and a 5 s grace period after SIGINT or SIGTERM (every
+    // stream gets the farewell event and ends) are
+    // `sse_hyper::serve_with_limits`'s.
     let shutdown = sse_demo::shut_down_on_signal(hub);
-    sse_hyper::serve(listener, args.timeouts, shutdown, move |request| {
+    let (timeouts, limits) = (args.timeouts, args.connections);
+    sse_hyper::serve_with_limits(listener, timeouts, limits, shutdown, move |request| {
         Box::pin(handle(demo.clone(), request))
     })
     .await;

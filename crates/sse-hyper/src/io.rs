@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use sse_net::{PeerSampler, Verdict, Window};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -15,7 +16,12 @@ use tokio::time::{Instant, Sleep};
 ///   half a request, or keeps an idle connection open; an SSE stream is never idle
 ///   that long while keep-alive comments, every 15 s by default, go out);
 /// - **write stall**: bytes wait to be written but the socket has taken none for
-///   `write_stall` (a client that stopped reading: its socket buffers are full).
+///   `write_stall` (a client that stopped reading: its socket buffers are full);
+/// - **stuck reader** (a TCP socket on Linux, with [`watch_peer`](Self::watch_peer)):
+///   the peer has left bytes unread for `write_stall` while more were written
+///   (keep-alive comments included), however few: its receive window stays
+///   narrowed (see [`sse_net::watch`]). Checked at each write and when the
+///   deadline comes; elsewhere only the write stall applies.
 ///
 /// The server then closes the connection, which drops the response body, so the
 /// hub removes the client (its disconnect hook runs once). [`serve`](crate::serve)
@@ -29,8 +35,24 @@ pub struct TimeoutIo<T> {
     last_moved: Instant,
     /// When a write first found the socket full, since the last byte it took.
     stalled_since: Option<Instant>,
-    /// One timer for both deadlines, reset rather than made anew.
+    /// One timer for every deadline, reset rather than made anew.
     timer: Pin<Box<Sleep>>,
+    /// The peer's window, followed where the kernel shows it.
+    peer: Option<Peer<T>>,
+}
+
+/// A [`PeerSampler`] and how to sample the connection's peer window.
+struct Peer<T> {
+    sampler: PeerSampler,
+    sample: fn(&T) -> Option<Window>,
+}
+
+impl<T> std::fmt::Debug for Peer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("sampler", &self.sampler)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<T> TimeoutIo<T> {
@@ -44,7 +66,24 @@ impl<T> TimeoutIo<T> {
             last_moved: now,
             stalled_since: None,
             timer: Box::pin(tokio::time::sleep_until(now + idle)),
+            peer: None,
         }
+    }
+
+    /// Also closes the connection when its peer leaves bytes unread for the write
+    /// stall timeout, whatever their number (a TCP socket on Linux; elsewhere this
+    /// changes nothing): see [`sse_net::watch`].
+    #[cfg(unix)]
+    #[must_use]
+    pub fn watch_peer(mut self) -> Self
+    where
+        T: std::os::fd::AsFd,
+    {
+        self.peer = Some(Peer {
+            sampler: PeerSampler::new(self.write_stall),
+            sample: |io| sse_net::peer_window(io.as_fd()),
+        });
+        self
     }
 
     /// The connection inside.
@@ -58,47 +97,84 @@ impl<T> TimeoutIo<T> {
 
     /// The deadline that applies now.
     fn deadline(&self) -> Instant {
-        let idle = self.last_moved + self.idle;
-        match self.stalled_since {
-            Some(since) => idle.min(since + self.write_stall),
-            None => idle,
+        let mut deadline = self.last_moved + self.idle;
+        if let Some(since) = self.stalled_since {
+            deadline = deadline.min(since + self.write_stall);
         }
+        if let Some(peer) = self.peer_deadline() {
+            deadline = deadline.min(peer);
+        }
+        deadline
     }
 
-    /// Called when the connection would wait: an error once a deadline passed,
-    /// else the timer is set to wake the task by the next deadline.
+    /// Called when the connection would wait, and after a write while the peer
+    /// seems behind: an error once a deadline passed, else the timer is set to wake
+    /// the task by the next deadline.
     ///
     /// Traffic moves the idle deadline later without touching the timer (a reset
     /// takes the timer driver's lock, and would cost one per write): a timer that
     /// fires before the deadline is set again then. It is moved earlier only when a
-    /// write stall begins.
+    /// write stall begins or the peer falls behind.
     fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        let deadline = self.deadline();
-        if deadline < self.timer.deadline() {
-            self.timer.as_mut().reset(deadline);
-        }
         loop {
+            let deadline = self.deadline();
+            if deadline < self.timer.deadline() {
+                self.timer.as_mut().reset(deadline);
+            }
             if self.timer.as_mut().poll(cx).is_pending() {
                 return Ok(());
             }
-            let deadline = self.deadline();
-            if deadline > self.timer.deadline() {
+            let now = Instant::now();
+            if deadline > now {
                 self.timer.as_mut().reset(deadline);
                 continue;
             }
-            let stalled = self
+            if self
                 .stalled_since
-                .is_some_and(|since| since + self.write_stall <= deadline);
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                if stalled {
-                    "the peer took no bytes for too long"
-                } else {
-                    "the connection was idle for too long"
-                },
-            ));
+                .is_some_and(|since| since + self.write_stall <= now)
+            {
+                return Err(timed_out("the peer took no bytes for too long"));
+            }
+            if self.last_moved + self.idle <= now {
+                return Err(timed_out("the connection was idle for too long"));
+            }
+            // The peer's deadline: sample its window again.
+            self.observe_peer(0)?;
         }
     }
+
+    /// When the peer's window is to be sampled without a write.
+    fn peer_deadline(&self) -> Option<Instant> {
+        let deadline = self.peer.as_ref()?.sampler.deadline()?;
+        Some(Instant::from_std(deadline))
+    }
+
+    /// Samples the peer's window when due (after a write of `written` bytes, or at
+    /// its deadline with none); an error when the peer is stuck.
+    fn observe_peer(&mut self, written: usize) -> io::Result<()> {
+        let Some(peer) = &mut self.peer else {
+            return Ok(());
+        };
+        let now = Instant::now().into_std();
+        if written > 0 && !peer.sampler.wrote(written, now) {
+            return Ok(());
+        }
+        let Some(window) = (peer.sample)(&self.io) else {
+            // The kernel does not say: the write stall alone applies.
+            self.peer = None;
+            return Ok(());
+        };
+        match peer.sampler.sampled(window, now) {
+            Verdict::Stuck => Err(timed_out(
+                "the peer left what it was sent unread for too long",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn timed_out(message: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, message)
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for TimeoutIo<T> {
@@ -167,6 +243,14 @@ impl<T> TimeoutIo<T> {
             Poll::Ready(Ok(written)) if written > 0 => {
                 self.stalled_since = None;
                 self.moved();
+                if let Err(error) = self.observe_peer(written) {
+                    return Poll::Ready(Err(error));
+                }
+                if self.peer_deadline().is_some()
+                    && let Err(error) = self.check(cx)
+                {
+                    return Poll::Ready(Err(error));
+                }
                 Poll::Ready(Ok(written))
             }
             Poll::Pending => {
@@ -214,5 +298,69 @@ mod tests {
             Duration::from_secs(5),
             "paused time: exact"
         );
+    }
+
+    /// A loopback connection: the server's end, and the client's.
+    #[cfg(target_os = "linux")]
+    async fn connection() -> (tokio::net::TcpStream, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        let (server, _) = accepted.unwrap();
+        server.set_nodelay(true).unwrap();
+        (server, client.unwrap())
+    }
+
+    /// Writes 16 frames of 1 KiB, then a keep-alive comment every 100 ms, for at
+    /// most `within`; the error that ended it, if any.
+    #[cfg(target_os = "linux")]
+    async fn frames_then_keep_alives(
+        io: &mut TimeoutIo<tokio::net::TcpStream>,
+        within: Duration,
+    ) -> Option<io::Error> {
+        let written = async {
+            for _ in 0..16 {
+                io.write_all(&[b'x'; 1024]).await?;
+            }
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                io.write_all(b":\n\n").await?;
+            }
+        };
+        let ended: Result<io::Result<()>, _> = tokio::time::timeout(within, written).await;
+        ended.ok().and_then(Result::err)
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_peer_that_leaves_a_few_kib_unread_is_closed_though_its_buffer_is_far_from_full() {
+        let (server, _client) = connection().await;
+        let mut io =
+            TimeoutIo::new(server, Duration::from_secs(600), Duration::from_secs(1)).watch_peer();
+        // A guard far above the 1 s limit: the error is what is waited for.
+        let error = frames_then_keep_alives(&mut io, Duration::from_secs(60)).await;
+        let error = error.expect("the stuck reader was never closed");
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            error.to_string(),
+            "the peer left what it was sent unread for too long"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_peer_that_reads_is_never_taken_for_stuck() {
+        let (server, mut client) = connection().await;
+        let reader = tokio::spawn(async move {
+            let mut buf = vec![0; 64 * 1024];
+            while client.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+        });
+        let mut io =
+            TimeoutIo::new(server, Duration::from_secs(600), Duration::from_secs(1)).watch_peer();
+        // Three times the limit, keep-alives the whole time.
+        let error = frames_then_keep_alives(&mut io, Duration::from_secs(3)).await;
+        assert!(error.is_none(), "{error:?}");
+        drop(io);
+        reader.await.unwrap();
     }
 }

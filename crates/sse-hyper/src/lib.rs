@@ -6,8 +6,9 @@
 //! | [`respond`], [`respond_with`] | a hub client's stream as the response |
 //! | [`respond_stream`], [`SseBody::from_stream`] | your own events as the response (tokens, progress), from a stream or a [`channel`](sse_core::channel) |
 //! | [`spawn_keep_alive`] | the hub's keep-alive comments on tokio's timer |
-//! | [`serve`], [`Timeouts`] | an accept loop on hyper-util with every timeout an open port needs: request head and body, idle connections, write stalls; graceful shutdown |
-//! | [`TimeoutIo`] | those idle and write-stall timeouts, for a server loop of your own |
+//! | [`serve`], [`Timeouts`] | an accept loop on hyper-util with every timeout an open port needs: request head and body, idle connections (HTTP/2 PINGs do not keep one), write stalls and stuck readers; graceful shutdown |
+//! | [`serve_with_limits`], [`ConnectionLimits`], [`connections_within_file_limit`] | the same, with at most so many connections per peer address and in all |
+//! | [`TimeoutIo`] | the idle, write-stall and stuck-reader timeouts, for a server loop of your own |
 //!
 //! [`respond`] turns a request into a streaming response whose body, [`SseBody`],
 //! hands every batch of ready frames to hyper at once, as one `Bytes` (so hyper
@@ -78,12 +79,14 @@
 
 mod body;
 mod io;
+mod open;
 mod serve;
 
 pub use body::SseBody;
 pub use io::TimeoutIo;
-pub use serve::{BodyTimeout, RequestBody, Timeouts, serve};
+pub use serve::{BodyTimeout, RequestBody, Timeouts, serve, serve_with_limits};
 pub use sse_core::Hub;
+pub use sse_net::{ConnectionLimits, connections_within_file_limit};
 
 use sse_core::{ConnectOptions, IntoResponseStream};
 

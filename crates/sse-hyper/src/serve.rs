@@ -4,6 +4,7 @@ use std::convert::Infallible;
 use std::error::Error;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -13,32 +14,39 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use sse_net::{ACCEPT_BACKOFF, AcceptFailure, ConnectionLimits, Connections};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
 
 use crate::TimeoutIo;
+use crate::open::{Counted, OpenRequests};
 
 /// How long a connection may take at each step before it is closed. The defaults
 /// suit a server open to the internet; every one is bounded.
 ///
 /// | timeout | default | closes a connection that |
 /// |---|---|---|
-/// | [`head`](Self::head) | 10 s | sends no request head, or half of one, or sits idle between requests (HTTP/1.1) |
+/// | [`head`](Self::head) | 10 s | sends no request head, or half of one, or sits idle between requests (HTTP/1.1); opens no request at all ([`serve`], HTTP/2 included) |
 /// | [`body`](Self::body) | 30 s | has not sent its whole request body by then |
-/// | [`idle`](Self::idle) | 60 s | moves no byte either way for that long (HTTP/2 included); keep it above the keep-alive interval, or idle streams are closed |
-/// | [`write_stall`](Self::write_stall) | 30 s | takes none of the bytes waiting for it (a client that stopped reading): its stream's client is removed |
+/// | [`idle`](Self::idle) | 60 s | moves no byte either way for that long; or ([`serve`]) has no request open for that long, whatever else it sends (HTTP/2 PINGs included); keep it above the keep-alive interval, or idle streams are closed |
+/// | [`write_stall`](Self::write_stall) | 30 s | takes none of the bytes waiting for it, or (a TCP socket on Linux) leaves what it was sent unread that long while more is written, keep-alive comments included, however little it holds (see [`TimeoutIo`]): its stream's client is removed |
 /// | [`shutdown`](Self::shutdown) | 5 s | is still open that long after shutdown began |
+///
+/// Keep the keep-alive interval below `write_stall` as well: a stuck reader's
+/// window is checked at each write, so one is found at the first write past
+/// `write_stall`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Timeouts {
     /// Reading a request head, from the connection's start or the end of the
-    /// previous response (HTTP/1.1).
+    /// previous response (HTTP/1.1); the first request, from the connection's
+    /// start (any protocol, with [`serve`]).
     pub head: Duration,
     /// Reading a whole request body, from the handler's first read.
     pub body: Duration,
-    /// No byte read or written.
+    /// No byte read or written; with [`serve`], also no request open.
     pub idle: Duration,
-    /// Bytes waiting, none taken by the socket.
+    /// Bytes waiting, none taken by the socket; or bytes left unread by the peer.
     pub write_stall: Duration,
     /// How long connections may take to end once shutdown began.
     pub shutdown: Duration,
@@ -93,23 +101,20 @@ impl Timeouts {
     }
 }
 
-/// How long accepting pauses after an error such as running out of file
-/// descriptors.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-
 /// Serves HTTP/1.1 and HTTP/2 (prior knowledge, or after the preface) on
 /// `listener` with hyper-util, answering each request with `respond`, until
 /// `shutdown` resolves; then stops accepting and gives the open connections up to
 /// [`Timeouts::shutdown`] to end (shut your hub down in `shutdown`, so that its
-/// streams end).
+/// streams end). No connection limits: [`serve_with_limits`] with the default.
 ///
 /// Every connection is bounded by `timeouts` (see [`Timeouts`]): its request head
 /// (hyper's own header timeout, on tokio's timer), its body ([`RequestBody`]),
-/// silence and write stalls ([`TimeoutIo`]). Each is set to `TCP_NODELAY`, so an
-/// SSE frame goes out as soon as it is written rather than waiting for the last
-/// one's acknowledgement (Nagle's algorithm). A failed `accept` (out of file
-/// descriptors, say) is retried after 100 ms while the connected clients are
-/// served.
+/// silence, write stalls and stuck readers ([`TimeoutIo`]), and time without a
+/// request open (HTTP/2 PINGs do not keep a connection). Each is set to
+/// `TCP_NODELAY`, so an SSE frame goes out as soon as it is written rather than
+/// waiting for the last one's acknowledgement (Nagle's algorithm). A failed
+/// `accept` never stops the server nor spins: out of file descriptors (or memory),
+/// accepting pauses for 100 ms while the connected clients are served.
 ///
 /// `respond` should return a boxed future: hyper keeps room for the service's
 /// future for the connection's whole life, so a box takes a pointer's room there
@@ -150,25 +155,89 @@ pub async fn serve<F, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn Error + Send + Sync>>,
 {
+    let limits = ConnectionLimits::default();
+    serve_with_limits(listener, timeouts, limits, shutdown, respond).await;
+}
+
+/// [`serve`], with at most so many connections open per peer address and in all
+/// ([`ConnectionLimits`]): one past its address's limit is closed as soon as it is
+/// accepted, so an attacker that reopens every connection the server closes holds
+/// no more than its share of file descriptors, and clients from elsewhere get in;
+/// at the total, accepting pauses until a connection closes.
+///
+/// ```no_run
+/// use std::convert::Infallible;
+/// use sse_hyper::{ConnectionLimits, Timeouts};
+///
+/// # async fn run(hub: sse_core::Hub, listener: tokio::net::TcpListener) {
+/// let limits = ConnectionLimits::default()
+///     .per_peer(64)
+///     .total(sse_hyper::connections_within_file_limit());
+/// sse_hyper::serve_with_limits(listener, Timeouts::default(), limits, std::future::pending(), move |request| {
+///     let response = sse_hyper::respond(&hub, request);
+///     Box::pin(async move { Ok::<_, Infallible>(response) })
+/// })
+/// .await;
+/// # }
+/// ```
+pub async fn serve_with_limits<F, B>(
+    listener: TcpListener,
+    timeouts: Timeouts,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+    respond: impl Fn(http::Request<RequestBody>) -> Pin<Box<F>> + Clone + Send + 'static,
+) where
+    F: Future<Output = Result<http::Response<B>, Infallible>> + Send + ?Sized + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn Error + Send + Sync>>,
+{
     let graceful = GracefulShutdown::new();
+    let connections = Connections::new(limits);
     let shutdown = std::pin::pin!(shutdown);
     let mut shutdown = shutdown;
     loop {
+        // At the total limit, connections wait in the kernel's queue until one
+        // closes, rather than being accepted only to be closed.
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = async {
+                connections.room().await;
+                listener.accept().await
+            } => accepted,
             () = &mut shutdown => break,
         };
-        let Ok((tcp, _)) = accepted else {
-            tokio::time::sleep(ACCEPT_BACKOFF).await;
+        let (tcp, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => match AcceptFailure::of(&error) {
+                AcceptFailure::Next => continue,
+                AcceptFailure::Stop => break,
+                _ => {
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        // Past a limit: closed here, at once, freeing its descriptor.
+        let Ok(permit) = connections.admit(peer.ip()) else {
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let respond = respond.clone();
-        let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
-            respond(request.map(|body| RequestBody::new(body, timeouts.body)))
-        });
+        let requests = Arc::new(OpenRequests::default());
+        let service = {
+            let respond = respond.clone();
+            let requests = Arc::clone(&requests);
+            hyper::service::service_fn(move |request: http::Request<Incoming>| {
+                let open = requests.open();
+                let response = respond(request.map(|body| RequestBody::new(body, timeouts.body)));
+                async move {
+                    let response = response.await?;
+                    Ok::<_, Infallible>(response.map(|body| Counted::new(body, open)))
+                }
+            })
+        };
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _permit = permit;
             // The builder lives in the task and the connection borrows it (no owned
             // copy inside the connection), and SSE needs no upgrades: less memory
             // per client.
@@ -181,8 +250,16 @@ pub async fn serve<F, B>(
             let Some(tcp) = first_bytes(tcp, timeouts.head).await else {
                 return;
             };
-            let io = TokioIo::new(TimeoutIo::new(tcp, timeouts.idle, timeouts.write_stall));
-            let _ = watcher.watch(builder.serve_connection(io, service)).await;
+            let io = TimeoutIo::new(tcp, timeouts.idle, timeouts.write_stall);
+            #[cfg(unix)]
+            let io = io.watch_peer();
+            let connection = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
+            // No request open for the idle timeout (none at all for the head
+            // timeout), whatever else arrives: the connection is dropped, closed.
+            tokio::select! {
+                _ = connection => {}
+                () = requests.idle_for(timeouts.head, timeouts.idle) => {}
+            }
         });
     }
     let _ = tokio::time::timeout(timeouts.shutdown, graceful.shutdown()).await;

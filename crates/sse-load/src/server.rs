@@ -257,11 +257,17 @@ impl Server {
 /// The command that starts one process of `kind`.
 fn server_command(kind: Kind, config: &ServerConfig) -> io::Result<Command> {
     Ok(match kind {
-        Kind::Ours(adapter) | Kind::Redis(adapter) => demo_command(
-            &config.examples.join(format!("demo-{adapter}")),
-            adapter == "smol",
-            config,
-        ),
+        Kind::Ours(adapter) | Kind::Redis(adapter) => {
+            let mut command = demo_command(
+                &config.examples.join(format!("demo-{adapter}")),
+                adapter == "smol",
+                config,
+            );
+            // Every load client connects from 127.0.0.1: no per-address limit
+            // (builds given with `--variant` may predate the flag).
+            command.args(["--max-connections-per-peer", "0"]);
+            command
+        }
         Kind::Variant { path, .. } => demo_command(Path::new(path), path.contains("smol"), config),
         Kind::Baseline(baseline) => {
             let mut command = Command::new(std::env::current_exe()?);

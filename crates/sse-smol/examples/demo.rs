@@ -40,6 +40,7 @@ fn main() -> std::io::Result<()> {
         let server = Server::new(hub.clone())
             .limits(limits)
             .write_stall(timeouts.write_stall)
+            .connection_limits(args.connections)
             .fallback(move |request| {
                 let demo = demo.clone();
                 async move {

@@ -12,14 +12,11 @@ use bytes::Bytes;
 use futures_lite::future;
 use http::StatusCode;
 use sse_core::{ClientStream, ConnectOptions, Hub, ResponseStream};
+use sse_net::{ACCEPT_BACKOFF, AcceptFailure, ConnectionLimits, Connections, Permit};
 
 use crate::request::{Limits, read_request};
 use crate::stall::WriteTimeout;
 use crate::writer::{write_events, write_head, write_response, write_stream};
-
-/// How long accepting pauses after an error such as running out of file
-/// descriptors.
-const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
 
 type Handler = dyn Fn(http::Request<Bytes>) -> future::Boxed<http::Response<Body>> + Send + Sync;
 
@@ -101,6 +98,7 @@ pub struct Server {
     events_path: Arc<str>,
     limits: Limits,
     write_stall: Duration,
+    connections: ConnectionLimits,
     fallback: Arc<Handler>,
 }
 
@@ -109,6 +107,8 @@ impl std::fmt::Debug for Server {
         f.debug_struct("Server")
             .field("events_path", &self.events_path)
             .field("limits", &self.limits)
+            .field("write_stall", &self.write_stall)
+            .field("connections", &self.connections)
             .finish_non_exhaustive()
     }
 }
@@ -122,6 +122,7 @@ impl Server {
             events_path: "/events".into(),
             limits: Limits::default(),
             write_stall: Duration::from_secs(30),
+            connections: ConnectionLimits::default(),
             fallback: Arc::new(|_| {
                 Box::pin(async {
                     crate::json_error(StatusCode::NOT_FOUND, "not found").map(Body::Full)
@@ -138,10 +139,24 @@ impl Server {
     }
 
     /// Closes a stream whose client takes no bytes for this long while frames wait
-    /// (it stopped reading), removing it from the hub. Default 30 s.
+    /// (it stopped reading), or (a TCP socket on Linux) leaves what it was sent
+    /// unread this long while more is written, keep-alive comments included,
+    /// however little it holds (see [`WriteTimeout`]); its client is removed from
+    /// the hub. Default 30 s; keep the hub's keep-alive interval below it.
     #[must_use]
     pub fn write_stall(mut self, stall: Duration) -> Self {
         self.write_stall = stall;
+        self
+    }
+
+    /// At most so many connections open per peer address and in all (none by
+    /// default): one past its address's limit is closed as soon as it is
+    /// accepted, so an attacker that reopens every connection the server closes
+    /// holds no more than its share of file descriptors; at the total, accepting
+    /// pauses until a connection closes.
+    #[must_use]
+    pub fn connection_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.connections = limits;
         self
     }
 
@@ -172,9 +187,9 @@ impl Server {
     /// Accepts connections until the hub shuts down, then waits until every client
     /// is gone. Runs keep-alive meanwhile.
     ///
-    /// A failed accept does not stop the server: a connection that went away is
-    /// skipped, and running out of file descriptors (or memory) pauses accepting
-    /// for 100 ms while the connected clients keep being served.
+    /// A failed accept does not stop the server, nor spin: a connection that went
+    /// away is skipped, and running out of file descriptors (or memory) pauses
+    /// accepting for 100 ms while the connected clients keep being served.
     ///
     /// # Errors
     ///
@@ -184,19 +199,24 @@ impl Server {
             let hub = self.hub.clone();
             smol::spawn(async move { hub.run_keep_alive(Timer::after).await })
         };
+        let connections = Connections::new(self.connections);
         let accept = async {
             loop {
+                // At the total limit, connections wait in the kernel's queue until
+                // one closes, rather than being accepted only to be closed.
+                connections.room().await;
                 match listener.accept().await {
-                    Ok((connection, _)) => {
+                    Ok((connection, peer)) => {
+                        // Past a limit: closed here, at once, freeing its descriptor.
+                        let Ok(permit) = connections.admit(peer.ip()) else {
+                            continue;
+                        };
                         let _ = connection.set_nodelay(true);
-                        smol::spawn(self.clone().serve(connection)).detach();
+                        smol::spawn(self.clone().serve(connection, permit)).detach();
                     }
-                    Err(error) => match error.kind() {
-                        io::ErrorKind::InvalidInput => return Err(error),
-                        io::ErrorKind::ConnectionAborted
-                        | io::ErrorKind::ConnectionReset
-                        | io::ErrorKind::Interrupted
-                        | io::ErrorKind::PermissionDenied => {}
+                    Err(error) => match AcceptFailure::of(&error) {
+                        AcceptFailure::Stop => return Err(error),
+                        AcceptFailure::Next => {}
                         _ => {
                             Timer::after(ACCEPT_BACKOFF).await;
                         }
@@ -214,8 +234,8 @@ impl Server {
         accepted
     }
 
-    /// Serves one connection: one request, then close.
-    async fn serve(self, connection: TcpStream) {
+    /// Serves one connection: one request, then close (which frees `_permit`).
+    async fn serve(self, connection: TcpStream, _permit: Permit) {
         let mut reader = connection.clone();
         let mut writer = connection;
         let request = match read_request(&mut reader, &self.limits).await {
@@ -252,7 +272,23 @@ impl Server {
             return;
         }
         let socket: Arc<Async<std::net::TcpStream>> = writer.into();
-        let mut writer = WriteTimeout::new(&*socket, self.write_stall);
+        let writer = WriteTimeout::new(&*socket, self.write_stall);
+        #[cfg(unix)]
+        let writer = writer.watch_peer();
+        let mut writer = writer;
+        // A peer that seems behind is sampled again at its deadline, between
+        // writes: stuck, the connection closes then rather than at the next write.
+        let peer = writer.peer_watch();
+        let stuck = async {
+            #[cfg(unix)]
+            if let Some(peer) = &peer {
+                use std::os::fd::AsFd;
+                peer.stuck(socket.as_fd()).await;
+                return Ok(());
+            }
+            let _ = &peer;
+            future::pending().await
+        };
         let write = async {
             match body {
                 Reply::Events(stream) => write_events(&mut writer, stream).await,
@@ -260,7 +296,7 @@ impl Server {
                 Reply::Full(_) | Reply::Empty => Ok(()),
             }
         };
-        let _ = future::or(write, peer_closed(&socket)).await;
+        let _ = future::or(write, future::or(peer_closed(&socket), stuck)).await;
     }
 
     /// Connects a client to the hub, or refuses it.

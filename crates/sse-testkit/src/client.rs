@@ -302,8 +302,22 @@ impl RawClient {
     /// Connects with `SO_RCVBUF` 4 KiB and sends `GET /events` as client `id`; returns
     /// once the server has registered it. Reads nothing.
     pub async fn connect(server: &Server, id: &str) -> RawClient {
+        RawClient::connect_with_buffer(server, id, Some(4096)).await
+    }
+
+    /// [`connect`](Self::connect) with `SO_RCVBUF` `receive_buffer` bytes, or the
+    /// system's default (which the kernel grows as needed) for `None`: a client
+    /// whose unread backlog the kernel holds without the server's writes ever
+    /// waiting.
+    pub async fn connect_with_buffer(
+        server: &Server,
+        id: &str,
+        receive_buffer: Option<u32>,
+    ) -> RawClient {
         let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
-        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        if let Some(size) = receive_buffer {
+            socket.set_recv_buffer_size(size).expect("SO_RCVBUF");
+        }
         let stream = tokio::time::timeout(TIMEOUT, socket.connect(server.addr()))
             .await
             .expect("connect in time")
