@@ -1,5 +1,6 @@
 //! The response stream: a user's stream of messages, as the bytes of one response.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -10,13 +11,21 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 
+use super::channel::Ready;
 use super::{Message, Receiver};
 use crate::event::Comment;
 
 /// An error a fallible stream ends with, as the response's error hook gets it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-type Source = Pin<Box<dyn Stream<Item = Result<Message, BoxError>> + Send>>;
+/// Where the messages come from.
+enum Source {
+    /// A [`channel`](super::channel)'s receiver: every ready message taken in one
+    /// lock.
+    Channel(Receiver),
+    /// Any other stream, boxed.
+    Stream(Pin<Box<dyn Stream<Item = Result<Message, BoxError>> + Send>>),
+}
 type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 type OnError = Box<dyn FnOnce(BoxError) -> Option<Message> + Send>;
 
@@ -104,7 +113,18 @@ impl ResponseStream {
         S: Stream + Send + 'static,
         S::Item: Into<Message>,
     {
-        ResponseStream::from_source(Box::pin(Infallible { stream }))
+        // A channel's receiver, however it was given (`ResponseStream::new`, an
+        // adapter's `from_stream`), takes the fast path.
+        let mut slot = Some(stream);
+        let receiver = (&mut slot as &mut dyn Any)
+            .downcast_mut::<Option<Receiver>>()
+            .and_then(Option::take);
+        ResponseStream::from_source(match (receiver, slot) {
+            (Some(receiver), _) => Some(Source::Channel(receiver)),
+            (None, Some(stream)) => Some(Source::Stream(Box::pin(Infallible { stream }))),
+            // Not reached: the slot is only emptied when the receiver was taken.
+            (None, None) => None,
+        })
     }
 
     /// A response streaming a fallible `stream`: an error ends the response after
@@ -129,13 +149,13 @@ impl ResponseStream {
         T: Into<Message>,
         E: Into<BoxError>,
     {
-        ResponseStream::from_source(Box::pin(Fallible { stream }))
+        ResponseStream::from_source(Some(Source::Stream(Box::pin(Fallible { stream }))))
     }
 
-    fn from_source(source: Source) -> Self {
+    fn from_source(source: Option<Source>) -> Self {
         ResponseStream {
             parts: Mutex::new(Parts {
-                source: Some(source),
+                source,
                 on_error: None,
                 timer: None,
             }),
@@ -239,24 +259,48 @@ impl ResponseStream {
         let max_batch = self.max_batch;
         let buf = &mut self.buf;
         let parts = self.parts.get_mut().unwrap_or_else(PoisonError::into_inner);
-        while buf.len() < max_batch {
-            let Some(source) = parts.source.as_mut() else {
-                return Poll::Ready(());
-            };
-            match source.as_mut().poll_next(cx) {
-                Poll::Ready(Some(Ok(message))) => Self::push(buf, &message),
-                Poll::Ready(Some(Err(error))) => {
-                    parts.source = None;
-                    let last = parts.on_error.take().and_then(|on_error| on_error(error));
-                    if let Some(message) = last {
-                        Self::push(buf, &message);
+        match parts.source.as_mut() {
+            None => Poll::Ready(()),
+            Some(Source::Channel(receiver)) => loop {
+                while buf.len() < max_batch {
+                    let Some(message) = receiver.next_taken() else {
+                        break;
+                    };
+                    Self::push(buf, &message);
+                }
+                if buf.len() >= max_batch {
+                    return Poll::Pending;
+                }
+                match receiver.take_ready(cx) {
+                    Ready::Taken => {}
+                    Ready::Empty => return Poll::Pending,
+                    Ready::Ended => {
+                        parts.source = None;
+                        return Poll::Ready(());
                     }
                 }
-                Poll::Ready(None) => parts.source = None,
-                Poll::Pending => return Poll::Pending,
+            },
+            Some(Source::Stream(_)) => {
+                while buf.len() < max_batch {
+                    let Some(Source::Stream(source)) = parts.source.as_mut() else {
+                        return Poll::Ready(());
+                    };
+                    match source.as_mut().poll_next(cx) {
+                        Poll::Ready(Some(Ok(message))) => Self::push(buf, &message),
+                        Poll::Ready(Some(Err(error))) => {
+                            parts.source = None;
+                            let last = parts.on_error.take().and_then(|on_error| on_error(error));
+                            if let Some(message) = last {
+                                Self::push(buf, &message);
+                            }
+                        }
+                        Poll::Ready(None) => parts.source = None,
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                Poll::Pending
             }
         }
-        Poll::Pending
     }
 
     /// Waits out the keep-alive interval; `Ready` when the stream has been idle for
