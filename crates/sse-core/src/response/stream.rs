@@ -47,9 +47,9 @@ const MIN_BUFFER: usize = 4 * 1024;
 ///   the writer sends them with one write; as soon as nothing is ready it returns
 ///   `Pending`, which is when adapters flush: a ready message never waits for the
 ///   next one;
-/// - messages are encoded into a buffer it reuses: no allocation per message once
-///   the writer keeps up (the buffer is reclaimed when the bytes handed out are
-///   written);
+/// - messages are encoded into a buffer it reuses: no allocation per message or
+///   per chunk once the writer keeps up (the buffer is reclaimed when the bytes
+///   handed out are written);
 /// - when your stream has been idle for the [`keep_alive`](Self::keep_alive)
 ///   interval (15 s by default), it sends a keep-alive comment; the adapter
 ///   supplies the runtime's timer ([`timer`](Self::timer)), and without one none
@@ -339,6 +339,12 @@ impl Stream for ResponseStream {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         let this = self.get_mut();
+        if this.buf.is_empty() && this.buf.capacity() < MIN_BUFFER {
+            // A new chunk: start again at the front of the buffer if the chunks
+            // handed out are written by now, rather than run out of room in the
+            // middle of the next batches and allocate while the writer holds them.
+            let _ = this.buf.try_reclaim(MIN_BUFFER);
+        }
         this.open_once();
         let done = this.take_ready(cx).is_ready();
         if !this.buf.is_empty() {
