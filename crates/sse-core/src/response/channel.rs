@@ -291,7 +291,7 @@ pub struct Receiver {
 pub(crate) enum Ready {
     /// Messages were taken.
     Taken,
-    /// None are waiting; the waker is registered.
+    /// None are waiting (the waker, if one was given, is registered).
     Empty,
     /// Every sender is gone and nothing is left.
     Ended,
@@ -303,6 +303,17 @@ impl Receiver {
     /// waking those that wait for it. When none are waiting, registers `cx`'s
     /// waker, so the next send wakes it.
     pub(crate) fn take_ready(&mut self, cx: &mut Context<'_>) -> Ready {
+        self.take(Some(cx.waker()))
+    }
+
+    /// As [`take_ready`](Self::take_ready), but registers no waker: for a
+    /// response that already has bytes to hand out (and so will be polled again),
+    /// so that a send meanwhile does not wake a task that is running.
+    pub(crate) fn try_take(&mut self) -> Ready {
+        self.take(None)
+    }
+
+    fn take(&mut self, waker: Option<&Waker>) -> Ready {
         if !self.taken.is_empty() {
             return Ready::Taken;
         }
@@ -314,12 +325,10 @@ impl Receiver {
         } else if state.ended {
             Ready::Ended
         } else {
-            if !state
-                .receiver
-                .as_ref()
-                .is_some_and(|w| w.will_wake(cx.waker()))
+            if let Some(waker) = waker
+                && !state.receiver.as_ref().is_some_and(|w| w.will_wake(waker))
             {
-                state.receiver = Some(cx.waker().clone());
+                state.receiver = Some(waker.clone());
             }
             Ready::Empty
         };
@@ -557,7 +566,9 @@ mod tests {
         assert!(matches!(receiver.take_ready(&mut cx), Ready::Taken));
         let taken: Vec<Message> = std::iter::from_fn(|| receiver.next_taken()).collect();
         assert_eq!(taken, ["a", "b", "c"].map(Message::from));
-        // Taken, not waiting: the next send wakes nobody until it waits again.
+        // Taken, then tried without a waker (the response has bytes to hand out):
+        // the next send wakes nobody until it waits again.
+        assert!(matches!(receiver.try_take(), Ready::Empty));
         sender.try_send("d").expect("room");
         assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
         drop(sender);

@@ -271,7 +271,14 @@ impl ResponseStream {
                 if buf.len() >= max_batch {
                     return Poll::Pending;
                 }
-                match receiver.take_ready(cx) {
+                // With bytes to hand out, the response is polled again: its waker
+                // is only left when it has nothing.
+                let ready = if buf.is_empty() {
+                    receiver.take_ready(cx)
+                } else {
+                    receiver.try_take()
+                };
+                match ready {
                     Ready::Taken => {}
                     Ready::Empty => return Poll::Pending,
                     Ready::Ended => {
