@@ -8,13 +8,17 @@
 //! Both go through `axum::body::Body`, so the difference is the SSE layer alone:
 //! axum encodes each event into its own buffer and yields one frame per event;
 //! ours encodes every ready token into one reused buffer and yields them as one
-//! chunk. Throughput is in tokens. Run with `cargo bench --bench respond`.
+//! chunk. Throughput is in tokens.
+//!
+//! A second group measures the channel a producer feeds (`sse_core::channel` against
+//! `tokio::sync::mpsc`, into the same response).
 //!
 //! `respond/resumable` compares a resumable stream (`Resumable::start`, one viewer
 //! attached and draining) with a plain per-request stream (`channel`, the
 //! baseline) over the same 10 000 tokens (a long reply), sent in bursts of 1 (a
 //! token per wake, as a paced model sends them) or 32 (tokens ready faster than
 //! the response is polled), the response polled until it waits after each burst.
+//! Run with `cargo bench --bench respond`.
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -134,5 +138,89 @@ fn resumable(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, respond, resumable);
+/// Tokens a producer sends through a channel in [`channel`].
+const CHANNEL_TOKENS: usize = 100_000;
+
+/// Drives a producer and the response it feeds on one thread, as a runtime's
+/// worker would: the producer sends `String` tokens (as a detokenizer hands them
+/// out) into a channel of 32; the response's chunks are held until it is `Pending`
+/// (as hyper's write queue holds them until it flushes), then dropped. Returns
+/// the bytes of the response.
+fn produce_and_respond<F>(producer: F, mut response: sse_core::ResponseStream) -> usize
+where
+    F: std::future::Future<Output = ()>,
+{
+    let respond = async move {
+        let mut bytes = 0;
+        let mut held = Vec::new();
+        future::poll_fn(|cx| {
+            loop {
+                match std::pin::Pin::new(&mut response).poll_next(cx) {
+                    std::task::Poll::Ready(Some(chunk)) => {
+                        bytes += chunk.len();
+                        held.push(chunk);
+                    }
+                    std::task::Poll::Ready(None) => return std::task::Poll::Ready(()),
+                    std::task::Poll::Pending => {
+                        held.clear();
+                        return std::task::Poll::Pending;
+                    }
+                }
+            }
+        })
+        .await;
+        bytes
+    };
+    future::block_on(future::zip(producer, respond)).1
+}
+
+/// The per-request path a user writes: a producer feeding `sse_core::channel(32)`,
+/// the receiver as the response, against the same response fed by a
+/// `tokio::sync::mpsc::channel(32)` (the channel actix-web-lab's
+/// `Sse::from_receiver` and most axum handlers use): the difference is the channel.
+fn channels(c: &mut Criterion) {
+    let mut group = c.benchmark_group("respond/100k String tokens through a channel of 32");
+    group
+        .throughput(Throughput::Elements(CHANNEL_TOKENS as u64))
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .sample_size(10);
+    let expected = CHANNEL_TOKENS * format!("data: {TOKEN}\n\n").len();
+
+    group.bench_function("sse_core::channel", |b| {
+        b.iter(|| {
+            let (sender, receiver) = sse_core::channel(32);
+            let producer = async move {
+                for _ in 0..CHANNEL_TOKENS {
+                    sender
+                        .send(String::from(TOKEN))
+                        .await
+                        .expect("the response is there");
+                }
+            };
+            let response = sse_core::ResponseStream::from(receiver);
+            assert_eq!(produce_and_respond(producer, response), expected);
+        });
+    });
+
+    group.bench_function("tokio::sync::mpsc (baseline)", |b| {
+        b.iter(|| {
+            let (sender, mut receiver) = tokio::sync::mpsc::channel::<String>(32);
+            let producer = async move {
+                for _ in 0..CHANNEL_TOKENS {
+                    sender
+                        .send(String::from(TOKEN))
+                        .await
+                        .expect("the response is there");
+                }
+            };
+            let tokens = stream::poll_fn(move |cx| receiver.poll_recv(cx));
+            let response = sse_core::ResponseStream::new(tokens);
+            assert_eq!(produce_and_respond(producer, response), expected);
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, respond, channels, resumable);
 criterion_main!(benches);

@@ -19,7 +19,8 @@
 //! - decoding allocates only what it hands out: an event's data, once however many
 //!   lines it has, and its id;
 //! - a per-request stream (a channel into a `ResponseStream`) allocates nothing per
-//!   token beyond the token's own data, once its buffer is warm.
+//!   token beyond the token's own data, once its buffer is warm, and nothing per
+//!   chunk either when the writer holds several chunks before it flushes.
 //!
 //! The figures are printed; `cargo test -p sse-core --test allocations -- --nocapture`
 //! shows them.
@@ -360,4 +361,49 @@ fn per_request_tokens_allocate_nothing_of_their_own() {
     let info = measure(|| bytes = round(true));
     println!("3 200 owned tokens: {} allocations", info.count_total);
     assert_eq!(info.count_total, 3_200, "{info:?}");
+}
+
+/// A writer that holds the chunks until the response is `Pending` (hyper queues
+/// them until it flushes), with several batches taken before it flushes (the
+/// producer, on another thread, filled the channel again in between): the
+/// buffer's room is reused once the held chunks are written, so the owned tokens
+/// cost their `String`s and nothing else, however the batches fall.
+#[test]
+fn held_chunks_cost_no_allocation_per_batch() {
+    let (sender, receiver) = channel(32);
+    let mut response = ResponseStream::from(receiver);
+    let waker = Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    let token = "a token of 20 bytes.";
+    let mut held = Vec::with_capacity(4);
+    let mut round = || {
+        let mut bytes = 0;
+        for _ in 0..100 {
+            // Four batches of 32 before the writer flushes.
+            for _ in 0..4 {
+                for _ in 0..32 {
+                    sender.try_send(String::from(token)).expect("room");
+                }
+                match Pin::new(&mut response).poll_next(&mut cx) {
+                    Poll::Ready(Some(chunk)) => {
+                        bytes += chunk.len();
+                        held.push(chunk);
+                    }
+                    other => panic!("expected a chunk, got {other:?}"),
+                }
+            }
+            assert!(Pin::new(&mut response).poll_next(&mut cx).is_pending());
+            held.clear(); // Written: the writer flushed.
+        }
+        bytes
+    };
+    round(); // Warm-up: the channel's queues and the buffer reach their size.
+    let mut bytes = 0;
+    let info = measure(|| bytes = round());
+    println!(
+        "12 800 owned tokens, 4 batches per flush: {} allocations",
+        info.count_total
+    );
+    assert_eq!(bytes, 12_800 * format!("data: {token}\n\n").len());
+    assert_eq!(info.count_total, 12_800, "{info:?}");
 }

@@ -379,7 +379,9 @@ async fn produce<F: Future>(
             };
             future::or(paused, gone).await?;
         }
-        send(word(n).into()).await?;
+        // An owned `String` per word, as a model's detokenizer hands tokens out: what
+        // a real producer costs (the load tool's baselines send the same).
+        send(word(n).to_owned().into()).await?;
         let sent = n + 1;
         if checkpoints && (sent % CHECKPOINT_EVERY == 0 || sent == total) {
             send(checkpoint(sent)).await?;

@@ -10,6 +10,9 @@
 //!   channel carries the frame and each client's body is
 //!   `Body::from_stream(BroadcastStream)`: one refcount clone per delivery.
 //!
+//! - `actix-sse`: actix-web-lab's `Sse` over the same broadcast of `String`, in
+//!   [`crate::actix`].
+//!
 //! A receiver that falls more than the channel's capacity behind gets
 //! `RecvError::Lagged(n)`: it skips the `n` oldest frames, which `/stats` counts as
 //! `lagged` (the same as our `--policy drop-oldest`).
@@ -26,6 +29,7 @@ use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use serde::Deserialize;
 use tokio::sync::broadcast;
 use tokio_stream::StreamExt;
@@ -39,6 +43,19 @@ pub(crate) enum Baseline {
     AxumSse,
     /// A broadcast of pre-encoded `Bytes` frames, written as the body.
     AxumBytes,
+    /// actix-web-lab's `Sse` over a broadcast of `String` ([`crate::actix`]).
+    ActixSse,
+}
+
+impl Baseline {
+    /// Its name: the report's label and what `serve` takes.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Baseline::AxumSse => "axum-sse",
+            Baseline::AxumBytes => "axum-bytes",
+            Baseline::ActixSse => "actix-sse",
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -57,6 +74,9 @@ struct Publish {
 
 /// Serves `baseline` on `addr` until killed; prints `listening on http://ADDR`.
 pub(crate) fn serve(baseline: Baseline, addr: SocketAddr, capacity: usize) -> std::io::Result<()> {
+    if baseline == Baseline::ActixSse {
+        return crate::actix::serve_broadcast(addr, capacity);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -75,6 +95,10 @@ pub(crate) fn serve(baseline: Baseline, addr: SocketAddr, capacity: usize) -> st
             .with_state(state);
         let listener = tokio::net::TcpListener::bind(addr).await?;
         println!("listening on http://{}", listener.local_addr()?);
+        // As every server here: a small frame never waits for a delayed ACK.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, app).await
     })
 }
@@ -86,7 +110,7 @@ async fn events(State(state): State<AppState>) -> Response {
         lagged.fetch_add(skipped, Relaxed);
     };
     match state.baseline {
-        Baseline::AxumSse => {
+        Baseline::AxumSse | Baseline::ActixSse => {
             let stream =
                 BroadcastStream::new(state.strings.subscribe()).filter_map(
                     move |item| match item {
@@ -125,7 +149,7 @@ async fn publish(State(state): State<AppState>, body: Bytes) -> Response {
         return (StatusCode::BAD_REQUEST, r#"{"error":"invalid JSON"}"#).into_response();
     };
     match state.baseline {
-        Baseline::AxumSse => {
+        Baseline::AxumSse | Baseline::ActixSse => {
             let _ = state.strings.send(data);
         }
         Baseline::AxumBytes => {
@@ -156,7 +180,7 @@ fn encode(data: &str) -> Bytes {
 
 async fn stats(State(state): State<AppState>) -> Response {
     let active = match state.baseline {
-        Baseline::AxumSse => state.strings.receiver_count(),
+        Baseline::AxumSse | Baseline::ActixSse => state.strings.receiver_count(),
         Baseline::AxumBytes => state.frames.receiver_count(),
     };
     let body = serde_json::json!({

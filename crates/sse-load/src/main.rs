@@ -23,6 +23,7 @@
 //! `crates/sse-load/README.md` for what each figure means and how it is measured.
 #![forbid(unsafe_code)]
 
+mod actix;
 mod baseline;
 mod chunked;
 mod client;
@@ -38,16 +39,17 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use baseline::Baseline;
 use generate::GenerateOptions;
 use server::Kind;
 
 const USAGE: &str = "\
-sse-load: our SSE demo servers against axum's own SSE, end to end over loopback.
+sse-load: our SSE demo servers against axum's and actix-web-lab's SSE, end to end
+over loopback.
 
 Usage:
   sse-load [OPTIONS]            run the load and print a Markdown report
-  sse-load serve axum-sse|axum-bytes|axum-sse-stream [--addr ADDR] [--capacity N]
+  sse-load serve axum-sse|axum-bytes|actix-sse|axum-sse-stream|actix-sse-stream
+                [--addr ADDR] [--capacity N]
                                 serve a baseline (the load run starts these itself)
 
 Options:
@@ -57,7 +59,9 @@ Options:
   --scenario S            broadcast (GET /events, publish), generate (per-request
                           POST /generate streams), or all [default: all]
   --servers LIST          all, ours, baselines, redis, or names: hyper,axum,warp,
-                          smol, axum-redis, axum-sse,axum-bytes [default: all];
+                          smol, axum-redis, axum-sse,axum-bytes,actix-sse
+                          [default: all]; the per-request scenario always runs
+                          both of its baselines (axum-sse-stream, actix-sse-stream);
                           X-redis (also hyper-, warp-, smol-redis; `redis`: the
                           four) is two processes of demo X relaying through a
                           redis-server the tool starts, skipped with a note when
@@ -288,14 +292,14 @@ fn skip_redis_if_missing(options: &mut Options) {
     options.servers.retain(|kind| !kind.is_redis());
 }
 
-/// `serve axum-sse|axum-bytes|axum-sse-stream [--addr ADDR] [--capacity N]`.
+/// `serve BASELINE [--addr ADDR] [--capacity N]`.
 fn serve(args: &[String]) -> Result<(), String> {
-    let baseline = match args.first().map(String::as_str) {
-        Some("axum-sse") => Some(Baseline::AxumSse),
-        Some("axum-bytes") => Some(Baseline::AxumBytes),
-        Some("axum-sse-stream") => None,
-        other => return Err(format!("serve: unknown baseline {other:?}")),
-    };
+    let name = args.first().map(String::as_str);
+    let baseline = Kind::ALL
+        .into_iter()
+        .chain(Kind::STREAM_BASELINES)
+        .find(|kind| !kind.is_ours() && Some(kind.key()) == name)
+        .ok_or_else(|| format!("serve: unknown baseline {name:?}"))?;
     let mut addr = SocketAddr::from(([127, 0, 0, 1], 8080));
     let mut capacity = 256;
     let mut rest = args[1..].iter();
@@ -307,11 +311,12 @@ fn serve(args: &[String]) -> Result<(), String> {
             other => return Err(format!("unknown flag {other:?}")),
         }
     }
-    match baseline {
-        Some(baseline) => baseline::serve(baseline, addr, capacity),
-        None => generate::baseline::serve(addr),
-    }
-    .map_err(|e| e.to_string())
+    let served = match baseline {
+        Kind::Baseline(baseline) => baseline::serve(baseline, addr, capacity),
+        Kind::StreamBaseline(baseline) => baseline.serve(addr),
+        other => return Err(format!("serve: {} is not a baseline", other.name())),
+    };
+    served.map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {

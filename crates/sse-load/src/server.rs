@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::baseline::Baseline;
+use crate::generate::StreamBaseline;
 use sse_testkit::redis::RedisServer;
 
 /// How many demo processes share the Redis stream in a [`Kind::Redis`] run.
@@ -27,9 +28,9 @@ pub(crate) enum Kind {
     Redis(&'static str),
     /// A baseline, run by this tool's `serve` subcommand.
     Baseline(Baseline),
-    /// The per-request scenario's baseline (`axum-sse-stream`): axum's own
-    /// `Sse::new(stream)` on `POST /generate`, run by `serve`.
-    StreamBaseline,
+    /// A per-request scenario's baseline (`axum-sse-stream`, `actix-sse-stream`):
+    /// a framework's own SSE response on `POST /generate`, run by `serve`.
+    StreamBaseline(StreamBaseline),
     /// A demo server binary given on the command line (`--variant LABEL=PATH`), run
     /// as ours are: to measure a change side by side with the original.
     Variant {
@@ -40,7 +41,7 @@ pub(crate) enum Kind {
 
 impl Kind {
     /// `--servers all`, the default: our four, one Redis row, the baselines.
-    pub(crate) const ALL: [Kind; 7] = [
+    pub(crate) const ALL: [Kind; 8] = [
         Kind::Ours("hyper"),
         Kind::Ours("axum"),
         Kind::Ours("warp"),
@@ -48,6 +49,14 @@ impl Kind {
         Kind::Redis("axum"),
         Kind::Baseline(Baseline::AxumSse),
         Kind::Baseline(Baseline::AxumBytes),
+        Kind::Baseline(Baseline::ActixSse),
+    ];
+
+    /// The per-request scenario's baselines, which it always runs: actix-web-lab's
+    /// (the leader, which the ratios compare with) and axum's.
+    pub(crate) const STREAM_BASELINES: [Kind; 2] = [
+        Kind::StreamBaseline(StreamBaseline::Axum),
+        Kind::StreamBaseline(StreamBaseline::Actix),
     ];
 
     /// Every Redis row (`--servers redis`); only `axum-redis` is in
@@ -74,9 +83,8 @@ impl Kind {
                 "warp" => "sse-warp ×2 + redis",
                 _ => "sse-smol ×2 + redis",
             },
-            Kind::Baseline(Baseline::AxumSse) => "axum-sse",
-            Kind::Baseline(Baseline::AxumBytes) => "axum-bytes",
-            Kind::StreamBaseline => "axum-sse-stream",
+            Kind::Baseline(baseline) => baseline.key(),
+            Kind::StreamBaseline(baseline) => baseline.key(),
             Kind::Variant { label, .. } => label,
         }
     }
@@ -91,7 +99,7 @@ impl Kind {
                 "warp" => "warp-redis",
                 _ => "smol-redis",
             },
-            Kind::Baseline(_) | Kind::StreamBaseline | Kind::Variant { .. } => self.name(),
+            Kind::Baseline(_) | Kind::StreamBaseline(_) | Kind::Variant { .. } => self.name(),
         }
     }
 
@@ -101,26 +109,26 @@ impl Kind {
         Kind::ALL
             .into_iter()
             .chain(Kind::REDIS)
-            .chain([Kind::StreamBaseline])
+            .chain(Kind::STREAM_BASELINES)
             .find(|kind| kind.key() == name || kind.name() == name)
     }
 
     pub(crate) fn is_ours(self) -> bool {
-        !matches!(self, Kind::Baseline(_) | Kind::StreamBaseline)
+        !matches!(self, Kind::Baseline(_) | Kind::StreamBaseline(_))
     }
 
     /// Whether it serves `POST /generate` (the per-request scenario): our demos,
-    /// variants of them, and the stream baseline.
+    /// variants of them, and the stream baselines.
     pub(crate) fn serves_generate(self) -> bool {
         matches!(
             self,
-            Kind::Ours(_) | Kind::Variant { .. } | Kind::StreamBaseline
+            Kind::Ours(_) | Kind::Variant { .. } | Kind::StreamBaseline(_)
         )
     }
 
     /// Whether it serves `GET /events` (the broadcast scenario).
     pub(crate) fn serves_events(self) -> bool {
-        self != Kind::StreamBaseline
+        !matches!(self, Kind::StreamBaseline(_))
     }
 
     pub(crate) fn is_redis(self) -> bool {
@@ -166,7 +174,7 @@ pub(crate) fn build_demos(kinds: &[Kind]) -> io::Result<PathBuf> {
         .iter()
         .filter_map(|kind| match kind {
             Kind::Ours(adapter) | Kind::Redis(adapter) => Some(*adapter),
-            Kind::Baseline(_) | Kind::StreamBaseline | Kind::Variant { .. } => None,
+            Kind::Baseline(_) | Kind::StreamBaseline(_) | Kind::Variant { .. } => None,
         })
         .collect();
     ours.sort_unstable();
@@ -271,18 +279,14 @@ fn server_command(kind: Kind, config: &ServerConfig) -> io::Result<Command> {
         Kind::Variant { path, .. } => demo_command(Path::new(path), path.contains("smol"), config),
         Kind::Baseline(baseline) => {
             let mut command = Command::new(std::env::current_exe()?);
-            let variant = match baseline {
-                Baseline::AxumSse => "axum-sse",
-                Baseline::AxumBytes => "axum-bytes",
-            };
             command
-                .args(["serve", variant, "--addr", "127.0.0.1:0"])
+                .args(["serve", baseline.key(), "--addr", "127.0.0.1:0"])
                 .args(["--capacity", &config.max_lag.to_string()]);
             command
         }
-        Kind::StreamBaseline => {
+        Kind::StreamBaseline(baseline) => {
             let mut command = Command::new(std::env::current_exe()?);
-            command.args(["serve", "axum-sse-stream", "--addr", "127.0.0.1:0"]);
+            command.args(["serve", baseline.key(), "--addr", "127.0.0.1:0"]);
             command
         }
     })

@@ -1,9 +1,17 @@
 //! A channel from producers to one response, with backpressure.
+//!
+//! A queue under one lock with waker slots, no runtime's types: a send takes the
+//! lock once and wakes the response only if it is waiting (the first message of a
+//! batch; the rest find no waker to wake); the response takes every ready message
+//! in one lock ([`Receiver::take_ready`]). Nothing allocates once the queue has
+//! grown to its capacity: a waiting response or producer leaves a clone of its
+//! waker (a reference count), never a boxed listener.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use event_listener::Event;
@@ -17,9 +25,10 @@ use super::Message;
 ///
 /// At most `capacity` messages (at least 1) wait in it. When the client reads
 /// slower than the producer sends, [`Sender::send`] waits: backpressure, never
-/// loss. When the response is gone (the client disconnected, the body was dropped),
-/// every send fails at once and hands the message back, so the producer stops
-/// instead of computing tokens for nobody.
+/// loss. A response takes every waiting message at once, and while it encodes
+/// them the producer may queue `capacity` more. When the response is gone (the
+/// client disconnected, the body was dropped), every send fails at once and hands
+/// the message back, so the producer stops instead of computing tokens for nobody.
 ///
 /// # Examples
 ///
@@ -40,61 +49,128 @@ use super::Message;
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// ```
 pub fn channel(capacity: usize) -> (Sender, Receiver) {
-    let (sender, receiver) = async_channel::bounded(capacity.max(1));
     let shared = Arc::new(Shared {
-        receiver: Mutex::new(None),
+        state: Mutex::new(State {
+            queue: VecDeque::new(),
+            capacity: capacity.max(1),
+            receiver: None,
+            senders_waiting: Vec::new(),
+            ended: false,
+        }),
+        receiver_gone: AtomicBool::new(false),
         senders: AtomicUsize::new(1),
         closed: Event::new(),
     });
     let receiver = Receiver {
-        inner: receiver,
         shared: shared.clone(),
+        taken: VecDeque::new(),
+        to_wake: Vec::new(),
     };
-    (
-        Sender {
-            inner: sender,
-            shared,
-        },
-        receiver,
-    )
+    (Sender { shared }, receiver)
 }
 
-/// How the receiver waits: its waker, in a slot the senders wake after each send.
-/// The channel's own waiting would box a listener each time the receiver waits; a
-/// slot costs nothing (a waker's clone is a reference count), so a paced token
-/// costs no allocation either.
+/// What the senders and the receiver share.
 struct Shared {
-    receiver: Mutex<Option<Waker>>,
-    /// The senders alive: the last one dropped closes the channel.
+    state: Mutex<State>,
+    /// Set (under the lock) when the receiver is dropped: every send fails from
+    /// then on. Read without the lock by [`Sender::is_closed`].
+    receiver_gone: AtomicBool,
+    /// The senders alive: the last one dropped ends the stream.
     senders: AtomicUsize,
     /// Notified when the receiver is dropped: producers waiting in
     /// [`Sender::closed`] stop.
     closed: Event,
 }
 
+/// Everything behind the lock.
+struct State {
+    /// The messages sent and not yet taken, oldest first.
+    queue: VecDeque<Message>,
+    capacity: usize,
+    /// The receiver's waker while it waits for a message: the send that finds it
+    /// takes it, so the rest of a batch wakes nobody.
+    receiver: Option<Waker>,
+    /// The wakers of the senders waiting for room, each once; all are woken when
+    /// room is made (each then tries again), or when the receiver is dropped.
+    senders_waiting: Vec<Waker>,
+    /// Every sender is gone: the stream ends once the queue is empty.
+    ended: bool,
+}
+
 impl Shared {
-    fn wake_receiver(&self) {
-        let waker = self
-            .receiver
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(waker) = waker {
-            waker.wake();
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One attempt at a send; `Err` hands the message back.
+    fn try_push(&self, message: Message) -> Result<(), TrySendError> {
+        let mut state = self.lock();
+        Self::push(&mut state, message, &self.receiver_gone)?;
+        Self::wake(state);
+        Ok(())
+    }
+
+    /// Queues `message` if the receiver is there and there is room, taking the
+    /// receiver's waker (woken by [`Shared::wake`] once the lock is released).
+    fn push(
+        state: &mut State,
+        message: Message,
+        receiver_gone: &AtomicBool,
+    ) -> Result<(), TrySendError> {
+        if receiver_gone.load(Ordering::Relaxed) {
+            return Err(TrySendError::Closed(message));
+        }
+        if state.queue.len() >= state.capacity {
+            return Err(TrySendError::Full(message));
+        }
+        state.queue.push_back(message);
+        Ok(())
+    }
+
+    /// Releases the lock, then wakes the receiver if it was waiting: only the first
+    /// message of a batch finds its waker.
+    fn wake(mut state: MutexGuard<'_, State>) {
+        let waiting = state.receiver.take();
+        drop(state);
+        if let Some(receiver) = waiting {
+            receiver.wake();
         }
     }
 
-    fn register(&self, waker: &Waker) {
-        let mut slot = self.receiver.lock().unwrap_or_else(PoisonError::into_inner);
-        if !slot.as_ref().is_some_and(|old| old.will_wake(waker)) {
-            *slot = Some(waker.clone());
+    /// A send in one lock, or (when the queue is full) the sender's waker left for
+    /// the receiver to wake when it makes room.
+    fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        slot: &mut Option<Message>,
+    ) -> Poll<Result<(), Closed>> {
+        let Some(message) = slot.take() else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut state = self.lock();
+        match Self::push(&mut state, message, &self.receiver_gone) {
+            Ok(()) => {
+                Self::wake(state);
+                Poll::Ready(Ok(()))
+            }
+            Err(TrySendError::Closed(message)) => Poll::Ready(Err(Closed(message))),
+            Err(TrySendError::Full(message)) => {
+                if !state
+                    .senders_waiting
+                    .iter()
+                    .any(|w| w.will_wake(cx.waker()))
+                {
+                    state.senders_waiting.push(cx.waker().clone());
+                }
+                *slot = Some(message);
+                Poll::Pending
+            }
         }
     }
 }
 
 /// The sending half of a [`channel`]: clone it for every producer.
 pub struct Sender {
-    inner: async_channel::Sender<Message>,
     shared: Arc<Shared>,
 }
 
@@ -102,7 +178,6 @@ impl Clone for Sender {
     fn clone(&self) -> Self {
         self.shared.senders.fetch_add(1, Ordering::Relaxed);
         Sender {
-            inner: self.inner.clone(),
             shared: self.shared.clone(),
         }
     }
@@ -112,8 +187,9 @@ impl Drop for Sender {
     fn drop(&mut self) {
         if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
             // The last sender: the stream ends once what was sent is read.
-            self.inner.close();
-            self.shared.wake_receiver();
+            let mut state = self.shared.lock();
+            state.ended = true;
+            Shared::wake(state);
         }
     }
 }
@@ -126,12 +202,8 @@ impl Sender {
     ///
     /// [`Closed`], with the message, when the response is gone: stop producing.
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), Closed> {
-        self.inner
-            .send(message.into())
-            .await
-            .map_err(|error| Closed(error.into_inner()))?;
-        self.shared.wake_receiver();
-        Ok(())
+        let mut slot = Some(message.into());
+        std::future::poll_fn(|cx| self.shared.poll_send(cx, &mut slot)).await
     }
 
     /// Sends a message if there is room now.
@@ -141,20 +213,13 @@ impl Sender {
     /// [`TrySendError::Full`] with the message when the channel is full,
     /// [`TrySendError::Closed`] when the response is gone.
     pub fn try_send(&self, message: impl Into<Message>) -> Result<(), TrySendError> {
-        self.inner
-            .try_send(message.into())
-            .map_err(|error| match error {
-                async_channel::TrySendError::Full(message) => TrySendError::Full(message),
-                async_channel::TrySendError::Closed(message) => TrySendError::Closed(message),
-            })?;
-        self.shared.wake_receiver();
-        Ok(())
+        self.shared.try_push(message.into())
     }
 
     /// Whether the response is gone (every send would fail).
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.inner.is_closed()
+        self.shared.receiver_gone.load(Ordering::Acquire)
     }
 
     /// Completes when the response is gone (the client disconnected, the body was
@@ -180,17 +245,16 @@ impl Sender {
     /// ```
     #[must_use = "futures do nothing unless you .await or poll them"]
     pub fn closed(&self) -> impl Future<Output = ()> + Send + Sync + 'static {
-        let sender = self.inner.clone();
         let shared = self.shared.clone();
         async move {
             loop {
-                if sender.is_closed() {
+                if shared.receiver_gone.load(Ordering::Acquire) {
                     return;
                 }
                 // Listening, then checking again: a close in between is seen now,
                 // one after notifies the listener.
                 let listener = shared.closed.listen();
-                if sender.is_closed() {
+                if shared.receiver_gone.load(Ordering::Acquire) {
                     return;
                 }
                 listener.await;
@@ -202,8 +266,8 @@ impl Sender {
 impl fmt::Debug for Sender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sender")
-            .field("queued", &self.inner.len())
-            .field("closed", &self.inner.is_closed())
+            .field("queued", &self.shared.lock().queue.len())
+            .field("closed", &self.is_closed())
             .finish()
     }
 }
@@ -213,46 +277,129 @@ impl fmt::Debug for Sender {
 /// stream; dropping it closes the channel.
 #[must_use = "streams do nothing unless polled"]
 pub struct Receiver {
-    inner: async_channel::Receiver<Message>,
     shared: Arc<Shared>,
+    /// Messages taken from the queue in one lock and not yet handed out (the
+    /// response's fast path); its allocation and the queue's are swapped, so both
+    /// keep their capacity.
+    taken: VecDeque<Message>,
+    /// The senders to wake, moved out of the lock to be woken after it; kept so
+    /// its capacity is reused.
+    to_wake: Vec<Waker>,
 }
 
-// Only `try_recv` is used, never the channel's own waiting: nothing is pinned.
-impl Unpin for Receiver {}
+/// What a poll of the queue found.
+pub(crate) enum Ready {
+    /// Messages were taken.
+    Taken,
+    /// None are waiting (the waker, if one was given, is registered).
+    Empty,
+    /// Every sender is gone and nothing is left.
+    Ended,
+}
 
 impl Receiver {
-    fn try_next(&self) -> Poll<Option<Message>> {
-        match self.inner.try_recv() {
-            Ok(message) => Poll::Ready(Some(message)),
-            Err(async_channel::TryRecvError::Closed) => Poll::Ready(None),
-            Err(async_channel::TryRecvError::Empty) => Poll::Pending,
+    /// Takes every waiting message in one lock into the receiver's own queue (read
+    /// with [`next_taken`](Self::next_taken)), making room for the senders and
+    /// waking those that wait for it. When none are waiting, registers `cx`'s
+    /// waker, so the next send wakes it.
+    pub(crate) fn take_ready(&mut self, cx: &mut Context<'_>) -> Ready {
+        self.take(Some(cx.waker()))
+    }
+
+    /// As [`take_ready`](Self::take_ready), but registers no waker: for a
+    /// response that already has bytes to hand out (and so will be polled again),
+    /// so that a send meanwhile does not wake a task that is running.
+    pub(crate) fn try_take(&mut self) -> Ready {
+        self.take(None)
+    }
+
+    fn take(&mut self, waker: Option<&Waker>) -> Ready {
+        if !self.taken.is_empty() {
+            return Ready::Taken;
         }
+        let mut state = self.shared.lock();
+        let ready = if !state.queue.is_empty() {
+            std::mem::swap(&mut state.queue, &mut self.taken);
+            std::mem::swap(&mut state.senders_waiting, &mut self.to_wake);
+            Ready::Taken
+        } else if state.ended {
+            Ready::Ended
+        } else {
+            if let Some(waker) = waker
+                && !state.receiver.as_ref().is_some_and(|w| w.will_wake(waker))
+            {
+                state.receiver = Some(waker.clone());
+            }
+            Ready::Empty
+        };
+        drop(state);
+        for sender in self.to_wake.drain(..) {
+            sender.wake();
+        }
+        ready
+    }
+
+    /// The oldest message [`take_ready`](Self::take_ready) took, if any is left.
+    pub(crate) fn next_taken(&mut self) -> Option<Message> {
+        self.taken.pop_front()
     }
 }
+
+// Nothing is pinned: the queue is behind an `Arc`.
+impl Unpin for Receiver {}
 
 impl Stream for Receiver {
     type Item = Message;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        if let ready @ Poll::Ready(_) = self.try_next() {
-            return ready;
+        let this = self.get_mut();
+        if let Some(message) = this.taken.pop_front() {
+            return Poll::Ready(Some(message));
         }
-        // Registered, then tried again: a message sent in between is taken now,
-        // one sent after finds the waker.
-        self.shared.register(cx.waker());
-        self.try_next()
+        // One message at a time, so that at most `capacity` wait in all.
+        let mut state = this.shared.lock();
+        let poll = match state.queue.pop_front() {
+            Some(message) => {
+                std::mem::swap(&mut state.senders_waiting, &mut this.to_wake);
+                Poll::Ready(Some(message))
+            }
+            None if state.ended => Poll::Ready(None),
+            None => {
+                if !state
+                    .receiver
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    state.receiver = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        };
+        drop(state);
+        for sender in this.to_wake.drain(..) {
+            sender.wake();
+        }
+        poll
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.inner.len(), None)
+        (self.taken.len() + self.shared.lock().queue.len(), None)
     }
 }
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        // Closing at once, rather than when the last reference goes, wakes every
-        // sender waiting for room: its `send` fails now.
-        self.inner.close();
+        // Closing at once wakes every sender waiting for room: its `send` fails now.
+        let mut state = self.shared.lock();
+        self.shared.receiver_gone.store(true, Ordering::Release);
+        let unread = std::mem::take(&mut state.queue);
+        std::mem::swap(&mut state.senders_waiting, &mut self.to_wake);
+        state.receiver = None;
+        drop(state);
+        drop(unread);
+        for sender in self.to_wake.drain(..) {
+            sender.wake();
+        }
         self.shared.closed.notify(usize::MAX);
     }
 }
@@ -260,7 +407,7 @@ impl Drop for Receiver {
 impl fmt::Debug for Receiver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Receiver")
-            .field("queued", &self.inner.len())
+            .field("queued", &self.size_hint().0)
             .finish()
     }
 }
@@ -319,6 +466,7 @@ impl std::error::Error for TrySendError {}
 mod tests {
     use super::*;
     use futures_lite::{StreamExt, future};
+    use std::future::Future;
 
     #[test]
     fn a_full_channel_hands_the_message_back() {
@@ -385,6 +533,138 @@ mod tests {
         let producer = std::thread::spawn(move || future::block_on(sender.closed()));
         drop(receiver);
         producer.join().expect("the producer saw the close");
+    }
+
+    /// A waker that counts its wakes.
+    #[derive(Default)]
+    struct Counter(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn counting_waker() -> (Arc<Counter>, Waker) {
+        let counter = Arc::new(Counter::default());
+        (counter.clone(), Waker::from(counter))
+    }
+
+    #[test]
+    fn a_batch_wakes_the_waiting_response_once() {
+        let (sender, mut receiver) = channel(8);
+        let (wakes, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(matches!(receiver.take_ready(&mut cx), Ready::Empty));
+        for token in ["a", "b", "c"] {
+            sender.try_send(token).expect("room");
+        }
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 1, "one wake for the batch");
+        assert!(matches!(receiver.take_ready(&mut cx), Ready::Taken));
+        let taken: Vec<Message> = std::iter::from_fn(|| receiver.next_taken()).collect();
+        assert_eq!(taken, ["a", "b", "c"].map(Message::from));
+        // Taken, then tried without a waker (the response has bytes to hand out):
+        // the next send wakes nobody until it waits again.
+        assert!(matches!(receiver.try_take(), Ready::Empty));
+        sender.try_send("d").expect("room");
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
+        drop(sender);
+        assert!(matches!(receiver.take_ready(&mut cx), Ready::Taken));
+        assert_eq!(receiver.next_taken(), Some("d".into()));
+        assert!(matches!(receiver.take_ready(&mut cx), Ready::Ended));
+    }
+
+    #[test]
+    fn taking_the_batch_wakes_the_senders_waiting_for_room() {
+        let (sender, mut receiver) = channel(2);
+        let other = sender.clone();
+        sender.try_send("a").expect("room");
+        sender.try_send("b").expect("room");
+        let (wakes, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut first = Box::pin(sender.send("c"));
+        let mut second = Box::pin(other.send("d"));
+        assert!(first.as_mut().poll(&mut cx).is_pending());
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+        // Polled again while waiting: its waker is kept once.
+        assert!(first.as_mut().poll(&mut cx).is_pending());
+        assert!(matches!(receiver.take_ready(&mut cx), Ready::Taken));
+        assert_eq!(
+            wakes.0.load(Ordering::Relaxed),
+            1,
+            "the waker was left once"
+        );
+        assert_eq!(first.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+        assert_eq!(second.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+        let all: Vec<Message> = future::block_on(receiver.take(4).collect());
+        assert_eq!(all, ["a", "b", "c", "d"].map(Message::from));
+    }
+
+    #[test]
+    fn read_one_at_a_time_at_most_capacity_wait() {
+        let (sender, mut receiver) = channel(2);
+        sender.try_send("a").expect("room");
+        sender.try_send("b").expect("room");
+        assert!(matches!(sender.try_send("c"), Err(TrySendError::Full(_))));
+        assert_eq!(future::block_on(receiver.next()), Some("a".into()));
+        sender.try_send("c").expect("room for one");
+        assert!(matches!(sender.try_send("d"), Err(TrySendError::Full(_))));
+    }
+
+    #[test]
+    fn every_message_arrives_in_order_across_threads() {
+        const MESSAGES: usize = 20_000;
+        let (sender, mut receiver) = channel(16);
+        let producers: Vec<_> = (0..2)
+            .map(|producer| {
+                let sender = sender.clone();
+                std::thread::spawn(move || {
+                    future::block_on(async {
+                        for n in 0..MESSAGES {
+                            let text = format!("{producer} {n}");
+                            sender.send(text).await.expect("the receiver is there");
+                        }
+                    });
+                })
+            })
+            .collect();
+        drop(sender);
+        let mut next = [0; 2];
+        future::block_on(async {
+            let mut received = 0;
+            loop {
+                let ready = std::future::poll_fn(|cx| match receiver.take_ready(cx) {
+                    Ready::Empty => Poll::Pending,
+                    Ready::Taken => Poll::Ready(true),
+                    Ready::Ended => Poll::Ready(false),
+                })
+                .await;
+                if !ready {
+                    break;
+                }
+                while let Some(message) = receiver.next_taken() {
+                    let frame = message.to_frame();
+                    let text = std::str::from_utf8(frame.as_bytes()).expect("UTF-8");
+                    let (producer, n) = text
+                        .trim_start_matches("data: ")
+                        .trim_end()
+                        .split_once(' ')
+                        .expect("two numbers");
+                    let producer: usize = producer.parse().expect("a number");
+                    assert_eq!(n.parse::<usize>(), Ok(next[producer]), "in order");
+                    next[producer] += 1;
+                    received += 1;
+                }
+            }
+            assert_eq!(received, 2 * MESSAGES);
+        });
+        for producer in producers {
+            producer.join().expect("the producer finished");
+        }
+        assert_eq!(next, [MESSAGES; 2]);
     }
 
     // Producers run on other threads.

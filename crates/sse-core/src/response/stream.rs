@@ -1,5 +1,6 @@
 //! The response stream: a user's stream of messages, as the bytes of one response.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -10,13 +11,21 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 
+use super::channel::Ready;
 use super::{Message, Receiver};
 use crate::event::Comment;
 
 /// An error a fallible stream ends with, as the response's error hook gets it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-type Source = Pin<Box<dyn Stream<Item = Result<Message, BoxError>> + Send>>;
+/// Where the messages come from.
+enum Source {
+    /// A [`channel`](super::channel)'s receiver: every ready message taken in one
+    /// lock.
+    Channel(Receiver),
+    /// Any other stream, boxed.
+    Stream(Pin<Box<dyn Stream<Item = Result<Message, BoxError>> + Send>>),
+}
 type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 type OnError = Box<dyn FnOnce(BoxError) -> Option<Message> + Send>;
 
@@ -38,9 +47,9 @@ const MIN_BUFFER: usize = 4 * 1024;
 ///   the writer sends them with one write; as soon as nothing is ready it returns
 ///   `Pending`, which is when adapters flush: a ready message never waits for the
 ///   next one;
-/// - messages are encoded into a buffer it reuses: no allocation per message once
-///   the writer keeps up (the buffer is reclaimed when the bytes handed out are
-///   written);
+/// - messages are encoded into a buffer it reuses: no allocation per message or
+///   per chunk once the writer keeps up (the buffer is reclaimed when the bytes
+///   handed out are written);
 /// - when your stream has been idle for the [`keep_alive`](Self::keep_alive)
 ///   interval (15 s by default), it sends a keep-alive comment; the adapter
 ///   supplies the runtime's timer ([`timer`](Self::timer)), and without one none
@@ -104,7 +113,18 @@ impl ResponseStream {
         S: Stream + Send + 'static,
         S::Item: Into<Message>,
     {
-        ResponseStream::from_source(Box::pin(Infallible { stream }))
+        // A channel's receiver, however it was given (`ResponseStream::new`, an
+        // adapter's `from_stream`), takes the fast path.
+        let mut slot = Some(stream);
+        let receiver = (&mut slot as &mut dyn Any)
+            .downcast_mut::<Option<Receiver>>()
+            .and_then(Option::take);
+        ResponseStream::from_source(match (receiver, slot) {
+            (Some(receiver), _) => Some(Source::Channel(receiver)),
+            (None, Some(stream)) => Some(Source::Stream(Box::pin(Infallible { stream }))),
+            // Not reached: the slot is only emptied when the receiver was taken.
+            (None, None) => None,
+        })
     }
 
     /// A response streaming a fallible `stream`: an error ends the response after
@@ -129,13 +149,13 @@ impl ResponseStream {
         T: Into<Message>,
         E: Into<BoxError>,
     {
-        ResponseStream::from_source(Box::pin(Fallible { stream }))
+        ResponseStream::from_source(Some(Source::Stream(Box::pin(Fallible { stream }))))
     }
 
-    fn from_source(source: Source) -> Self {
+    fn from_source(source: Option<Source>) -> Self {
         ResponseStream {
             parts: Mutex::new(Parts {
-                source: Some(source),
+                source,
                 on_error: None,
                 timer: None,
             }),
@@ -239,24 +259,55 @@ impl ResponseStream {
         let max_batch = self.max_batch;
         let buf = &mut self.buf;
         let parts = self.parts.get_mut().unwrap_or_else(PoisonError::into_inner);
-        while buf.len() < max_batch {
-            let Some(source) = parts.source.as_mut() else {
-                return Poll::Ready(());
-            };
-            match source.as_mut().poll_next(cx) {
-                Poll::Ready(Some(Ok(message))) => Self::push(buf, &message),
-                Poll::Ready(Some(Err(error))) => {
-                    parts.source = None;
-                    let last = parts.on_error.take().and_then(|on_error| on_error(error));
-                    if let Some(message) = last {
-                        Self::push(buf, &message);
+        match parts.source.as_mut() {
+            None => Poll::Ready(()),
+            Some(Source::Channel(receiver)) => loop {
+                while buf.len() < max_batch {
+                    let Some(message) = receiver.next_taken() else {
+                        break;
+                    };
+                    Self::push(buf, &message);
+                }
+                if buf.len() >= max_batch {
+                    return Poll::Pending;
+                }
+                // With bytes to hand out, the response is polled again: its waker
+                // is only left when it has nothing.
+                let ready = if buf.is_empty() {
+                    receiver.take_ready(cx)
+                } else {
+                    receiver.try_take()
+                };
+                match ready {
+                    Ready::Taken => {}
+                    Ready::Empty => return Poll::Pending,
+                    Ready::Ended => {
+                        parts.source = None;
+                        return Poll::Ready(());
                     }
                 }
-                Poll::Ready(None) => parts.source = None,
-                Poll::Pending => return Poll::Pending,
+            },
+            Some(Source::Stream(_)) => {
+                while buf.len() < max_batch {
+                    let Some(Source::Stream(source)) = parts.source.as_mut() else {
+                        return Poll::Ready(());
+                    };
+                    match source.as_mut().poll_next(cx) {
+                        Poll::Ready(Some(Ok(message))) => Self::push(buf, &message),
+                        Poll::Ready(Some(Err(error))) => {
+                            parts.source = None;
+                            let last = parts.on_error.take().and_then(|on_error| on_error(error));
+                            if let Some(message) = last {
+                                Self::push(buf, &message);
+                            }
+                        }
+                        Poll::Ready(None) => parts.source = None,
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                Poll::Pending
             }
         }
-        Poll::Pending
     }
 
     /// Waits out the keep-alive interval; `Ready` when the stream has been idle for
@@ -295,6 +346,12 @@ impl Stream for ResponseStream {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         let this = self.get_mut();
+        if this.buf.is_empty() && this.buf.capacity() < MIN_BUFFER {
+            // A new chunk: start again at the front of the buffer if the chunks
+            // handed out are written by now, rather than run out of room in the
+            // middle of the next batches and allocate while the writer holds them.
+            let _ = this.buf.try_reclaim(MIN_BUFFER);
+        }
         this.open_once();
         let done = this.take_ready(cx).is_ready();
         if !this.buf.is_empty() {

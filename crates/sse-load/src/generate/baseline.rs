@@ -2,9 +2,9 @@
 //! own `Sse::new(stream).keep_alive(KeepAlive::default())` on the demos' `POST
 //! /generate` contract, written the way the demos write theirs.
 //!
-//! A request `{"prompt"?, "words"?, "rate"?}` spawns a producer task that sends into
-//! a bounded `tokio::sync::mpsc` channel (capacity 64, the demos' channel size):
-//! word `n` as `Event::default().data(word(n))`, an id-only checkpoint
+//! A request `{"prompt"?, "words"?, "rate"?}` ([`Request`]) spawns a producer task
+//! that sends into a bounded `tokio::sync::mpsc` channel (capacity 64, the demos'
+//! channel size): word `n` as `Event::default().data(token)`, `token` a `String`, an id-only checkpoint
 //! (`Event::default().id(n)`, which axum writes as `id: n` and the blank line, the
 //! same bytes as ours) after every [`CHECKPOINT_EVERY`] words and after the last,
 //! then `event: done` with `{"prompt_words", "words"}`. With `rate: 0` it sends as
@@ -25,31 +25,12 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::serve::ListenerExt;
-use serde::Deserialize;
-use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
+use super::request::{CHANNEL, Request};
 use super::words::{CHECKPOINT_EVERY, word};
-
-/// The demos' limits and defaults (`sse_demo::generate`).
-const MAX_WORDS: u64 = 1_000_000;
-const MAX_RATE: f64 = 100_000.0;
-const DEFAULT_WORDS: u64 = 40;
-const DEFAULT_RATE: f64 = 20.0;
-/// The demos' producer channel: `sse_core::channel(64)`.
-const CHANNEL: usize = 64;
-
-/// A generate request, as the demos read it.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Generate {
-    #[serde(default)]
-    prompt: String,
-    words: Option<u64>,
-    rate: Option<f64>,
-}
 
 /// Serves `POST /generate` on `addr` until killed; prints `listening on http://ADDR`.
 pub(crate) fn serve(addr: SocketAddr) -> std::io::Result<()> {
@@ -68,23 +49,19 @@ pub(crate) fn serve(addr: SocketAddr) -> std::io::Result<()> {
 }
 
 async fn generate(body: Bytes) -> Response {
-    let request: Generate = match serde_json::from_slice(&body) {
+    let request = match Request::read(&body) {
         Ok(request) => request,
-        Err(e) => return bad_request(&format!("invalid JSON: {e}")),
+        Err(message) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, "application/json")],
+                Request::error_json(&message),
+            )
+                .into_response();
+        }
     };
-    let words = request.words.unwrap_or(DEFAULT_WORDS);
-    if words > MAX_WORDS {
-        return bad_request(&format!("words: at most {MAX_WORDS}"));
-    }
-    let rate = request.rate.unwrap_or(DEFAULT_RATE);
-    if !(0.0..=MAX_RATE).contains(&rate) {
-        return bad_request(&format!("rate: from 0 to {MAX_RATE} words per second"));
-    }
-    let pause = (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate));
-    let prompt_words = request.prompt.split_whitespace().count();
-
     let (sender, receiver) = mpsc::channel(CHANNEL);
-    tokio::spawn(produce(sender, words, pause, prompt_words));
+    tokio::spawn(produce(sender, request));
     let opening = [
         Event::default().retry(Duration::from_secs(1)),
         Event::default().comment("generating"),
@@ -97,18 +74,16 @@ async fn generate(body: Bytes) -> Response {
         .into_response()
 }
 
-/// Sends the reply; stops as soon as a send fails (the response is gone).
-async fn produce(
-    sender: mpsc::Sender<Event>,
-    words: u64,
-    pause: Option<Duration>,
-    prompt_words: usize,
-) {
+/// Sends the reply, a `String` per word (as a detokenizer hands them out); stops
+/// as soon as a send fails (the response is gone).
+async fn produce(sender: mpsc::Sender<Event>, request: Request) {
+    let words = request.words;
     for n in 0..words {
-        if let Some(pause) = pause {
+        if let Some(pause) = request.pause {
             tokio::time::sleep(pause).await;
         }
-        if sender.send(Event::default().data(word(n))).await.is_err() {
+        let token: String = word(n).to_owned();
+        if sender.send(Event::default().data(token)).await.is_err() {
             return;
         }
         let sent = n + 1;
@@ -121,19 +96,9 @@ async fn produce(
             return;
         }
     }
-    let done = json!({ "words": words, "prompt_words": prompt_words });
     let _ = sender
-        .send(Event::default().event("done").data(done.to_string()))
+        .send(Event::default().event("done").data(request.done()))
         .await;
-}
-
-fn bad_request(message: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        [(header::CONTENT_TYPE, "application/json")],
-        json!({ "error": message }).to_string(),
-    )
-        .into_response()
 }
 
 #[cfg(test)]

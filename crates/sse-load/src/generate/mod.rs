@@ -1,5 +1,7 @@
 //! The per-request scenario: N concurrent `POST /generate` streams against every
-//! demo server and axum's own `Sse::new(stream)` ([`baseline`]), in two modes:
+//! demo server, actix-web-lab's `Sse::from_infallible_receiver` ([`actix`], the
+//! leader the ratios compare with) and axum's own `Sse::new(stream)`
+//! ([`baseline`]), in two modes:
 //!
 //! - **flood**: `rate: 0`, replies of `--gen-words` words the producer sends as
 //!   fast as the response takes them (a bounded channel: backpressure). The most
@@ -16,10 +18,12 @@
 //! checked whole ([`check`]): one lost, extra or reordered word, or a reply that
 //! does not end with `done`, fails the run.
 
+pub(crate) mod actix;
 pub(crate) mod baseline;
 mod check;
 mod client;
 mod report;
+mod request;
 mod words;
 
 use std::io;
@@ -135,15 +139,43 @@ pub(crate) struct ModeResult {
     pub(crate) other_cores: f64,
 }
 
-/// The servers the scenario runs: ours (and variants) from `--servers`, then the
-/// baseline the ratios compare with.
+/// A per-request baseline: a framework's own SSE response, served by `sse-load
+/// serve KEY`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StreamBaseline {
+    /// axum's `Sse::new(stream)` ([`baseline`]).
+    Axum,
+    /// actix-web-lab's `Sse::from_infallible_receiver` ([`actix`]).
+    Actix,
+}
+
+impl StreamBaseline {
+    /// Its name: the report's label and what `serve` takes.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            StreamBaseline::Axum => "axum-sse-stream",
+            StreamBaseline::Actix => "actix-sse-stream",
+        }
+    }
+
+    /// Serves it on `addr` until killed.
+    pub(crate) fn serve(self, addr: std::net::SocketAddr) -> io::Result<()> {
+        match self {
+            StreamBaseline::Axum => baseline::serve(addr),
+            StreamBaseline::Actix => actix::serve(addr),
+        }
+    }
+}
+
+/// The servers the scenario runs: ours (and variants) from `--servers`, then both
+/// baselines (the ratios compare with actix-web-lab's).
 pub(crate) fn servers(options: &Options) -> Vec<Kind> {
     options
         .servers
         .iter()
         .copied()
-        .filter(|kind| kind.serves_generate() && *kind != Kind::StreamBaseline)
-        .chain([Kind::StreamBaseline])
+        .filter(|kind| kind.serves_generate() && !Kind::STREAM_BASELINES.contains(kind))
+        .chain(Kind::STREAM_BASELINES)
         .collect()
 }
 

@@ -1,10 +1,10 @@
 //! The per-request scenario's results, as Markdown: a table per mode, medians of
-//! the repetitions, ratios against axum's own `Sse::new(stream)` from the same run.
+//! the repetitions, ratios against actix-web-lab's `Sse` from the same run.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{GenerateOptions, KEEP_ALIVE_SECONDS, Mode, ModeResult};
+use super::{GenerateOptions, KEEP_ALIVE_SECONDS, Mode, ModeResult, StreamBaseline};
 use crate::Options;
 use crate::report::{
     cpu_model, kernel, opt, rate_text, ratio, spread, table_head, time_text, today,
@@ -89,8 +89,11 @@ impl GenerateReport {
              for the next (on the same connection when the server keeps it alive; `sse-smol` closes it, so its clients reconnect). \
              Ours: the demo servers (`sse_core::channel(64)` fed by a spawned producer, answered with the adapter's per-request stream), \
              with `--keep-alive {KEEP_ALIVE_SECONDS}`. \
-             Baseline `axum-sse-stream`: axum 0.8's `Sse::new(stream).keep_alive(KeepAlive::default())` over a `tokio::sync::mpsc::channel(64)` \
-             fed by a spawned producer the same way, with the same frames (retry hint, comment, words, id-only checkpoints, `done`) and `TCP_NODELAY` as ours. \
+             Baselines, each with a `tokio::sync::mpsc::channel(64)` fed by a spawned producer the same way, a `String` per word as ours, and `TCP_NODELAY` as ours: \
+             `actix-sse-stream`, actix-web 4 with actix-web-lab's `Sse::from_infallible_receiver(rx).with_retry_duration(1 s).with_keep_alive(15 s)` \
+             (it has no id-only frame, so each checkpoint's id rides on the next event: the same last event id at every event); \
+             `axum-sse-stream`, axum 0.8's `Sse::new(stream).keep_alive(KeepAlive::default())` with the same frames as ours (retry hint, comment, words, id-only checkpoints, `done`). \
+             Ratios compare with `actix-sse-stream`. \
              After a warm-up of {} s, each mode is measured for {} s; then the requests stop and every reply under way ends, and every reply is checked whole. \
              Each cell: median (min–max) of the repetitions; ratios compare medians.\n",
             self.client_threads, s.warm_up, s.seconds
@@ -113,8 +116,9 @@ impl GenerateReport {
         out
     }
 
+    /// What the ratios compare with: the leader, actix-web-lab.
     fn baseline(&self) -> Kind {
-        Kind::StreamBaseline
+        Kind::StreamBaseline(StreamBaseline::Actix)
     }
 
     fn flood_table(&self, out: &mut String) {
