@@ -58,14 +58,28 @@
 #[cfg(not(any(feature = "tokio", feature = "smol")))]
 compile_error!("sse-client needs a runtime: enable its `tokio` or `smol` feature");
 
+mod body;
 mod builder;
 mod connect;
+#[cfg(feature = "__decompress")]
+mod decompress;
+mod endpoint;
 mod error;
+#[cfg(feature = "proxy")]
+mod proxy;
+mod recv;
+mod redirect;
 mod rt;
 mod source;
+#[cfg(feature = "rustls")]
+mod tls;
 
 pub use builder::Builder;
-pub use error::{BoxError, Error, ReconnectReason};
+pub use error::{BoxError, Error, ErrorResponse, ReconnectReason, RedirectError};
+/// The `http` crate, whose types the API uses ([`Method`](http::Method),
+/// [`HeaderMap`](http::HeaderMap), [`StatusCode`](http::StatusCode)): no need to
+/// depend on it separately.
+pub use http;
 pub use rt::Runtime;
 pub use source::{Event, EventSource, Open};
 pub use sse_core::{DecodeError, DecodeLimits, MessageEvent, ReconnectConfig};

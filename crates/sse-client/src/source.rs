@@ -8,15 +8,15 @@ use std::time::{Duration, Instant, SystemTime};
 use futures_core::Stream;
 use http::{HeaderMap, Version};
 use http_body::Body as _;
-use hyper::body::Incoming;
 use sse_core::{
     DecodeLimits, Decoded, Decoder, MessageEvent, Reconnect, ReconnectAction, ReconnectConfig,
     StopReason, Verdict,
 };
 
+use crate::body::Body;
 use crate::builder::Builder;
 use crate::connect::{self, Attempt, Connection, Target};
-use crate::error::{Error, ReconnectReason};
+use crate::error::{Error, ErrorResponse, ReconnectReason};
 use crate::rt::Timer;
 
 /// What an [`EventSource`] yields: events, and changes of its connection.
@@ -113,7 +113,7 @@ impl std::fmt::Debug for Phase {
 }
 
 struct Streaming {
-    body: Incoming,
+    body: Body,
     connection: Connection,
     /// When bytes last arrived (the watchdog's timer is moved lazily, when it fires).
     last_bytes: Instant,
@@ -202,7 +202,10 @@ impl EventSource {
                 self.phase = Phase::Done;
                 Some(match stop {
                     StopReason::NoContent => Ok(Event::Closed),
-                    StopReason::Status(status) => Err(Error::Status(status)),
+                    StopReason::Status(status) => Err(Error::Status(match reason {
+                        ReconnectReason::Status(response) => response,
+                        _ => ErrorResponse::bare(status),
+                    })),
                     StopReason::ContentType(value) => Err(Error::ContentType(value)),
                     StopReason::GaveUp { failures } => Err(Error::GaveUp {
                         failures,
@@ -264,14 +267,22 @@ impl Stream for EventSource {
                     let now = Instant::now();
                     let (response, connection) = match result {
                         Ok(ok) => ok,
-                        Err(error) => {
+                        // What no retry can mend (a redirect loop, an encoding it
+                        // cannot decode) ends the stream.
+                        Err(error) => match error.downcast::<Error>() {
+                            Ok(fatal) => {
+                                this.phase = Phase::Done;
+                                return Poll::Ready(Some(Err(*fatal)));
+                            }
+                            Err(error) => {
                             let verdict = this.reconnect.on_connect_error(now);
                             let reason = ReconnectReason::Connect(error);
                             if let Some(item) = this.after(verdict, reason) {
                                 return Poll::Ready(Some(item));
                             }
                             continue;
-                        }
+                            }
+                        },
                     };
                     let (parts, body) = response.into_parts();
                     let verdict = this.reconnect.on_response(
@@ -281,7 +292,7 @@ impl Stream for EventSource {
                         &parts.headers,
                     );
                     if verdict != Verdict::Stream {
-                        let reason = ReconnectReason::Status(parts.status);
+                        let reason = ReconnectReason::Status(ErrorResponse::new(parts));
                         if let Some(item) = this.after(verdict, reason) {
                             return Poll::Ready(Some(item));
                         }
