@@ -30,10 +30,7 @@ enum Inner {
 pub(crate) enum BodyError {
     Http(hyper::Error),
     /// The compressed bytes are corrupt or truncated.
-    #[cfg_attr(
-        not(feature = "__decompress"),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(feature = "__decompress"), allow(dead_code))]
     Decompress(std::io::Error),
 }
 

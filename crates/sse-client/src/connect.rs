@@ -62,7 +62,10 @@ impl Target {
 
     /// The request the next attempt starts with.
     pub(crate) fn hop(&self) -> Arc<Hop> {
-        self.hop.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.hop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn set_hop(&self, hop: Arc<Hop>) {
@@ -129,7 +132,7 @@ async fn open(
                 continue;
             }
             Ok(None) => {}
-            Err(error) => return Err(Box::new(Error::Redirect(error))),
+            Err(error) => return Err(fatal(Error::Redirect(error))),
         }
         if !Arc::ptr_eq(&hop, &first) {
             target.set_hop(hop);
@@ -152,7 +155,7 @@ async fn finish(
     let (mut parts, body) = response.into_parts();
     let encoding = parts.headers.get(header::CONTENT_ENCODING);
     if parts.status == StatusCode::OK {
-        let body = Body::new(body, encoding).map_err(Box::new)?;
+        let body = Body::new(body, encoding).map_err(fatal)?;
         return Ok((Response::from_parts(parts, body), connection));
     }
     // An error body in a coding this build lacks is kept as it came.
@@ -209,7 +212,7 @@ async fn exchange(
 ) -> Result<(Response<Incoming>, Connection), BoxError> {
     let endpoint = &hop.endpoint;
     #[cfg(feature = "proxy")]
-    let route = target.proxies.route(endpoint).map_err(Box::new)?;
+    let route = target.proxies.route(endpoint).map_err(fatal)?;
     #[cfg(feature = "proxy")]
     let (tcp, forward) = match route {
         crate::proxy::Route::Direct => (
@@ -309,6 +312,12 @@ async fn exchange(
 type ResponseFuture =
     Pin<Box<dyn Future<Output = Result<Response<Incoming>, hyper::Error>> + Send>>;
 
+/// An error that ends the stream instead of being retried (the stream looks for an
+/// [`Error`] in an attempt's error).
+fn fatal(error: Error) -> BoxError {
+    Box::new(error)
+}
+
 /// `Last-Event-ID` for `id`, sent as its UTF-8 bytes (as browsers send it); `None`
 /// for an empty id, or one with a control character, which no header value may
 /// hold: then the request goes without it, so the server starts afresh, instead of
@@ -326,14 +335,14 @@ async fn tls(
     endpoint: &Endpoint,
     tcp: rt::Tcp,
 ) -> Result<(rt::BoxIo, bool), BoxError> {
-    let config = target.tls.config().map_err(Box::new)?;
+    let config = target.tls.config().map_err(fatal)?;
     let name = rustls_pki_types::ServerName::try_from(endpoint.host.clone())?;
     Ok(tcp.into_tls(config, name).await?)
 }
 
 #[cfg(not(feature = "rustls"))]
 async fn tls(_: &Target, _: &Endpoint, _: rt::Tcp) -> Result<(rt::BoxIo, bool), BoxError> {
-    Err(Box::new(Error::Config(
+    Err(fatal(Error::Config(
         "https needs the `rustls` feature of sse-client".into(),
     )))
 }
@@ -345,7 +354,10 @@ mod tests {
     #[test]
     fn an_id_goes_as_its_bytes_unless_a_header_cannot_hold_it() {
         assert_eq!(last_event_id_header("42").unwrap(), "42");
-        assert_eq!(last_event_id_header("café").unwrap().as_bytes(), "café".as_bytes());
+        assert_eq!(
+            last_event_id_header("café").unwrap().as_bytes(),
+            "café".as_bytes()
+        );
         assert!(last_event_id_header("").is_none());
         assert!(last_event_id_header("a\u{1}b").is_none());
         assert!(last_event_id_header("a\u{7f}").is_none());

@@ -92,17 +92,15 @@ impl Decoded {
                 Box::new(decoder)
             }
             #[cfg(feature = "deflate")]
-            Coding::Deflate => Box::new(async_compression::futures::bufread::ZlibDecoder::new(
-                input,
-            )),
+            Coding::Deflate => {
+                Box::new(async_compression::futures::bufread::ZlibDecoder::new(input))
+            }
             #[cfg(feature = "brotli")]
             Coding::Brotli => Box::new(async_compression::futures::bufread::BrotliDecoder::new(
                 input,
             )),
             #[cfg(feature = "zstd")]
-            Coding::Zstd => Box::new(async_compression::futures::bufread::ZstdDecoder::new(
-                input,
-            )),
+            Coding::Zstd => Box::new(async_compression::futures::bufread::ZstdDecoder::new(input)),
         };
         Decoded {
             reader,

@@ -115,17 +115,14 @@ mod tests {
 
     #[test]
     fn credentials_leave_the_authority_and_become_basic() {
-        let endpoint = Endpoint::parse("https://us%40er:p%3Ass@example.com:8443/a?b=c#frag")
-            .unwrap();
+        let endpoint =
+            Endpoint::parse("https://us%40er:p%3Ass@example.com:8443/a?b=c#frag").unwrap();
         assert_eq!(endpoint.authority, "example.com:8443");
         assert_eq!(endpoint.uri, "https://example.com:8443/a?b=c");
         assert_eq!(endpoint.path, "/a?b=c");
         assert_eq!(endpoint.url.as_str(), "https://example.com:8443/a?b=c");
         // base64("us@er:p:ss")
-        assert_eq!(
-            endpoint.credentials.unwrap(),
-            "Basic dXNAZXI6cDpzcw=="
-        );
+        assert_eq!(endpoint.credentials.unwrap(), "Basic dXNAZXI6cDpzcw==");
     }
 
     #[test]

@@ -54,7 +54,10 @@ impl fmt::Display for Error {
             Error::Status(response) => response.fmt(f),
             Error::Redirect(error) => error.fmt(f),
             Error::ContentEncoding(value) => {
-                write!(f, "the server answered with content encoding {value:?}, which this client cannot decode")
+                write!(
+                    f,
+                    "the server answered with content encoding {value:?}, which this client cannot decode"
+                )
             }
             Error::ContentType(Some(value)) => {
                 write!(

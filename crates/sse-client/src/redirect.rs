@@ -96,10 +96,8 @@ impl Chain {
             headers: hop.headers.clone(),
             body: hop.body.clone(),
         };
-        let post_to_get = matches!(
-            status,
-            StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND
-        ) && next.method == Method::POST;
+        let post_to_get = matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
+            && next.method == Method::POST;
         let see_other = status == StatusCode::SEE_OTHER
             && next.method != Method::GET
             && next.method != Method::HEAD;
@@ -141,7 +139,10 @@ mod tests {
     fn hop(url: &str, method: Method) -> Hop {
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"));
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         Hop {
             endpoint: Endpoint::parse(url).unwrap(),
             method,
@@ -158,15 +159,27 @@ mod tests {
 
     #[test]
     fn post_becomes_get_on_301_302_303_and_keeps_its_body_on_307_308() {
-        for (status, becomes_get) in [(301, true), (302, true), (303, true), (307, false), (308, false)] {
+        for (status, becomes_get) in [
+            (301, true),
+            (302, true),
+            (303, true),
+            (307, false),
+            (308, false),
+        ] {
             let start = hop("http://a.test/x", Method::POST);
             let mut chain = Chain::new(&start, 20);
             let status = StatusCode::from_u16(status).unwrap();
-            let next = chain.next(&start, status, &location("/y")).unwrap().unwrap();
+            let next = chain
+                .next(&start, status, &location("/y"))
+                .unwrap()
+                .unwrap();
             assert_eq!(next.endpoint.url.as_str(), "http://a.test/y");
             assert_eq!(next.method == Method::GET, becomes_get, "{status}");
             assert_eq!(next.body.is_empty(), becomes_get, "{status}");
-            assert_eq!(next.headers.contains_key(header::CONTENT_TYPE), !becomes_get);
+            assert_eq!(
+                next.headers.contains_key(header::CONTENT_TYPE),
+                !becomes_get
+            );
             // Same origin: the credentials stay.
             assert!(next.headers.contains_key(header::AUTHORIZATION));
         }
@@ -176,9 +189,15 @@ mod tests {
     fn a_put_becomes_get_only_on_303() {
         let start = hop("http://a.test/x", Method::PUT);
         let mut chain = Chain::new(&start, 20);
-        let next = chain.next(&start, StatusCode::FOUND, &location("/y")).unwrap().unwrap();
+        let next = chain
+            .next(&start, StatusCode::FOUND, &location("/y"))
+            .unwrap()
+            .unwrap();
         assert_eq!(next.method, Method::PUT);
-        let next = chain.next(&next, StatusCode::SEE_OTHER, &location("/z")).unwrap().unwrap();
+        let next = chain
+            .next(&next, StatusCode::SEE_OTHER, &location("/z"))
+            .unwrap()
+            .unwrap();
         assert_eq!(next.method, Method::GET);
     }
 
@@ -203,32 +222,58 @@ mod tests {
     fn loops_and_the_limit_end_the_chain() {
         let start = hop("http://a.test/x", Method::GET);
         let mut chain = Chain::new(&start, 20);
-        let b = chain.next(&start, StatusCode::FOUND, &location("/b")).unwrap().unwrap();
-        let error = chain.next(&b, StatusCode::FOUND, &location("/x")).unwrap_err();
+        let b = chain
+            .next(&start, StatusCode::FOUND, &location("/b"))
+            .unwrap()
+            .unwrap();
+        let error = chain
+            .next(&b, StatusCode::FOUND, &location("/x"))
+            .unwrap_err();
         assert!(matches!(error, RedirectError::Loop { .. }), "{error:?}");
 
         let mut chain = Chain::new(&start, 3);
         let mut current = start.clone();
         for n in 0..3 {
             current = chain
-                .next(&current, StatusCode::TEMPORARY_REDIRECT, &location(&format!("/{n}")))
+                .next(
+                    &current,
+                    StatusCode::TEMPORARY_REDIRECT,
+                    &location(&format!("/{n}")),
+                )
                 .unwrap()
                 .unwrap();
         }
         let error = chain
             .next(&current, StatusCode::TEMPORARY_REDIRECT, &location("/3"))
             .unwrap_err();
-        assert!(matches!(error, RedirectError::TooMany { limit: 3 }), "{error:?}");
+        assert!(
+            matches!(error, RedirectError::TooMany { limit: 3 }),
+            "{error:?}"
+        );
     }
 
     #[test]
     fn no_location_another_status_or_a_zero_limit_is_not_followed() {
         let start = hop("http://a.test/x", Method::GET);
         let mut chain = Chain::new(&start, 20);
-        assert!(chain.next(&start, StatusCode::FOUND, &HeaderMap::new()).unwrap().is_none());
-        assert!(chain.next(&start, StatusCode::NOT_MODIFIED, &location("/y")).unwrap().is_none());
+        assert!(
+            chain
+                .next(&start, StatusCode::FOUND, &HeaderMap::new())
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            chain
+                .next(&start, StatusCode::NOT_MODIFIED, &location("/y"))
+                .unwrap()
+                .is_none()
+        );
         let mut off = Chain::new(&start, 0);
-        assert!(off.next(&start, StatusCode::FOUND, &location("/y")).unwrap().is_none());
+        assert!(
+            off.next(&start, StatusCode::FOUND, &location("/y"))
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -236,8 +281,13 @@ mod tests {
         let start = hop("http://a.test/x", Method::GET);
         let mut chain = Chain::new(&start, 20);
         for to in ["ftp://a.test/", "http://", "javascript:alert(1)"] {
-            let error = chain.next(&start, StatusCode::FOUND, &location(to)).unwrap_err();
-            assert!(matches!(error, RedirectError::Location { .. }), "{to}: {error:?}");
+            let error = chain
+                .next(&start, StatusCode::FOUND, &location(to))
+                .unwrap_err();
+            assert!(
+                matches!(error, RedirectError::Location { .. }),
+                "{to}: {error:?}"
+            );
         }
     }
 }

@@ -275,12 +275,12 @@ impl Stream for EventSource {
                                 return Poll::Ready(Some(Err(*fatal)));
                             }
                             Err(error) => {
-                            let verdict = this.reconnect.on_connect_error(now);
-                            let reason = ReconnectReason::Connect(error);
-                            if let Some(item) = this.after(verdict, reason) {
-                                return Poll::Ready(Some(item));
-                            }
-                            continue;
+                                let verdict = this.reconnect.on_connect_error(now);
+                                let reason = ReconnectReason::Connect(error);
+                                if let Some(item) = this.after(verdict, reason) {
+                                    return Poll::Ready(Some(item));
+                                }
+                                continue;
                             }
                         },
                     };

@@ -105,12 +105,18 @@ mod tests {
     #[test]
     fn the_bundled_roots_and_alpn() {
         let config = Tls::default().config().unwrap();
-        assert_eq!(config.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+        assert_eq!(
+            config.alpn_protocols,
+            [b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
         let http1 = Tls {
             http1_only: true,
             ..Tls::default()
         };
-        assert_eq!(http1.config().unwrap().alpn_protocols, [b"http/1.1".to_vec()]);
+        assert_eq!(
+            http1.config().unwrap().alpn_protocols,
+            [b"http/1.1".to_vec()]
+        );
     }
 
     #[cfg(feature = "native-roots")]

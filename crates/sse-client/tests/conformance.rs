@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use futures_lite::StreamExt;
 use sse_client::{DecodeLimits, Error, Event, EventSource, ReconnectConfig};
 use sse_core::{Decoded, Decoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
