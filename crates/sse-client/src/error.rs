@@ -22,7 +22,7 @@ pub enum Error {
     /// The server answered with a status that is not retried (a `4xx` other than
     /// 408 and 429, a `3xx` that is not followed, a `2xx` other than 200 and 204):
     /// the status, the headers and the start of the body.
-    Status(ErrorResponse),
+    Status(Box<ErrorResponse>),
     /// A redirect that cannot be followed: too many, a loop, or a `Location` that is
     /// not an `http(s)` URL.
     Redirect(RedirectError),
@@ -105,7 +105,7 @@ pub enum ReconnectReason {
     Timeout(Duration),
     /// The server answered 408, 429 or a `5xx` (its headers and the start of its
     /// body say more: an API explains a 429 there).
-    Status(ErrorResponse),
+    Status(Box<ErrorResponse>),
     /// The stream failed midway (a reset connection, a broken chunk).
     Transport(BoxError),
 }
@@ -155,25 +155,25 @@ pub struct ErrorResponse {
 }
 
 impl ErrorResponse {
-    pub(crate) fn new(parts: http::response::Parts) -> ErrorResponse {
+    pub(crate) fn new(parts: http::response::Parts) -> Box<ErrorResponse> {
         let mut parts = parts;
         let prefix = parts.extensions.remove::<BodyPrefix>().unwrap_or_default();
-        ErrorResponse {
+        Box::new(ErrorResponse {
             status: parts.status,
             headers: parts.headers,
             body: prefix.bytes,
             truncated: prefix.truncated,
-        }
+        })
     }
 
     /// A response known only by its status.
-    pub(crate) fn bare(status: StatusCode) -> ErrorResponse {
-        ErrorResponse {
+    pub(crate) fn bare(status: StatusCode) -> Box<ErrorResponse> {
+        Box::new(ErrorResponse {
             status,
             headers: HeaderMap::new(),
             body: Bytes::new(),
             truncated: false,
-        }
+        })
     }
 
     /// The body prefix as text (invalid UTF-8 replaced).
