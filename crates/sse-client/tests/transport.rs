@@ -995,3 +995,43 @@ async fn https_goes_through_a_connect_tunnel_and_a_refusal_is_retried() {
     // The proxy's credentials stay with the proxy.
     assert_eq!(header(&at_server, "proxy-authorization"), None);
 }
+
+// The other runtime.
+
+#[tokio::test]
+async fn on_smol_a_redirect_a_gzip_body_and_a_proxy_work_too() {
+    let mut server = Server::start(|_, head, mut stream| async move {
+        if head.starts_with("get http://") && head.contains("/events ") {
+            send(&mut stream, redirect("307 Temporary Redirect", "/gz")).await;
+        } else {
+            send(
+                &mut stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: gzip\r\n\r\n",
+            )
+            .await;
+            for part in gzip_parts(&["id: 7\ndata: smol\n\n"]) {
+                send(&mut stream, part).await;
+            }
+            hold(&mut stream).await;
+        }
+    })
+    .await;
+    let (proxy_url, mut seen) = proxy("basic chg6chc=").await;
+    let mut source = source(&server.url("/events"))
+        .runtime(sse_client::Runtime::Smol)
+        .proxy(proxy_url.replace("http://", "http://px:pw@"))
+        .build()
+        .unwrap();
+    expect_open(&mut source).await;
+    let message = expect_message(&mut source).await;
+    assert_eq!(
+        (message.data.as_str(), message.last_event_id.as_str()),
+        ("smol", "7")
+    );
+    for path in ["/events", "/gz"] {
+        let at_proxy = seen.recv().await.unwrap();
+        let line = format!("get {} http/1.1\r\n", server.url(path));
+        assert!(at_proxy.starts_with(&line), "{at_proxy}");
+        server.request().await;
+    }
+}
