@@ -38,7 +38,7 @@ fn server(events: usize, size: usize, gzip: bool) -> SocketAddr {
     for i in 0..1000 {
         block.extend_from_slice(format!("id: {i}\ndata: {data}\n\n").as_bytes());
     }
-    let (head, blocks): (&[u8], Vec<Vec<u8>>) = if gzip {
+    let (response_head, blocks): (&[u8], Vec<Vec<u8>>) = if gzip {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         let mut blocks = Vec::new();
         for _ in 0..events / 1000 {
@@ -72,7 +72,7 @@ fn server(events: usize, size: usize, gzip: bool) -> SocketAddr {
                     head.push(byte[0]);
                 }
                 let _ = stream.set_nodelay(true);
-                let _ = stream.write_all(head);
+                let _ = stream.write_all(response_head);
                 for block in blocks.iter() {
                     if stream.write_all(block).is_err() {
                         return;
