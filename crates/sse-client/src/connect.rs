@@ -155,7 +155,13 @@ async fn finish(
     let (mut parts, body) = response.into_parts();
     let encoding = parts.headers.get(header::CONTENT_ENCODING);
     if parts.status == StatusCode::OK {
-        let body = Body::new(body, encoding).map_err(fatal)?;
+        // An event stream must be decodable; anything else ends with a content
+        // type error whatever its encoding.
+        let body = if is_event_stream(&parts.headers) {
+            Body::new(body, encoding).map_err(fatal)?
+        } else {
+            Body::new_or_plain(body, encoding)
+        };
         return Ok((Response::from_parts(parts, body), connection));
     }
     // An error body in a coding this build lacks is kept as it came.
@@ -165,6 +171,14 @@ async fn finish(
         parts.extensions.insert(prefix);
     }
     Ok((Response::from_parts(parts, body), connection))
+}
+
+/// Whether the response says `Content-Type: text/event-stream` (parameters aside).
+fn is_event_stream(headers: &http::HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).is_some_and(|value| {
+        let essence = value.as_bytes().split(|&b| b == b';').next();
+        essence.is_some_and(|e| e.trim_ascii().eq_ignore_ascii_case(b"text/event-stream"))
+    })
 }
 
 /// Reads the start of an error body: until it ends, [`ERROR_BODY_LIMIT`] bytes, or

@@ -1035,3 +1035,21 @@ async fn on_smol_a_redirect_a_gzip_body_and_a_proxy_work_too() {
         server.request().await;
     }
 }
+
+#[tokio::test]
+async fn a_wrong_content_type_in_an_unknown_encoding_is_a_content_type_error() {
+    let server = Server::start(|_, _, mut stream| async move {
+        send(
+            &mut stream,
+            "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-encoding: compress\r\ncontent-length: 0\r\n\r\n",
+        )
+        .await;
+    })
+    .await;
+    let mut source = source(&server.url("/events")).build().unwrap();
+    let error = expect_error(&mut source).await;
+    assert!(
+        matches!(&error, Error::ContentType(Some(value)) if value == "text/html"),
+        "{error:?}"
+    );
+}
