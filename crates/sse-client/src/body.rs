@@ -116,6 +116,15 @@ impl http_body::Body for Body {
             Inner::Decoded(decoded) => decoded.poll_frame(cx),
         }
     }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            Inner::Plain(body) => http_body::Body::is_end_stream(body),
+            // Known only once the decoder has read to the end.
+            #[cfg(feature = "__decompress")]
+            Inner::Decoded(_) => false,
+        }
+    }
 }
 
 /// The `Accept-Encoding` this build offers: every coding whose feature is on, or
