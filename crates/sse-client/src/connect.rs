@@ -17,7 +17,7 @@ use crate::error::BoxError;
 use crate::rt::{self, Exec, Runtime};
 
 /// What every attempt of one event source shares.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Target {
     pub(crate) runtime: Runtime,
     pub(crate) https: bool,

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use http::{HeaderValue, StatusCode};
-use sse_core::DecodeError;
+use sse_core::{DecodeError, StopReason};
 
 /// A boxed error from the transport (IO, TLS, HTTP).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -35,6 +35,15 @@ pub enum Error {
         /// Why the last one failed.
         last: ReconnectReason,
     },
+    /// The reconnection policy stopped: a `POST` whose stream broke is not sent
+    /// again ([`StopReason::NotResent`]), the attempt limit was reached
+    /// ([`StopReason::Attempts`]), or a [`Policy`](crate::Policy) said so.
+    Stopped {
+        /// Why.
+        reason: StopReason,
+        /// What ended the last attempt.
+        last: ReconnectReason,
+    },
 }
 
 impl fmt::Display for Error {
@@ -58,6 +67,9 @@ impl fmt::Display for Error {
                     "gave up after {failures} failed attempts; the last: {last}"
                 )
             }
+            Error::Stopped { reason, last } => {
+                write!(f, "stopped: {reason}; the last attempt: {last}")
+            }
         }
     }
 }
@@ -66,7 +78,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Decode(error) => Some(error),
-            Error::GaveUp { last, .. } => Some(last),
+            Error::GaveUp { last, .. } | Error::Stopped { last, .. } => Some(last),
             _ => None,
         }
     }
