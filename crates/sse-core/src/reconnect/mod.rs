@@ -91,6 +91,29 @@ pub enum StopReason {
     Closed,
 }
 
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopReason::NoContent => f.write_str("the server answered 204 No Content"),
+            StopReason::Status(status) => write!(f, "the server answered {status}"),
+            StopReason::ContentType(Some(value)) => {
+                write!(f, "the server answered with content type {value:?}")
+            }
+            StopReason::ContentType(None) => {
+                f.write_str("the server answered without a content type")
+            }
+            StopReason::GaveUp { failures } => write!(f, "{failures} attempts in a row failed"),
+            StopReason::Ended => f.write_str("the stream is complete"),
+            StopReason::NotResent => {
+                f.write_str("the stream broke, and its request is not sent again")
+            }
+            StopReason::Attempts { attempts } => write!(f, "{attempts} attempts were made"),
+            StopReason::Policy => f.write_str("the reconnection policy stopped"),
+            StopReason::Closed => f.write_str("closed"),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum State {
     /// Connect at this instant (`None`: now).
