@@ -412,7 +412,7 @@ impl<P: Policy> Reconnect<P> {
     /// is no failure.
     pub fn on_event(&mut self, event: &MessageEvent) {
         self.set_last_event_id(&event.last_event_id);
-        if self.state == State::Open {
+        if matches!(self.state, State::Open) {
             self.events = self.events.saturating_add(1);
             self.failures = 0;
         }
