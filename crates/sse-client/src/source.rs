@@ -5,21 +5,25 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
 use futures_core::Stream;
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderMap, Method, Uri, Version};
+use http::{HeaderMap, Version};
 use http_body::Body as _;
 use hyper::body::Incoming;
 use sse_core::{
-    Decision, DecodeLimits, Decoded, Decoder, DefaultPolicy, MessageEvent, Outcome, Policy,
-    Reconnect, ReconnectAction, ReconnectConfig, StopReason, Verdict,
+    DecodeLimits, Decoded, Decoder, DefaultPolicy, MessageEvent, Reconnect, ReconnectAction,
+    ReconnectConfig, StopReason, Verdict,
 };
 
 use crate::builder::Builder;
 use crate::connect::{self, Attempt, Connection, Target};
 use crate::error::{Error, ReconnectReason};
 use crate::rt::Timer;
+
+mod policy;
+mod resume;
+
+pub(crate) use policy::BoxPolicy;
+use resume::resume_target;
 
 /// What an [`EventSource`] yields: events, and changes of its connection.
 #[derive(Debug)]
@@ -415,48 +419,5 @@ impl Stream for EventSource {
                 }
             }
         }
-    }
-}
-
-/// The `GET` of a resume location (on the request's origin, which
-/// [`Reconnect`] checked): the original's connection settings and headers (its
-/// `Authorization` included), without its body and the headers that describe it.
-fn resume_target(original: &Target, uri: &Uri) -> Target {
-    let mut headers = original.headers.clone();
-    for name in [CONTENT_TYPE, CONTENT_LENGTH, CONTENT_ENCODING] {
-        headers.remove(name);
-    }
-    let path = uri
-        .path_and_query()
-        .cloned()
-        .map_or_else(Uri::default, |path| {
-            Uri::builder()
-                .path_and_query(path)
-                .build()
-                .unwrap_or_default()
-        });
-    Target {
-        method: Method::GET,
-        uri: uri.clone(),
-        path,
-        headers,
-        body: Bytes::new(),
-        ..original.clone()
-    }
-}
-
-/// The policy a [`Builder`] was given (the default rules unless
-/// [`Builder::policy`] set one).
-pub(crate) struct BoxPolicy(pub(crate) Box<dyn Policy + Send>);
-
-impl std::fmt::Debug for BoxPolicy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Policy")
-    }
-}
-
-impl Policy for BoxPolicy {
-    fn decide(&mut self, outcome: &Outcome<'_>, default: Decision) -> Decision {
-        self.0.decide(outcome, default)
     }
 }
