@@ -7,14 +7,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Method;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use sse_core::{DecodeLimits, ReconnectConfig};
+use sse_core::{DecodeLimits, Policy, ReconnectConfig};
 
 use crate::connect::Target;
 use crate::endpoint::{self, Endpoint};
 use crate::error::Error;
 use crate::redirect::Hop;
 use crate::rt::Runtime;
-use crate::source::EventSource;
+use crate::source::{BoxPolicy, EventSource};
 
 /// Builds an [`EventSource`]: the request (method, headers, body, initial
 /// `Last-Event-ID`) and the settings (reconnection, limits, timeouts, redirects,
@@ -43,6 +43,7 @@ pub struct Builder {
     body: Bytes,
     last_event_id: String,
     reconnect: ReconnectConfig,
+    policy: Option<BoxPolicy>,
     limits: DecodeLimits,
     idle_timeout: Option<Duration>,
     connect_timeout: Duration,
@@ -79,6 +80,7 @@ impl Builder {
             body: Bytes::new(),
             last_event_id: String::new(),
             reconnect: ReconnectConfig::default(),
+            policy: None,
             limits: DecodeLimits::default(),
             idle_timeout: Some(Duration::from_secs(60)),
             connect_timeout: Duration::from_secs(30),
@@ -95,8 +97,11 @@ impl Builder {
     }
 
     /// The request method (default `GET`). LLM and MCP APIs stream the answer to a
-    /// `POST`: set its [`body`](Self::body) too. Every reconnection sends the same
-    /// request again, with `Last-Event-ID`.
+    /// `POST`: set its [`body`](Self::body) too. A `GET` is sent again, with
+    /// `Last-Event-ID`, whenever its stream ends; another method never after a clean
+    /// end, and after a broken stream only as a `GET` of the resume location the
+    /// server named, or on opt-in
+    /// ([`ReconnectConfig::resend_broken`](sse_core::ReconnectConfig::resend_broken)).
     pub fn method(mut self, method: Method) -> Self {
         self.method = method;
         self
@@ -171,7 +176,8 @@ impl Builder {
         self
     }
 
-    /// The request body, sent with every (re)connection (default none).
+    /// The request body (default none), sent with the request: not with a resume
+    /// `GET`.
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();
         self
@@ -394,12 +400,14 @@ impl Builder {
         #[cfg(feature = "proxy")]
         match self.proxy.as_deref() {
             None => {}
-            Some("") => target.proxies = crate::proxy::Proxies::none(),
-            Some(url) => target.proxies = crate::proxy::Proxies::all(url).map_err(Error::Config)?,
+            Some("") => target.proxies = Arc::new(crate::proxy::Proxies::none()),
+            Some(url) => {
+                target.proxies = Arc::new(crate::proxy::Proxies::all(url).map_err(Error::Config)?);
+            }
         }
         #[cfg(feature = "rustls")]
         {
-            target.tls = self.tls;
+            target.tls = Arc::new(self.tls);
         }
         let seed = self.seed.unwrap_or_else(|| {
             let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
@@ -413,6 +421,35 @@ impl Builder {
             self.limits,
             self.idle_timeout,
             &self.last_event_id,
-        ))
+        )
+        .with_policy(self.policy))
+    }
+}
+
+/// The reconnection policy.
+impl Builder {
+    /// Decides what each outcome means with `policy` instead of the default rules
+    /// (it gets their decision and may change it; see [`Policy`]): never reconnect,
+    /// reconnect only after network errors, retry a `401` after refreshing a token.
+    /// [`ReconnectConfig::max_attempts`] still holds.
+    ///
+    /// ```
+    /// use sse_client::{Decision, EventSource, Outcome, StopReason};
+    ///
+    /// // Reconnect only when the network failed, never after a status or a clean end.
+    /// let source = EventSource::builder("http://127.0.0.1:8080/events")
+    ///     .policy(|outcome: &Outcome<'_>, default: Decision| match outcome {
+    ///         Outcome::ConnectError | Outcome::StreamEnd { clean: false, .. } => default,
+    ///         _ => match default {
+    ///             Decision::Retry(_) => Decision::Stop(StopReason::Policy),
+    ///             stop => stop,
+    ///         },
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), sse_client::Error>(())
+    /// ```
+    pub fn policy(mut self, policy: impl Policy + Send + 'static) -> Self {
+        self.policy = Some(BoxPolicy(Box::new(policy)));
+        self
     }
 }

@@ -31,9 +31,9 @@ pub(crate) struct Target {
     /// How many redirects one attempt follows (0: none).
     pub(crate) redirect_limit: usize,
     #[cfg(feature = "proxy")]
-    pub(crate) proxies: crate::proxy::Proxies,
+    pub(crate) proxies: Arc<crate::proxy::Proxies>,
     #[cfg(feature = "rustls")]
-    pub(crate) tls: crate::tls::Tls,
+    pub(crate) tls: Arc<crate::tls::Tls>,
     /// The request the next attempt sends: the one built, or the one redirects led
     /// to (reconnections go where the last redirect chain ended).
     hop: Mutex<Arc<Hop>>,
@@ -53,9 +53,9 @@ impl Target {
             connect_timeout,
             redirect_limit,
             #[cfg(feature = "proxy")]
-            proxies: crate::proxy::Proxies::from_env(),
+            proxies: Arc::new(crate::proxy::Proxies::from_env()),
             #[cfg(feature = "rustls")]
-            tls: crate::tls::Tls::default(),
+            tls: Arc::new(crate::tls::Tls::default()),
             hop: Mutex::new(Arc::new(hop)),
         }
     }
@@ -66,6 +66,21 @@ impl Target {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The same settings for another request (a resume).
+    pub(crate) fn with_hop(&self, hop: Hop) -> Target {
+        Target {
+            runtime: self.runtime,
+            http2_prior_knowledge: self.http2_prior_knowledge,
+            connect_timeout: self.connect_timeout,
+            redirect_limit: self.redirect_limit,
+            #[cfg(feature = "proxy")]
+            proxies: self.proxies.clone(),
+            #[cfg(feature = "rustls")]
+            tls: self.tls.clone(),
+            hop: Mutex::new(Arc::new(hop)),
+        }
     }
 
     fn set_hop(&self, hop: Arc<Hop>) {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
-use sse_core::DecodeError;
+use sse_core::{DecodeError, StopReason};
 
 /// A boxed error from the transport (IO, TLS, HTTP).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -45,6 +45,15 @@ pub enum Error {
         /// Why the last one failed.
         last: ReconnectReason,
     },
+    /// The reconnection policy stopped: a `POST` whose stream broke is not sent
+    /// again ([`StopReason::NotResent`]), the attempt limit was reached
+    /// ([`StopReason::Attempts`]), or a [`Policy`](crate::Policy) said so.
+    Stopped {
+        /// Why.
+        reason: StopReason,
+        /// What ended the last attempt.
+        last: ReconnectReason,
+    },
 }
 
 impl fmt::Display for Error {
@@ -75,6 +84,9 @@ impl fmt::Display for Error {
                     "gave up after {failures} failed attempts; the last: {last}"
                 )
             }
+            Error::Stopped { reason, last } => {
+                write!(f, "stopped: {reason}; the last attempt: {last}")
+            }
         }
     }
 }
@@ -83,7 +95,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Decode(error) => Some(error),
-            Error::GaveUp { last, .. } => Some(last),
+            Error::GaveUp { last, .. } | Error::Stopped { last, .. } => Some(last),
             Error::Redirect(error) => Some(error),
             _ => None,
         }

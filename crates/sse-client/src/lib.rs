@@ -111,7 +111,10 @@ pub use error::{BoxError, Error, ErrorResponse, ReconnectReason, RedirectError};
 pub use http;
 pub use rt::Runtime;
 pub use source::{Event, EventSource, Open};
-pub use sse_core::{DecodeError, DecodeLimits, MessageEvent, ReconnectConfig};
+pub use sse_core::{
+    Decision, DecodeError, DecodeLimits, DefaultPolicy, MessageEvent, Outcome, Policy,
+    ReconnectConfig, StopReason,
+};
 
 /// The README's examples, compiled as doctests.
 #[doc = include_str!("../README.md")]

@@ -53,8 +53,11 @@ async fn through_socket(chunks: Vec<Vec<u8>>, limits: DecodeLimits) -> Outcome {
     });
     let mut source = EventSource::builder(format!("http://{addr}/"))
         .reconnect(
+            // The server's `retry:` unbounded: this compares it with the decoder's.
             ReconnectConfig::default()
                 .initial_retry(Duration::from_millis(1))
+                .min_retry(Duration::ZERO)
+                .max_retry(Duration::MAX)
                 .jitter(false),
         )
         .limits(limits)
