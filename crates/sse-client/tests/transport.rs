@@ -1053,3 +1053,40 @@ async fn a_wrong_content_type_in_an_unknown_encoding_is_a_content_type_error() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn a_zstd_window_over_8_mib_is_refused_not_allocated() {
+    use async_compression::zstd::CParameter;
+
+    let mut big_window = Vec::new();
+    futures_lite::io::AsyncReadExt::read_to_end(
+        &mut async_compression::futures::bufread::ZstdEncoder::with_quality_and_params(
+            &b"data: too wide\n\n"[..],
+            async_compression::Level::Default,
+            &[CParameter::window_log(27)],
+        ),
+        &mut big_window,
+    )
+    .await
+    .unwrap();
+    let server = Server::start(move |_, _, mut stream| {
+        let big_window = big_window.clone();
+        async move {
+            send(
+                &mut stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: zstd\r\n\r\n",
+            )
+            .await;
+            send(&mut stream, &big_window).await;
+            hold(&mut stream).await;
+        }
+    })
+    .await;
+    let mut source = source(&server.url("/events")).build().unwrap();
+    expect_open(&mut source).await;
+    let reason = expect_reconnecting(&mut source).await;
+    assert!(
+        matches!(reason, ReconnectReason::Transport(_)),
+        "{reason:?}"
+    );
+}
