@@ -916,7 +916,7 @@ async fn an_http_request_goes_through_a_forwarding_proxy_with_credentials() {
 }
 
 #[tokio::test]
-async fn https_goes_through_a_connect_tunnel_and_a_refusal_is_retried() {
+async fn https_goes_through_a_connect_tunnel_on_both_runtimes_and_a_refusal_is_retried() {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
@@ -975,25 +975,28 @@ async fn https_goes_through_a_connect_tunnel_and_a_refusal_is_retried() {
         "{error:?}"
     );
     seen.recv().await.unwrap();
-    let mut source = source(&url)
-        .proxy(proxy_url.replace("http://", "http://px:pw@"))
-        .add_root_certificate(cert_der)
-        .build()
-        .unwrap();
-    expect_open(&mut source).await;
-    assert_eq!(expect_message(&mut source).await.data, "through the tunnel");
-    let at_proxy = seen.recv().await.unwrap();
-    assert!(
-        at_proxy.starts_with(&format!("connect localhost:{port} http/1.1\r\n")),
-        "{at_proxy}"
-    );
-    let at_server = heads.recv().await.unwrap();
-    assert!(
-        at_server.starts_with("get /events http/1.1\r\n"),
-        "{at_server}"
-    );
-    // The proxy's credentials stay with the proxy.
-    assert_eq!(header(&at_server, "proxy-authorization"), None);
+    for runtime in [sse_client::Runtime::Tokio, sse_client::Runtime::Smol] {
+        let mut source = source(&url)
+            .runtime(runtime)
+            .proxy(proxy_url.replace("http://", "http://px:pw@"))
+            .add_root_certificate(cert_der.clone())
+            .build()
+            .unwrap();
+        expect_open(&mut source).await;
+        assert_eq!(expect_message(&mut source).await.data, "through the tunnel");
+        let at_proxy = seen.recv().await.unwrap();
+        assert!(
+            at_proxy.starts_with(&format!("connect localhost:{port} http/1.1\r\n")),
+            "{at_proxy}"
+        );
+        let at_server = heads.recv().await.unwrap();
+        assert!(
+            at_server.starts_with("get /events http/1.1\r\n"),
+            "{at_server}"
+        );
+        // The proxy's credentials stay with the proxy.
+        assert_eq!(header(&at_server, "proxy-authorization"), None);
+    }
 }
 
 // The other runtime.
