@@ -2,7 +2,8 @@
 //! decoder can produce from the bytes so far is handed on at once, so events still
 //! arrive one by one. The decoded bytes go through the event decoder's limits like
 //! any others, so a compression bomb ends in [`Error::Decode`](crate::Error::Decode),
-//! not in memory.
+//! not in memory; the decoders' own state is bounded too (gzip and deflate 32 KiB,
+//! brotli 16 MiB, zstd 8 MiB of window).
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -100,7 +101,11 @@ impl Decoded {
                 input,
             )),
             #[cfg(feature = "zstd")]
-            Coding::Zstd => Box::new(async_compression::futures::bufread::ZstdDecoder::new(input)),
+            // At most an 8 MiB window (RFC 9659's limit for HTTP, as browsers),
+            // not zstd's 128 MiB: the window is memory the server chooses.
+            Coding::Zstd => {
+                Box::new(async_compression::futures::bufread::ZstdDecoder::new_for_http(input))
+            }
         };
         Decoded {
             reader,

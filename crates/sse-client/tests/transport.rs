@@ -916,7 +916,7 @@ async fn an_http_request_goes_through_a_forwarding_proxy_with_credentials() {
 }
 
 #[tokio::test]
-async fn https_goes_through_a_connect_tunnel_and_a_refusal_is_retried() {
+async fn https_goes_through_a_connect_tunnel_on_both_runtimes_and_a_refusal_is_retried() {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
@@ -975,25 +975,28 @@ async fn https_goes_through_a_connect_tunnel_and_a_refusal_is_retried() {
         "{error:?}"
     );
     seen.recv().await.unwrap();
-    let mut source = source(&url)
-        .proxy(proxy_url.replace("http://", "http://px:pw@"))
-        .add_root_certificate(cert_der)
-        .build()
-        .unwrap();
-    expect_open(&mut source).await;
-    assert_eq!(expect_message(&mut source).await.data, "through the tunnel");
-    let at_proxy = seen.recv().await.unwrap();
-    assert!(
-        at_proxy.starts_with(&format!("connect localhost:{port} http/1.1\r\n")),
-        "{at_proxy}"
-    );
-    let at_server = heads.recv().await.unwrap();
-    assert!(
-        at_server.starts_with("get /events http/1.1\r\n"),
-        "{at_server}"
-    );
-    // The proxy's credentials stay with the proxy.
-    assert_eq!(header(&at_server, "proxy-authorization"), None);
+    for runtime in [sse_client::Runtime::Tokio, sse_client::Runtime::Smol] {
+        let mut source = source(&url)
+            .runtime(runtime)
+            .proxy(proxy_url.replace("http://", "http://px:pw@"))
+            .add_root_certificate(cert_der.clone())
+            .build()
+            .unwrap();
+        expect_open(&mut source).await;
+        assert_eq!(expect_message(&mut source).await.data, "through the tunnel");
+        let at_proxy = seen.recv().await.unwrap();
+        assert!(
+            at_proxy.starts_with(&format!("connect localhost:{port} http/1.1\r\n")),
+            "{at_proxy}"
+        );
+        let at_server = heads.recv().await.unwrap();
+        assert!(
+            at_server.starts_with("get /events http/1.1\r\n"),
+            "{at_server}"
+        );
+        // The proxy's credentials stay with the proxy.
+        assert_eq!(header(&at_server, "proxy-authorization"), None);
+    }
 }
 
 // The other runtime.
@@ -1051,5 +1054,42 @@ async fn a_wrong_content_type_in_an_unknown_encoding_is_a_content_type_error() {
     assert!(
         matches!(&error, Error::ContentType(Some(value)) if value == "text/html"),
         "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_zstd_window_over_8_mib_is_refused_not_allocated() {
+    use async_compression::zstd::CParameter;
+
+    let mut big_window = Vec::new();
+    futures_lite::io::AsyncReadExt::read_to_end(
+        &mut async_compression::futures::bufread::ZstdEncoder::with_quality_and_params(
+            &b"data: too wide\n\n"[..],
+            async_compression::Level::Default,
+            &[CParameter::window_log(27)],
+        ),
+        &mut big_window,
+    )
+    .await
+    .unwrap();
+    let server = Server::start(move |_, _, mut stream| {
+        let big_window = big_window.clone();
+        async move {
+            send(
+                &mut stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: zstd\r\n\r\n",
+            )
+            .await;
+            send(&mut stream, &big_window).await;
+            hold(&mut stream).await;
+        }
+    })
+    .await;
+    let mut source = source(&server.url("/events")).build().unwrap();
+    expect_open(&mut source).await;
+    let reason = expect_reconnecting(&mut source).await;
+    assert!(
+        matches!(reason, ReconnectReason::Transport(_)),
+        "{reason:?}"
     );
 }
