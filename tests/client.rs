@@ -9,7 +9,6 @@
 
 use std::time::Duration;
 
-use futures_lite::StreamExt;
 use serde_json::json;
 use sse_client::{Event, EventSource, MessageEvent, ReconnectConfig, ReconnectReason, Runtime};
 use sse_testkit::TIMEOUT;

@@ -4,6 +4,8 @@
 //! event size: events/s, client CPU per event (the thread's CPU time from
 //! `/proc/thread-self/schedstat`), and heap allocations per event (counted on the
 //! client thread), medians of several runs, with ratios to `reqwest-eventsource`.
+//! Then the same stream gzip-compressed (`Content-Encoding: gzip`, a sync flush
+//! every 1000 events), for the clients that decode it.
 //!
 //! ```sh
 //! cargo run --release -p sse-client --example bench            # 1 000 000 events, 5 runs
@@ -25,8 +27,9 @@ struct Run {
 }
 
 /// A server on a thread of its own: every connection gets `events` events of
-/// `size` data bytes (with an id), then is closed.
-fn server(events: usize, size: usize) -> SocketAddr {
+/// `size` data bytes (with an id), then is closed; gzip-compressed if `gzip`
+/// (compressed once, up front, so that the server keeps up).
+fn server(events: usize, size: usize, gzip: bool) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     // 1000 events, written again and again.
@@ -35,10 +38,30 @@ fn server(events: usize, size: usize) -> SocketAddr {
     for i in 0..1000 {
         block.extend_from_slice(format!("id: {i}\ndata: {data}\n\n").as_bytes());
     }
+    let (response_head, blocks): (&[u8], Vec<Vec<u8>>) = if gzip {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut blocks = Vec::new();
+        for _ in 0..events / 1000 {
+            encoder.write_all(&block).unwrap();
+            encoder.flush().unwrap();
+            blocks.push(std::mem::take(encoder.get_mut()));
+        }
+        blocks.push(encoder.finish().unwrap());
+        (
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: gzip\r\nconnection: close\r\n\r\n",
+            blocks,
+        )
+    } else {
+        (
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n",
+            vec![block; events / 1000],
+        )
+    };
+    let blocks = std::sync::Arc::new(blocks);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let block = block.clone();
+            let blocks = blocks.clone();
             std::thread::spawn(move || {
                 let mut head = Vec::new();
                 let mut byte = [0u8];
@@ -49,11 +72,9 @@ fn server(events: usize, size: usize) -> SocketAddr {
                     head.push(byte[0]);
                 }
                 let _ = stream.set_nodelay(true);
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n",
-                );
-                for _ in 0..events / 1000 {
-                    if stream.write_all(&block).is_err() {
+                let _ = stream.write_all(response_head);
+                for block in blocks.iter() {
+                    if stream.write_all(block).is_err() {
                         return;
                     }
                 }
@@ -120,6 +141,8 @@ async fn sse_client(url: String, events: usize) -> usize {
 }
 
 async fn reqwest_eventsource(url: String, events: usize) -> usize {
+    // reqwest (0.12, reqwest-eventsource's) is built with `gzip` here: its default
+    // client asks for gzip and decodes it.
     let mut source = reqwest_eventsource::EventSource::get(url);
     let mut read = 0;
     while let Some(item) = source.next().await {
@@ -168,41 +191,51 @@ fn main() {
         "| data | client | events/s | CPU ns/event | events per CPU-second | allocations/event | vs reqwest-eventsource (events per CPU-s) |"
     );
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
-    for size in [64, 1024] {
-        let addr = server(events, size);
-        let url = format!("http://{addr}/events");
-        let mut results = Vec::new();
-        type Client =
-            fn(String, usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = usize>>>;
-        let clients: [(&str, Client); 3] = [
-            ("sse-client", |u, n| Box::pin(sse_client(u, n))),
-            ("reqwest-eventsource", |u, n| {
-                Box::pin(reqwest_eventsource(u, n))
-            }),
-            ("eventsource-client", |u, n| {
-                Box::pin(eventsource_client(u, n))
-            }),
-        ];
-        for (name, client) in clients {
-            let mut rate = Vec::new();
-            let mut cpu = Vec::new();
-            let mut allocations = Vec::new();
-            for _ in 0..runs {
-                let url = url.clone();
-                let run = measure(move || client(url, events));
-                rate.push(events as f64 / run.wall.as_secs_f64());
-                cpu.push(run.cpu.as_nanos() as f64 / events as f64);
-                allocations.push(run.allocations as f64 / events as f64);
+    type Client = fn(String, usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = usize>>>;
+    let sse: (&str, Client) = ("sse-client", |u, n| Box::pin(sse_client(u, n)));
+    let reqwest: (&str, Client) = ("reqwest-eventsource", |u, n| {
+        Box::pin(reqwest_eventsource(u, n))
+    });
+    let launchdarkly: (&str, Client) = ("eventsource-client", |u, n| {
+        Box::pin(eventsource_client(u, n))
+    });
+    for gzip in [false, true] {
+        for size in [64, 1024] {
+            let addr = server(events, size, gzip);
+            let url = format!("http://{addr}/events");
+            // eventsource-client does not decode compressed bodies.
+            let clients = if gzip {
+                vec![sse, reqwest]
+            } else {
+                vec![sse, reqwest, launchdarkly]
+            };
+            let mut results = Vec::new();
+            for (name, client) in clients {
+                let mut rate = Vec::new();
+                let mut cpu = Vec::new();
+                let mut allocations = Vec::new();
+                for _ in 0..runs {
+                    let url = url.clone();
+                    let run = measure(move || client(url, events));
+                    rate.push(events as f64 / run.wall.as_secs_f64());
+                    cpu.push(run.cpu.as_nanos() as f64 / events as f64);
+                    allocations.push(run.allocations as f64 / events as f64);
+                }
+                results.push((name, median(rate), median(cpu), median(allocations)));
             }
-            results.push((name, median(rate), median(cpu), median(allocations)));
-        }
-        let baseline = results[1].2;
-        for (name, rate, cpu, allocations) in results {
-            println!(
-                "| {size} B | {name} | {rate:.0} | {cpu:.0} | {:.0} | {allocations:.2} | {:.2}x |",
-                1e9 / cpu,
-                baseline / cpu
-            );
+            let baseline = results[1].2;
+            let data = if gzip {
+                format!("{size} B gzip")
+            } else {
+                format!("{size} B")
+            };
+            for (name, rate, cpu, allocations) in results {
+                println!(
+                    "| {data} | {name} | {rate:.0} | {cpu:.0} | {:.0} | {allocations:.2} | {:.2}x |",
+                    1e9 / cpu,
+                    baseline / cpu
+                );
+            }
         }
     }
 }

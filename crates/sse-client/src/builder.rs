@@ -5,22 +5,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::Method;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Uri};
-use sse_core::{DecodeLimits, ReconnectConfig};
+use sse_core::{DecodeLimits, Policy, ReconnectConfig};
 
 use crate::connect::Target;
+use crate::endpoint::{self, Endpoint};
 use crate::error::Error;
+use crate::redirect::Hop;
 use crate::rt::Runtime;
-use crate::source::EventSource;
+use crate::source::{BoxPolicy, EventSource};
 
 /// Builds an [`EventSource`]: the request (method, headers, body, initial
-/// `Last-Event-ID`) and the settings (reconnection, limits, timeouts, TLS, runtime).
+/// `Last-Event-ID`) and the settings (reconnection, limits, timeouts, redirects,
+/// proxies, TLS, runtime).
 ///
 /// ```
 /// use std::time::Duration;
-/// use http::{Method, header};
 /// use sse_client::EventSource;
+/// use sse_client::http::{Method, header};
 ///
 /// let source = EventSource::builder("https://api.example.com/v1/chat")
 ///     .method(Method::POST)
@@ -40,17 +43,20 @@ pub struct Builder {
     body: Bytes,
     last_event_id: String,
     reconnect: ReconnectConfig,
+    policy: Option<BoxPolicy>,
     limits: DecodeLimits,
     idle_timeout: Option<Duration>,
     connect_timeout: Duration,
     http2_prior_knowledge: bool,
-    http1_only: bool,
     runtime: Runtime,
     seed: Option<u64>,
+    redirect_limit: usize,
+    /// An explicit proxy (`Some(url)`), or none at all (`Some("")`); `None` reads
+    /// the environment.
+    #[cfg(feature = "proxy")]
+    proxy: Option<String>,
     #[cfg(feature = "rustls")]
-    roots: Vec<rustls_pki_types::CertificateDer<'static>>,
-    #[cfg(feature = "rustls")]
-    tls_config: Option<Arc<rustls::ClientConfig>>,
+    tls: crate::tls::Tls,
     /// The first invalid setting, reported by `build`.
     error: Option<String>,
 }
@@ -64,6 +70,9 @@ impl Builder {
             HeaderValue::from_static("text/event-stream"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        if let Some(codings) = crate::body::accept_encoding() {
+            headers.insert(header::ACCEPT_ENCODING, codings);
+        }
         Builder {
             uri: uri.into(),
             method: Method::GET,
@@ -71,32 +80,38 @@ impl Builder {
             body: Bytes::new(),
             last_event_id: String::new(),
             reconnect: ReconnectConfig::default(),
+            policy: None,
             limits: DecodeLimits::default(),
             idle_timeout: Some(Duration::from_secs(60)),
             connect_timeout: Duration::from_secs(30),
             http2_prior_knowledge: false,
-            http1_only: false,
             runtime: Runtime::default(),
             seed: None,
+            redirect_limit: 20,
+            #[cfg(feature = "proxy")]
+            proxy: None,
             #[cfg(feature = "rustls")]
-            roots: Vec::new(),
-            #[cfg(feature = "rustls")]
-            tls_config: None,
+            tls: crate::tls::Tls::default(),
             error: None,
         }
     }
 
     /// The request method (default `GET`). LLM and MCP APIs stream the answer to a
-    /// `POST`: set its [`body`](Self::body) too. Every reconnection sends the same
-    /// request again, with `Last-Event-ID`.
+    /// `POST`: set its [`body`](Self::body) too. A `GET` is sent again, with
+    /// `Last-Event-ID`, whenever its stream ends; another method never after a clean
+    /// end, and after a broken stream only as a `GET` of the resume location the
+    /// server named, or on opt-in
+    /// ([`ReconnectConfig::resend_broken`](sse_core::ReconnectConfig::resend_broken)).
     pub fn method(mut self, method: Method) -> Self {
         self.method = method;
         self
     }
 
-    /// Adds a request header (replacing one of the same name): `Authorization`, a
-    /// `Content-Type` for the body, an API version. `Accept: text/event-stream` and
-    /// `Cache-Control: no-cache` are set by default and may be replaced.
+    /// Sets a request header (replacing those of the same name): `Authorization`, a
+    /// `Content-Type` for the body, an API version. `Accept: text/event-stream`,
+    /// `Cache-Control: no-cache` and, with a compression feature on,
+    /// `Accept-Encoding` are set by default and may be replaced. To send a name
+    /// more than once, see [`header_append`](Self::header_append).
     pub fn header<K, V>(mut self, name: K, value: V) -> Self
     where
         K: TryInto<HeaderName>,
@@ -108,6 +123,44 @@ impl Builder {
             }
             _ => self.fail("an invalid header name or value"),
         }
+        self
+    }
+
+    /// Adds a request header, keeping those of the same name (a header sent more
+    /// than once, as `Cookie` or `Forwarded` may be).
+    ///
+    /// ```
+    /// let source = sse_client::EventSource::builder("http://127.0.0.1:8080/events")
+    ///     .header_append("x-tag", "a")
+    ///     .header_append("x-tag", "b")
+    ///     .build()?;
+    /// # Ok::<(), sse_client::Error>(())
+    /// ```
+    pub fn header_append<K, V>(mut self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+    {
+        match (name.try_into(), value.try_into()) {
+            (Ok(name), Ok(value)) => {
+                self.headers.append(name, value);
+            }
+            _ => self.fail("an invalid header name or value"),
+        }
+        self
+    }
+
+    /// `Authorization: Basic` with this user and password, marked sensitive (not
+    /// shown by `Debug`). Credentials in the URL (`https://user:pass@host/`) do the
+    /// same, unless an `Authorization` header is set. Either is sent only to the
+    /// origin it was set for: a redirect to another drops it.
+    pub fn basic_auth(mut self, user: &str, password: Option<&str>) -> Self {
+        let mut pair = format!("{user}:");
+        if let Some(password) = password {
+            pair.push_str(password);
+        }
+        self.headers
+            .insert(header::AUTHORIZATION, endpoint::basic(pair.as_bytes()));
         self
     }
 
@@ -123,9 +176,35 @@ impl Builder {
         self
     }
 
-    /// The request body, sent with every (re)connection (default none).
+    /// The request body (default none), sent with the request: not with a resume
+    /// `GET`.
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();
+        self
+    }
+
+    /// A JSON request body, with `Content-Type: application/json` (the `json`
+    /// feature).
+    ///
+    /// ```
+    /// let source = sse_client::EventSource::builder("https://api.example.com/v1/chat")
+    ///     .method(sse_client::http::Method::POST)
+    ///     .json(&serde_json::json!({"stream": true, "messages": []}))
+    ///     .build()?;
+    /// # Ok::<(), sse_client::Error>(())
+    /// ```
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::Serialize + ?Sized>(mut self, value: &T) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(body) => {
+                self.body = body.into();
+                self.headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+            }
+            Err(e) => self.fail(&format!("a JSON body: {e}")),
+        }
         self
     }
 
@@ -174,17 +253,76 @@ impl Builder {
     }
 
     /// Over `https://`, offer only HTTP/1.1 in ALPN.
+    #[cfg_attr(not(feature = "rustls"), allow(unused_mut, unused_variables))]
     pub fn http1_only(mut self, on: bool) -> Self {
-        self.http1_only = on;
+        #[cfg(feature = "rustls")]
+        {
+            self.tls.http1_only = on;
+        }
         self
     }
 
-    /// Trusts this root certificate (DER) besides the built-in web roots: a private
-    /// CA, or a test server's self-signed certificate.
+    /// How many redirects in a row one connection follows (default 20, as browsers
+    /// and reqwest; 0 follows none, so a `3xx` ends the stream with
+    /// [`Error::Status`]). Redirects follow the fetch spec: 301, 302, 303, 307 and
+    /// 308; `POST` becomes `GET` on 301 and 302, anything but `GET`/`HEAD` on 303
+    /// (the body dropped); credentials are dropped when the origin changes; a loop
+    /// or too many end the stream with [`Error::Redirect`]. Reconnections go where
+    /// the last chain ended.
+    pub fn redirect_limit(mut self, limit: usize) -> Self {
+        self.redirect_limit = limit;
+        self
+    }
+
+    /// Sends every request through this HTTP proxy (`http://[user:pass@]host:port`;
+    /// credentials become `Proxy-Authorization: Basic`) instead of the environment's:
+    /// `https` through a `CONNECT` tunnel, `http` with the absolute URL. The `proxy`
+    /// feature (on by default).
+    ///
+    /// Without this or [`no_proxy`](Self::no_proxy), the environment decides as for
+    /// curl: `HTTPS_PROXY`/`https_proxy`, `HTTP_PROXY`/`http_proxy`, `ALL_PROXY`,
+    /// with `NO_PROXY` exceptions, read when [`build`](Self::build) runs.
+    #[cfg(feature = "proxy")]
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        let url = url.into();
+        if url.is_empty() {
+            self.fail("an empty proxy URL");
+        }
+        self.proxy = Some(url);
+        self
+    }
+
+    /// Connects directly, whatever the environment's proxy variables say.
+    #[cfg(feature = "proxy")]
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = Some(String::new());
+        self
+    }
+
+    /// Trusts this root certificate (DER) besides the built-in roots: a private CA,
+    /// or a test server's self-signed certificate.
     #[cfg(feature = "rustls")]
     pub fn add_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
-        self.roots
+        self.tls
+            .roots
             .push(rustls_pki_types::CertificateDer::from(der.into()));
+        self
+    }
+
+    /// Whether to trust the bundled webpki roots (Mozilla's list, default on).
+    #[cfg(feature = "rustls")]
+    pub fn tls_built_in_webpki_roots(mut self, on: bool) -> Self {
+        self.tls.webpki_roots = on;
+        self
+    }
+
+    /// Whether to trust the operating system's root certificates (the
+    /// `native-roots` feature; on when the feature is): a corporate CA installed on
+    /// the machine, beside or instead of the bundled roots. They are loaded once,
+    /// on the first `https` connection.
+    #[cfg(feature = "native-roots")]
+    pub fn tls_built_in_native_roots(mut self, on: bool) -> Self {
+        self.tls.native_roots = on;
         self
     }
 
@@ -192,7 +330,7 @@ impl Builder {
     /// certificates, ALPN: set `alpn_protocols` to `h2` and `http/1.1` for HTTP/2).
     #[cfg(feature = "rustls")]
     pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
-        self.tls_config = Some(config);
+        self.tls.config = Some(config);
         self
     }
 
@@ -218,70 +356,59 @@ impl Builder {
     /// # Errors
     ///
     /// [`Error::Config`] for a URL that is not absolute `http`/`https`, an invalid
-    /// header, or an `https` URL without the `rustls` feature.
+    /// header, proxy or root certificate, or an `https` URL without the `rustls`
+    /// feature.
     pub fn build(self) -> Result<EventSource, Error> {
         if let Some(message) = self.error {
             return Err(Error::Config(message));
         }
-        let config = |message: String| Error::Config(message);
-        let uri: Uri = self
-            .uri
-            .parse()
-            .map_err(|e| config(format!("{:?}: {e}", self.uri)))?;
-        let https = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
-            _ => return Err(config(format!("{:?}: not an http(s) URL", self.uri))),
-        };
-        let authority = uri
-            .authority()
-            .ok_or_else(|| config(format!("{:?}: no host", self.uri)))?;
-        let host = authority.host();
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host)
-            .to_owned();
-        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let authority = HeaderValue::from_str(authority.as_str())
-            .map_err(|e| config(format!("{:?}: {e}", self.uri)))?;
-        let path = uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .parse::<Uri>()
-            .map_err(|e| config(format!("{:?}: {e}", self.uri)))?;
-        if !self.last_event_id.is_empty() && HeaderValue::from_str(&self.last_event_id).is_err() {
-            return Err(config("a Last-Event-ID that is not a header value".into()));
+        let endpoint = Endpoint::parse(&self.uri).map_err(Error::Config)?;
+        if !self.last_event_id.is_empty()
+            && crate::connect::last_event_id_header(&self.last_event_id).is_none()
+        {
+            return Err(Error::Config(
+                "a Last-Event-ID that is not a header value".into(),
+            ));
         }
         #[cfg(feature = "rustls")]
-        let tls = if https {
-            Some(match self.tls_config {
-                Some(tls) => tls,
-                None => tls_config(self.roots, self.http1_only)?,
-            })
-        } else {
-            None
-        };
-        #[cfg(not(feature = "rustls"))]
-        if https {
-            return Err(config("https needs the `rustls` feature".into()));
+        if endpoint.https {
+            // Found now rather than at the first connection.
+            self.tls.config()?;
         }
-        let target = Target {
-            runtime: self.runtime,
-            https,
-            host,
-            port,
-            authority,
-            uri,
-            path,
+        #[cfg(not(feature = "rustls"))]
+        if endpoint.https {
+            return Err(Error::Config("https needs the `rustls` feature".into()));
+        }
+        let mut headers = self.headers;
+        if let Some(credentials) = endpoint.credentials.clone() {
+            headers.entry(header::AUTHORIZATION).or_insert(credentials);
+        }
+        let hop = Hop {
+            endpoint,
             method: self.method,
-            headers: self.headers,
+            headers,
             body: self.body,
-            http2_prior_knowledge: self.http2_prior_knowledge,
-            connect_timeout: self.connect_timeout,
-            #[cfg(feature = "rustls")]
-            tls,
         };
+        #[cfg_attr(not(any(feature = "proxy", feature = "rustls")), allow(unused_mut))]
+        let mut target = Target::new(
+            self.runtime,
+            hop,
+            self.http2_prior_knowledge,
+            self.connect_timeout,
+            self.redirect_limit,
+        );
+        #[cfg(feature = "proxy")]
+        match self.proxy.as_deref() {
+            None => {}
+            Some("") => target.proxies = Arc::new(crate::proxy::Proxies::none()),
+            Some(url) => {
+                target.proxies = Arc::new(crate::proxy::Proxies::all(url).map_err(Error::Config)?);
+            }
+        }
+        #[cfg(feature = "rustls")]
+        {
+            target.tls = Arc::new(self.tls);
+        }
         let seed = self.seed.unwrap_or_else(|| {
             let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
             hasher.write_usize(std::ptr::from_ref(&target) as usize);
@@ -294,32 +421,35 @@ impl Builder {
             self.limits,
             self.idle_timeout,
             &self.last_event_id,
-        ))
+        )
+        .with_policy(self.policy))
     }
 }
 
-#[cfg(feature = "rustls")]
-fn tls_config(
-    extra: Vec<rustls_pki_types::CertificateDer<'static>>,
-    http1_only: bool,
-) -> Result<Arc<rustls::ClientConfig>, Error> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    for cert in extra {
-        roots
-            .add(cert)
-            .map_err(|e| Error::Config(format!("a root certificate: {e}")))?;
+/// The reconnection policy.
+impl Builder {
+    /// Decides what each outcome means with `policy` instead of the default rules
+    /// (it gets their decision and may change it; see [`Policy`]): never reconnect,
+    /// reconnect only after network errors, retry a `401` after refreshing a token.
+    /// [`ReconnectConfig::max_attempts`] still holds.
+    ///
+    /// ```
+    /// use sse_client::{Decision, EventSource, Outcome, StopReason};
+    ///
+    /// // Reconnect only when the network failed, never after a status or a clean end.
+    /// let source = EventSource::builder("http://127.0.0.1:8080/events")
+    ///     .policy(|outcome: &Outcome<'_>, default: Decision| match outcome {
+    ///         Outcome::ConnectError | Outcome::StreamEnd { clean: false, .. } => default,
+    ///         _ => match default {
+    ///             Decision::Retry(_) => Decision::Stop(StopReason::Policy),
+    ///             stop => stop,
+    ///         },
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), sse_client::Error>(())
+    /// ```
+    pub fn policy(mut self, policy: impl Policy + Send + 'static) -> Self {
+        self.policy = Some(BoxPolicy(Box::new(policy)));
+        self
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config(format!("TLS: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = if http1_only {
-        vec![b"http/1.1".to_vec()]
-    } else {
-        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
-    };
-    Ok(Arc::new(config))
 }

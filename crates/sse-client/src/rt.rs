@@ -45,32 +45,33 @@ pub(crate) async fn connect_tcp(rt: Runtime, host: &str, port: u16) -> std::io::
         Runtime::Tokio => {
             let stream = tokio::net::TcpStream::connect((host, port)).await?;
             stream.set_nodelay(true)?;
-            Ok(Tcp::Tokio(stream))
+            Ok(Tcp::Tokio(hyper_util::rt::TokioIo::new(stream)))
         }
         #[cfg(feature = "smol")]
         Runtime::Smol => {
             let stream = async_net::TcpStream::connect((host, port)).await?;
             stream.set_nodelay(true)?;
-            Ok(Tcp::Smol(stream))
+            Ok(Tcp::Smol(smol_hyper::rt::FuturesIo::new(stream)))
         }
     }
 }
 
-/// A connected TCP stream of either runtime.
+/// A connected TCP stream of either runtime, as hyper's IO (a proxy tunnel is
+/// opened over it before TLS).
 pub(crate) enum Tcp {
     #[cfg(feature = "tokio")]
-    Tokio(tokio::net::TcpStream),
+    Tokio(hyper_util::rt::TokioIo<tokio::net::TcpStream>),
     #[cfg(feature = "smol")]
-    Smol(async_net::TcpStream),
+    Smol(smol_hyper::rt::FuturesIo<async_net::TcpStream>),
 }
 
 impl Tcp {
     pub(crate) fn into_io(self) -> BoxIo {
         match self {
             #[cfg(feature = "tokio")]
-            Tcp::Tokio(stream) => Box::new(hyper_util::rt::TokioIo::new(stream)),
+            Tcp::Tokio(stream) => Box::new(stream),
             #[cfg(feature = "smol")]
-            Tcp::Smol(stream) => Box::new(smol_hyper::rt::FuturesIo::new(stream)),
+            Tcp::Smol(stream) => Box::new(stream),
         }
     }
 
@@ -85,7 +86,7 @@ impl Tcp {
             #[cfg(feature = "tokio")]
             Tcp::Tokio(stream) => {
                 let tls = tokio_rustls::TlsConnector::from(config)
-                    .connect(name, stream)
+                    .connect(name, stream.into_inner())
                     .await?;
                 let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                 Ok((Box::new(hyper_util::rt::TokioIo::new(tls)), h2))
@@ -93,11 +94,59 @@ impl Tcp {
             #[cfg(feature = "smol")]
             Tcp::Smol(stream) => {
                 let tls = futures_rustls::TlsConnector::from(config)
-                    .connect(name, stream)
+                    .connect(name, stream.into_inner())
                     .await?;
                 let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                 Ok((Box::new(smol_hyper::rt::FuturesIo::new(tls)), h2))
             }
+        }
+    }
+}
+
+impl hyper::rt::Read for Tcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            #[cfg(feature = "tokio")]
+            Tcp::Tokio(stream) => Pin::new(stream).poll_read(cx, buf),
+            #[cfg(feature = "smol")]
+            Tcp::Smol(stream) => Pin::new(stream).poll_read(cx, buf),
+        }
+    }
+}
+
+impl hyper::rt::Write for Tcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            #[cfg(feature = "tokio")]
+            Tcp::Tokio(stream) => Pin::new(stream).poll_write(cx, buf),
+            #[cfg(feature = "smol")]
+            Tcp::Smol(stream) => Pin::new(stream).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            #[cfg(feature = "tokio")]
+            Tcp::Tokio(stream) => Pin::new(stream).poll_flush(cx),
+            #[cfg(feature = "smol")]
+            Tcp::Smol(stream) => Pin::new(stream).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            #[cfg(feature = "tokio")]
+            Tcp::Tokio(stream) => Pin::new(stream).poll_shutdown(cx),
+            #[cfg(feature = "smol")]
+            Tcp::Smol(stream) => Pin::new(stream).poll_shutdown(cx),
         }
     }
 }

@@ -8,16 +8,22 @@ use std::time::{Duration, Instant, SystemTime};
 use futures_core::Stream;
 use http::{HeaderMap, Version};
 use http_body::Body as _;
-use hyper::body::Incoming;
 use sse_core::{
-    DecodeLimits, Decoded, Decoder, MessageEvent, Reconnect, ReconnectAction, ReconnectConfig,
-    StopReason, Verdict,
+    DecodeLimits, Decoded, Decoder, DefaultPolicy, MessageEvent, Reconnect, ReconnectAction,
+    ReconnectConfig, StopReason, Verdict,
 };
 
+use crate::body::Body;
 use crate::builder::Builder;
 use crate::connect::{self, Attempt, Connection, Target};
-use crate::error::{Error, ReconnectReason};
+use crate::error::{Error, ErrorResponse, ReconnectReason};
 use crate::rt::Timer;
+
+mod policy;
+mod resume;
+
+pub(crate) use policy::BoxPolicy;
+use resume::resume_target;
 
 /// What an [`EventSource`] yields: events, and changes of its connection.
 #[derive(Debug)]
@@ -36,8 +42,9 @@ pub enum Event {
         /// How long the client waits before the next attempt.
         delay: Duration,
     },
-    /// The server answered `204 No Content`: it asks the client not to come back.
-    /// The stream ends after this.
+    /// The server is done, and the client does not come back: it answered `204 No
+    /// Content`, or it ended the stream of a request that is not sent again (a
+    /// `POST`'s answer is complete). The stream ends after this.
     Closed,
 }
 
@@ -55,6 +62,13 @@ pub struct Open {
 /// An `EventSource` for Rust: a [`Stream`] of [`Event`]s from a URL, reconnecting as
 /// the WHATWG spec says (see [`sse_core::Reconnect`] for the rules) and resuming with
 /// `Last-Event-ID`.
+///
+/// A request that is not `GET` or `HEAD` (an LLM's `POST`) is not sent again when
+/// its stream ends: after a clean end the stream is over ([`Event::Closed`]); after
+/// a broken one the client resumes by `GET` where the server said
+/// ([`RESUME_LOCATION`](sse_core::RESUME_LOCATION)), or ends with
+/// [`Error::Stopped`] (unless
+/// [`ReconnectConfig::resend_broken`](sse_core::ReconnectConfig::resend_broken)).
 ///
 /// It connects when first polled. Fatal problems end it with one `Err` (see
 /// [`Error`]); everything else is retried and reported as
@@ -82,7 +96,9 @@ pub struct Open {
 #[must_use = "streams do nothing unless polled"]
 pub struct EventSource {
     target: Arc<Target>,
-    reconnect: Reconnect,
+    /// The `GET` of the resume location the server named, once it did.
+    resume: Option<(http::Uri, Arc<Target>)>,
+    reconnect: Reconnect<BoxPolicy>,
     decoder: Decoder,
     idle_timeout: Option<Duration>,
     phase: Phase,
@@ -113,7 +129,7 @@ impl std::fmt::Debug for Phase {
 }
 
 struct Streaming {
-    body: Incoming,
+    body: Body,
     connection: Connection,
     /// When bytes last arrived (the watchdog's timer is moved lazily, when it fires).
     last_bytes: Instant,
@@ -149,10 +165,14 @@ impl EventSource {
             let _ = decoder.push(format!("id: {last_event_id}\n\n").as_bytes());
             decoder.finish();
         }
-        let mut reconnect = Reconnect::new(config, seed);
+        let policy = BoxPolicy(Box::new(DefaultPolicy));
+        let mut reconnect = Reconnect::with_policy(config, seed, policy);
+        let request = target.hop();
+        reconnect.set_request(&request.method, &request.endpoint.uri);
         reconnect.set_last_event_id(last_event_id);
         EventSource {
             target,
+            resume: None,
             reconnect,
             decoder,
             idle_timeout,
@@ -160,6 +180,14 @@ impl EventSource {
             timer: None,
             failure: None,
         }
+    }
+
+    /// Decides with `policy` instead of the default rules.
+    pub(crate) fn with_policy(mut self, policy: Option<BoxPolicy>) -> EventSource {
+        if let Some(policy) = policy {
+            *self.reconnect.policy_mut() = policy;
+        }
+        self
     }
 
     /// The last event id the server set: what the next reconnection sends as
@@ -174,6 +202,26 @@ impl EventSource {
     #[must_use]
     pub fn retry(&self) -> Duration {
         self.reconnect.retry()
+    }
+
+    /// Where the next attempt goes: the original request, or the `GET` of the
+    /// resume location the server named.
+    fn next_target(&mut self) -> Arc<Target> {
+        let Some(uri) = self.reconnect.resume_at() else {
+            return self.target.clone();
+        };
+        match &self.resume {
+            Some((at, resume)) if at == uri => resume.clone(),
+            _ => {
+                // A location no request can go to resumes nowhere else.
+                let Some(resume) = resume_target(&self.target, uri) else {
+                    return self.target.clone();
+                };
+                let resume = Arc::new(resume);
+                self.resume = Some((uri.clone(), resume.clone()));
+                resume
+            }
+        }
     }
 
     /// Arms the shared timer for `at`.
@@ -202,26 +250,43 @@ impl EventSource {
                 self.phase = Phase::Done;
                 Some(match stop {
                     StopReason::NoContent => Ok(Event::Closed),
-                    StopReason::Status(status) => Err(Error::Status(status)),
+                    StopReason::Status(status) => Err(Error::Status(match reason {
+                        ReconnectReason::Status(response) => response,
+                        _ => ErrorResponse::bare(status),
+                    })),
                     StopReason::ContentType(value) => Err(Error::ContentType(value)),
                     StopReason::GaveUp { failures } => Err(Error::GaveUp {
                         failures,
                         last: reason,
                     }),
-                    _ => Err(Error::Config("stopped".into())),
+                    StopReason::Ended => Ok(Event::Closed),
+                    stop => Err(Error::Stopped {
+                        reason: stop,
+                        last: reason,
+                    }),
                 })
             }
             _ => None,
         }
     }
 
-    /// The open stream ended (for `reason`): the partial event is dropped, and the
-    /// policy says when to come back.
-    fn stream_ended(&mut self, reason: ReconnectReason) -> Option<Result<Event, Error>> {
+    /// The open stream ended (for `reason`; `clean` when the server closed the body
+    /// normally): the partial event is dropped, and the policy says whether and when
+    /// to come back.
+    fn stream_ended(
+        &mut self,
+        reason: ReconnectReason,
+        clean: bool,
+    ) -> Option<Result<Event, Error>> {
         self.decoder.finish();
         self.reconnect
             .set_last_event_id(self.decoder.last_event_id());
-        let verdict = self.reconnect.on_stream_end(Instant::now());
+        let now = Instant::now();
+        let verdict = if clean {
+            self.reconnect.on_stream_end(now)
+        } else {
+            self.reconnect.on_stream_broken(now)
+        };
         self.after(verdict, reason)
     }
 }
@@ -237,7 +302,7 @@ impl Stream for EventSource {
                 Phase::Idle => match this.reconnect.poll(Instant::now()) {
                     ReconnectAction::Connect | ReconnectAction::InProgress => {
                         let id = this.reconnect.last_event_id().to_owned();
-                        let attempt = connect::attempt(this.target.clone(), id);
+                        let attempt = connect::attempt(this.next_target(), id);
                         this.arm(Instant::now() + this.target.connect_timeout);
                         this.phase = Phase::Connecting(attempt);
                     }
@@ -264,14 +329,22 @@ impl Stream for EventSource {
                     let now = Instant::now();
                     let (response, connection) = match result {
                         Ok(ok) => ok,
-                        Err(error) => {
-                            let verdict = this.reconnect.on_connect_error(now);
-                            let reason = ReconnectReason::Connect(error);
-                            if let Some(item) = this.after(verdict, reason) {
-                                return Poll::Ready(Some(item));
+                        // What no retry can mend (a redirect loop, an encoding it
+                        // cannot decode) ends the stream.
+                        Err(error) => match error.downcast::<Error>() {
+                            Ok(fatal) => {
+                                this.phase = Phase::Done;
+                                return Poll::Ready(Some(Err(*fatal)));
                             }
-                            continue;
-                        }
+                            Err(error) => {
+                                let verdict = this.reconnect.on_connect_error(now);
+                                let reason = ReconnectReason::Connect(error);
+                                if let Some(item) = this.after(verdict, reason) {
+                                    return Poll::Ready(Some(item));
+                                }
+                                continue;
+                            }
+                        },
                     };
                     let (parts, body) = response.into_parts();
                     let verdict = this.reconnect.on_response(
@@ -281,7 +354,7 @@ impl Stream for EventSource {
                         &parts.headers,
                     );
                     if verdict != Verdict::Stream {
-                        let reason = ReconnectReason::Status(parts.status);
+                        let reason = ReconnectReason::Status(ErrorResponse::new(parts));
                         if let Some(item) = this.after(verdict, reason) {
                             return Poll::Ready(Some(item));
                         }
@@ -305,6 +378,7 @@ impl Stream for EventSource {
                     // What was decoded first, then a decode failure, then more bytes.
                     match this.decoder.next() {
                         Some(Decoded::Event(event)) => {
+                            this.reconnect.on_event(&event);
                             return Poll::Ready(Some(Ok(Event::Message(event))));
                         }
                         Some(Decoded::Retry(delay)) => {
@@ -332,12 +406,12 @@ impl Stream for EventSource {
                         }
                         Poll::Ready(Some(Err(error))) => {
                             let reason = ReconnectReason::Transport(Box::new(error));
-                            if let Some(item) = this.stream_ended(reason) {
+                            if let Some(item) = this.stream_ended(reason, false) {
                                 return Poll::Ready(Some(item));
                             }
                         }
                         Poll::Ready(None) => {
-                            if let Some(item) = this.stream_ended(ReconnectReason::Ended) {
+                            if let Some(item) = this.stream_ended(ReconnectReason::Ended, true) {
                                 return Poll::Ready(Some(item));
                             }
                         }
@@ -352,7 +426,8 @@ impl Stream for EventSource {
                                 this.arm(due);
                                 continue;
                             }
-                            if let Some(item) = this.stream_ended(ReconnectReason::Idle(idle)) {
+                            let reason = ReconnectReason::Idle(idle);
+                            if let Some(item) = this.stream_ended(reason, false) {
                                 return Poll::Ready(Some(item));
                             }
                         }

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use futures_lite::StreamExt;
 use sse_client::{DecodeLimits, Error, Event, EventSource, ReconnectConfig};
 use sse_core::{Decoded, Decoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -54,8 +53,11 @@ async fn through_socket(chunks: Vec<Vec<u8>>, limits: DecodeLimits) -> Outcome {
     });
     let mut source = EventSource::builder(format!("http://{addr}/"))
         .reconnect(
+            // The server's `retry:` unbounded: this compares it with the decoder's.
             ReconnectConfig::default()
                 .initial_retry(Duration::from_millis(1))
+                .min_retry(Duration::ZERO)
+                .max_retry(Duration::MAX)
                 .jitter(false),
         )
         .limits(limits)

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_lite::StreamExt;
 use http::StatusCode;
 use sse_client::{
     DecodeError, DecodeLimits, Error, Event, EventSource, MessageEvent, ReconnectConfig,
@@ -207,7 +206,8 @@ async fn a_server_error_is_retried_with_backoff() {
     assert!(
         matches!(
             reason,
-            ReconnectReason::Status(StatusCode::INTERNAL_SERVER_ERROR)
+            ReconnectReason::Status(ref response)
+                if response.status == StatusCode::INTERNAL_SERVER_ERROR
         ),
         "{reason:?}"
     );
@@ -234,10 +234,14 @@ async fn retry_after_on_a_503_is_honoured() {
     .await;
     let mut source = source(&server.url()).build().unwrap();
     let (reason, delay) = expect_reconnecting(&mut source).await;
-    assert!(matches!(
-        reason,
-        ReconnectReason::Status(StatusCode::SERVICE_UNAVAILABLE)
-    ));
+    assert!(
+        matches!(
+            reason,
+            ReconnectReason::Status(ref response)
+                if response.status == StatusCode::SERVICE_UNAVAILABLE
+        ),
+        "{reason:?}"
+    );
     assert_eq!(delay, Duration::from_secs(1));
     let waited = Instant::now();
     expect_open(&mut source).await;
@@ -285,21 +289,32 @@ async fn a_wrong_content_type_fails_without_retrying() {
 }
 
 #[tokio::test]
-async fn a_client_error_fails_without_retrying() {
+async fn a_client_error_fails_without_retrying_and_says_why() {
+    const WHY: &str =
+        r#"{"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}"#;
     let server = Server::start(|_, mut stream| async move {
-        send(
-            &mut stream,
-            "HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n",
-        )
-        .await;
+        let head = format!(
+            "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\nwww-authenticate: Bearer\r\ncontent-length: {}\r\n\r\n",
+            WHY.len()
+        );
+        send(&mut stream, head + WHY).await;
         hold(&mut stream).await;
     })
     .await;
     let mut source = source(&server.url()).build().unwrap();
-    assert!(matches!(
-        next(&mut source).await,
-        Some(Err(Error::Status(StatusCode::UNAUTHORIZED)))
-    ));
+    match next(&mut source).await {
+        Some(Err(Error::Status(response))) => {
+            assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+            assert_eq!(response.headers["www-authenticate"], "Bearer");
+            assert_eq!(response.text(), WHY);
+            assert!(!response.truncated);
+            assert!(
+                response.to_string().contains("Incorrect API key"),
+                "{response}"
+            );
+        }
+        other => panic!("expected a status error, got {other:?}"),
+    }
     assert!(next(&mut source).await.is_none());
 }
 

@@ -77,7 +77,8 @@ pub use hub::{
     NoHooks, ReplayFuture, ReplayRequest, ReplaySource, Replayed, SendError, SendResult,
 };
 pub use reconnect::{
-    Reconnect, ReconnectAction, ReconnectConfig, RetryDelay, StopReason, Verdict, parse_retry_after,
+    Decision, DefaultPolicy, Outcome, Policy, Reconnect, ReconnectAction, ReconnectConfig,
+    RetryDelay, StopReason, Verdict, parse_retry_after,
 };
 pub use response::{
     BoxError, Closed, IntoResponseStream, Message, Receiver, ResponseStream, Sender, TrySendError,

@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use proptest::prelude::*;
 
 use super::*;
@@ -57,9 +57,23 @@ fn no_jitter() -> ReconnectConfig {
 }
 
 /// Connects (asserting the machine says to) and gets a `code` response.
-fn respond(r: &mut Reconnect, clock: &Clock, code: u16, headers: &HeaderMap) -> Verdict {
+fn respond<P: Policy>(
+    r: &mut Reconnect<P>,
+    clock: &Clock,
+    code: u16,
+    headers: &HeaderMap,
+) -> Verdict {
     assert_eq!(r.poll(clock.now()), ReconnectAction::Connect);
     r.on_response(clock.now(), clock.wall(), status(code), headers)
+}
+
+/// A dispatched event with this id.
+fn event(id: &str) -> Decoded {
+    Decoded::Event(MessageEvent {
+        event_type: "message".into(),
+        data: "x".to_owned(),
+        last_event_id: id.to_owned(),
+    })
 }
 
 fn delay_of(verdict: Verdict) -> RetryDelay {
@@ -218,6 +232,7 @@ fn the_end_of_an_open_stream_waits_the_reconnection_delay_exactly() {
         respond(&mut r, &clock, 200, &stream_headers()),
         Verdict::Stream
     );
+    r.on_decoded(&event("1"));
     let retry = delay_of(r.on_stream_end(clock.now()));
     assert_eq!(retry.delay, Duration::from_secs(3)); // The initial retry.
     clock.advance_to(retry.at);
@@ -226,10 +241,11 @@ fn the_end_of_an_open_stream_waits_the_reconnection_delay_exactly() {
         Verdict::Stream
     );
     // The server's `retry:` wins.
-    r.on_decoded(&Decoded::Retry(Duration::from_millis(250)));
-    assert_eq!(r.retry(), Duration::from_millis(250));
+    r.on_decoded(&Decoded::Retry(Duration::from_millis(750)));
+    r.on_decoded(&event("2"));
+    assert_eq!(r.retry(), Duration::from_millis(750));
     let retry = delay_of(r.on_stream_end(clock.now()));
-    assert_eq!(retry.delay, Duration::from_millis(250));
+    assert_eq!(retry.delay, Duration::from_millis(750));
 }
 
 #[test]
@@ -249,6 +265,9 @@ fn failures_back_off_exponentially_up_to_the_cap_and_reset_on_success() {
         respond(&mut r, &clock, 200, &stream_headers()),
         Verdict::Stream
     );
+    // Opening is not enough: the first event ends the run of failures.
+    assert_eq!(r.failures(), 10);
+    r.on_decoded(&event("1"));
     assert_eq!(r.failures(), 0);
     let retry = delay_of(r.on_stream_end(clock.now()));
     assert_eq!(retry.delay, SECOND);
@@ -272,7 +291,7 @@ fn a_server_retry_longer_than_the_cap_still_wins() {
 #[test]
 fn a_zero_retry_still_backs_off_on_failures() {
     let mut clock = Clock::new();
-    let mut r = Reconnect::new(no_jitter(), 1);
+    let mut r = Reconnect::new(no_jitter().min_retry(Duration::ZERO), 1);
     r.on_retry(Duration::ZERO);
     let mut delays = Vec::new();
     for _ in 0..4 {
@@ -342,6 +361,7 @@ fn max_failures_zero_never_retries_a_failure_but_resumes_an_ended_stream() {
         respond(&mut r, &clock, 200, &stream_headers()),
         Verdict::Stream
     );
+    r.on_decoded(&event("1"));
     let retry = delay_of(r.on_stream_end(clock.now()));
     clock.advance_to(retry.at);
     assert_eq!(r.poll(clock.now()), ReconnectAction::Connect);
@@ -389,8 +409,10 @@ fn stop_now_stops() {
 #[test]
 fn huge_delays_do_not_overflow() {
     let clock = Clock::new();
-    let mut r = Reconnect::new(ReconnectConfig::default(), 1);
+    let config = ReconnectConfig::default().max_retry(Duration::MAX);
+    let mut r = Reconnect::new(config, 1);
     r.on_retry(Duration::from_millis(u64::MAX));
+    assert_eq!(r.retry(), Duration::from_millis(u64::MAX));
     for _ in 0..40 {
         let _ = r.poll(clock.now());
         let retry = delay_of(r.on_connect_error(clock.now()));
@@ -435,6 +457,315 @@ fn retry_after_parsing() {
     }
 }
 
+fn post(uri: &str) -> Reconnect {
+    let mut r = Reconnect::new(no_jitter(), 1);
+    r.set_request(&Method::POST, &uri.parse().unwrap());
+    r
+}
+
+fn resumable_headers(location: &str) -> HeaderMap {
+    let mut h = stream_headers();
+    h.insert(
+        crate::RESUME_LOCATION,
+        HeaderValue::from_str(location).unwrap(),
+    );
+    h
+}
+
+#[test]
+fn the_server_retry_is_held_between_the_floor_and_the_cap() {
+    let mut r = Reconnect::new(ReconnectConfig::default(), 1);
+    r.on_retry(Duration::ZERO);
+    assert_eq!(r.retry(), Duration::from_millis(500));
+    r.on_retry(Duration::from_millis(99_999_999_999_999));
+    assert_eq!(r.retry(), Duration::from_secs(600));
+    r.on_retry(Duration::from_millis(1234));
+    assert_eq!(r.retry(), Duration::from_millis(1234));
+    // Both settable; crossed, the floor wins; the client's own initial delay is not
+    // bound by them.
+    let config = ReconnectConfig::default()
+        .initial_retry(Duration::from_millis(10))
+        .min_retry(Duration::from_secs(2))
+        .max_retry(Duration::from_secs(1));
+    let mut r = Reconnect::new(config, 1);
+    assert_eq!(r.retry(), Duration::from_millis(10));
+    r.on_retry(Duration::from_secs(5));
+    assert_eq!(r.retry(), Duration::from_secs(2));
+}
+
+#[test]
+fn retry_zero_then_close_reconnects_at_most_twice_a_second() {
+    let mut clock = Clock::new();
+    let mut r = Reconnect::new(ReconnectConfig::default(), 3);
+    let start = clock.now();
+    let mut connects = 0u32;
+    while clock.now() < start + 10 * SECOND {
+        assert_eq!(
+            respond(&mut r, &clock, 200, &stream_headers()),
+            Verdict::Stream
+        );
+        connects += 1;
+        r.on_decoded(&Decoded::Retry(Duration::ZERO));
+        r.on_decoded(&event("1"));
+        let retry = delay_of(r.on_stream_end(clock.now()));
+        assert_eq!(retry.delay, Duration::from_millis(500));
+        clock.advance_to(retry.at);
+    }
+    assert_eq!(connects, 20);
+}
+
+#[test]
+fn a_stream_that_ends_before_any_event_is_a_failure() {
+    let mut clock = Clock::new();
+    let mut r = Reconnect::new(no_jitter().max_failures(Some(3)), 1);
+    let mut delays = Vec::new();
+    for _ in 0..3 {
+        assert_eq!(
+            respond(&mut r, &clock, 200, &stream_headers()),
+            Verdict::Stream
+        );
+        // A comment and a retry are no event.
+        r.on_decoded(&Decoded::Comment("hi".to_owned()));
+        let retry = delay_of(r.on_stream_end(clock.now()));
+        delays.push(retry.delay.as_secs());
+        clock.advance_to(retry.at);
+    }
+    assert_eq!(delays, [2, 4, 8]);
+    assert_eq!(r.failures(), 3);
+    assert_eq!(
+        respond(&mut r, &clock, 200, &stream_headers()),
+        Verdict::Stream
+    );
+    assert_eq!(
+        r.on_stream_broken(clock.now()),
+        Verdict::Stop(StopReason::GaveUp { failures: 4 })
+    );
+}
+
+#[test]
+fn max_attempts_is_a_hard_limit() {
+    let mut clock = Clock::new();
+    let always = |_: &Outcome<'_>, _: Decision| Decision::Retry(Duration::ZERO);
+    let config = no_jitter().max_attempts(Some(3));
+    let mut r = Reconnect::with_policy(config, 1, always);
+    for _ in 0..2 {
+        assert_eq!(r.poll(clock.now()), ReconnectAction::Connect);
+        let retry = delay_of(r.on_connect_error(clock.now()));
+        clock.advance_to(retry.at);
+    }
+    assert_eq!(r.poll(clock.now()), ReconnectAction::Connect);
+    assert_eq!(r.attempts(), 3);
+    assert_eq!(
+        r.on_connect_error(clock.now()),
+        Verdict::Stop(StopReason::Attempts { attempts: 3 })
+    );
+    assert_eq!(r.poll(clock.now()), ReconnectAction::Stopped);
+
+    // One attempt: a stream that delivered events is not connected again either.
+    let mut r = Reconnect::new(no_jitter().max_attempts(Some(1)), 1);
+    assert_eq!(
+        respond(&mut r, &clock, 200, &stream_headers()),
+        Verdict::Stream
+    );
+    r.on_decoded(&event("1"));
+    assert_eq!(
+        r.on_stream_end(clock.now()),
+        Verdict::Stop(StopReason::Attempts { attempts: 1 })
+    );
+}
+
+#[test]
+fn a_post_is_never_sent_again_after_a_clean_end() {
+    let clock = Clock::new();
+    for events in [0, 3] {
+        let mut r = post("http://h/generate");
+        assert_eq!(
+            respond(&mut r, &clock, 200, &stream_headers()),
+            Verdict::Stream
+        );
+        for n in 0..events {
+            r.on_decoded(&event(&n.to_string()));
+        }
+        assert_eq!(
+            r.on_stream_end(clock.now()),
+            Verdict::Stop(StopReason::Ended)
+        );
+        assert_eq!(r.poll(clock.now()), ReconnectAction::Stopped);
+    }
+    // Whatever the method's name: only GET and HEAD come back.
+    for method in [Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS] {
+        let mut r = Reconnect::new(no_jitter(), 1);
+        r.set_request(&method, &"http://h/".parse().unwrap());
+        let _ = respond(&mut r, &clock, 200, &stream_headers());
+        r.on_decoded(&event("1"));
+        assert_eq!(
+            r.on_stream_end(clock.now()),
+            Verdict::Stop(StopReason::Ended)
+        );
+    }
+    let mut r = Reconnect::new(no_jitter(), 1);
+    r.set_request(&Method::HEAD, &"http://h/".parse().unwrap());
+    let _ = respond(&mut r, &clock, 200, &stream_headers());
+    r.on_decoded(&event("1"));
+    assert!(matches!(r.on_stream_end(clock.now()), Verdict::Retry(_)));
+}
+
+#[test]
+fn a_broken_post_stops_unless_resent_on_opt_in() {
+    let mut clock = Clock::new();
+    let mut r = post("http://h/generate");
+    let _ = respond(&mut r, &clock, 200, &stream_headers());
+    r.on_decoded(&event("1"));
+    assert_eq!(
+        r.on_stream_broken(clock.now()),
+        Verdict::Stop(StopReason::NotResent)
+    );
+    assert_eq!(r.resume_at(), None);
+
+    let mut r = Reconnect::new(no_jitter().resend_broken(true), 1);
+    r.set_request(&Method::POST, &"http://h/generate".parse().unwrap());
+    let _ = respond(&mut r, &clock, 200, &stream_headers());
+    r.on_decoded(&event("1"));
+    let retry = delay_of(r.on_stream_broken(clock.now()));
+    assert_eq!(retry.delay, SECOND);
+    assert_eq!(r.resume_at(), None, "the request itself again");
+    clock.advance_to(retry.at);
+    // Even on opt-in, a clean end is final.
+    let _ = respond(&mut r, &clock, 200, &stream_headers());
+    r.on_decoded(&event("2"));
+    assert_eq!(
+        r.on_stream_end(clock.now()),
+        Verdict::Stop(StopReason::Ended)
+    );
+}
+
+#[test]
+fn a_failure_before_the_stream_opened_is_retried_for_a_post_too() {
+    let mut clock = Clock::new();
+    let mut r = post("http://h/generate");
+    assert_eq!(r.poll(clock.now()), ReconnectAction::Connect);
+    let retry = delay_of(r.on_connect_error(clock.now()));
+    clock.advance_to(retry.at);
+    let retry = delay_of(respond(&mut r, &clock, 503, &HeaderMap::new()));
+    clock.advance_to(retry.at);
+    assert_eq!(
+        respond(&mut r, &clock, 200, &stream_headers()),
+        Verdict::Stream
+    );
+}
+
+#[test]
+fn a_broken_post_resumes_by_get_at_the_location_it_named() {
+    let mut clock = Clock::new();
+    let mut r = post("http://h:8080/v1/generate");
+    let verdict = respond(&mut r, &clock, 200, &resumable_headers("runs/r1?x=1"));
+    assert_eq!(verdict, Verdict::Stream);
+    r.on_decoded(&event("5"));
+    let retry = delay_of(r.on_stream_broken(clock.now()));
+    assert_eq!(retry.delay, SECOND);
+    let at = r.resume_at().unwrap().to_string();
+    assert_eq!(at, "http://h:8080/v1/runs/r1?x=1");
+    assert_eq!(r.last_event_id(), "5");
+    clock.advance_to(retry.at);
+    // The resumed stream names no location: the one named stands; it breaks again
+    // before any event (a failure, backed off) and resumes there again.
+    let _ = respond(&mut r, &clock, 200, &stream_headers());
+    let retry = delay_of(r.on_stream_broken(clock.now()));
+    assert_eq!(retry.delay, 2 * SECOND);
+    assert_eq!(r.resume_at().unwrap().to_string(), at);
+    clock.advance_to(retry.at);
+    // A later one names another place on the same origin: it wins.
+    let _ = respond(&mut r, &clock, 200, &resumable_headers("/v2/runs/r1"));
+    r.on_decoded(&event("6"));
+    let retry = delay_of(r.on_stream_broken(clock.now()));
+    assert_eq!(
+        r.resume_at().unwrap().to_string(),
+        "http://h:8080/v2/runs/r1"
+    );
+    clock.advance_to(retry.at);
+    // The resumed stream ends cleanly: the answer is complete, nothing is sent.
+    let _ = respond(&mut r, &clock, 200, &stream_headers());
+    r.on_decoded(&event("7"));
+    assert_eq!(
+        r.on_stream_end(clock.now()),
+        Verdict::Stop(StopReason::Ended)
+    );
+}
+
+#[test]
+fn a_resume_location_on_another_origin_is_ignored() {
+    let clock = Clock::new();
+    let mut r = post("http://h/generate");
+    let _ = respond(
+        &mut r,
+        &clock,
+        200,
+        &resumable_headers("http://evil.example/steal"),
+    );
+    r.on_decoded(&event("1"));
+    assert_eq!(r.resume_at(), None);
+    assert_eq!(
+        r.on_stream_broken(clock.now()),
+        Verdict::Stop(StopReason::NotResent)
+    );
+    // Without the request's URI there is no base: ignored too.
+    let mut r = Reconnect::new(no_jitter(), 1);
+    let _ = respond(&mut r, &clock, 200, &resumable_headers("/runs/1"));
+    assert_eq!(r.resume_at(), None);
+}
+
+#[test]
+fn a_policy_sees_each_outcome_with_the_default_and_has_the_last_word() {
+    let mut clock = Clock::new();
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let log = seen.clone();
+    let policy = move |outcome: &Outcome<'_>, default: Decision| {
+        let described = match outcome {
+            Outcome::Response { status, .. } => format!("response {}", status.as_u16()),
+            Outcome::ConnectError => "connect error".to_owned(),
+            Outcome::StreamEnd { clean, events } => format!("end clean={clean} events={events}"),
+        };
+        log.borrow_mut().push((described, default.clone()));
+        match outcome {
+            // Retry a 401 at once (a token was refreshed meanwhile).
+            Outcome::Response { status, .. } if status.as_u16() == 401 => {
+                Decision::Retry(Duration::ZERO)
+            }
+            // Never reconnect after a stream.
+            Outcome::StreamEnd { .. } => Decision::Stop(StopReason::Policy),
+            _ => default,
+        }
+    };
+    let mut r = Reconnect::with_policy(no_jitter(), 1, policy);
+    let retry = delay_of(respond(&mut r, &clock, 401, &HeaderMap::new()));
+    assert_eq!(retry.delay, Duration::ZERO);
+    clock.advance_to(retry.at);
+    assert_eq!(r.poll(clock.now()), ReconnectAction::Connect);
+    let retry = delay_of(r.on_connect_error(clock.now()));
+    clock.advance_to(retry.at);
+    let _ = respond(&mut r, &clock, 200, &stream_headers());
+    r.on_decoded(&event("1"));
+    r.on_decoded(&event("2"));
+    assert_eq!(
+        r.on_stream_end(clock.now()),
+        Verdict::Stop(StopReason::Policy)
+    );
+    assert_eq!(
+        *seen.borrow(),
+        [
+            (
+                "response 401".to_owned(),
+                Decision::Stop(StopReason::Status(status(401)))
+            ),
+            ("connect error".to_owned(), Decision::Retry(4 * SECOND)),
+            (
+                "end clean=true events=2".to_owned(),
+                Decision::Retry(SECOND)
+            ),
+        ]
+    );
+}
+
 /// One thing that can happen to a client.
 #[derive(Clone, Debug)]
 enum Op {
@@ -444,10 +775,13 @@ enum Op {
         code: u16,
         event_stream: bool,
         retry_after: Option<u8>,
+        resume: bool,
     },
     ConnectError,
     StreamEnd,
-    Retry(u32),
+    StreamBroken,
+    Event,
+    Retry(u64),
     Id(u8),
 }
 
@@ -458,37 +792,55 @@ fn op() -> impl Strategy<Value = Op> {
             prop_oneof![Just(200u16), Just(204), Just(404), Just(408), Just(429), Just(500), Just(503), 100u16..600],
             any::<bool>(),
             proptest::option::of(any::<u8>()),
+            any::<bool>(),
         )
-            .prop_map(|(code, event_stream, retry_after)| Op::Response { code, event_stream, retry_after }),
+            .prop_map(|(code, event_stream, retry_after, resume)| Op::Response { code, event_stream, retry_after, resume }),
         2 => Just(Op::ConnectError),
         2 => Just(Op::StreamEnd),
-        1 => (0u32..100_000).prop_map(Op::Retry),
+        2 => Just(Op::StreamBroken),
+        2 => Just(Op::Event),
+        1 => prop_oneof![0u64..100_000, Just(u64::MAX)].prop_map(Op::Retry),
         1 => any::<u8>().prop_map(Op::Id),
     ]
 }
 
 proptest! {
-    /// Any sequence of outcomes on a fake clock: no panic; `Connect` only when due;
-    /// every delay within its bounds; a stop is for good; the id is the last one set.
+    /// Any sequence of outcomes on a fake clock, for a GET or a POST: no panic;
+    /// `Connect` only when due and never past the attempt limit; every delay within
+    /// its bounds; the server's retry within the floor and the cap; a POST never
+    /// comes back after a clean end, nor after a broken one without a resume
+    /// location or the opt-in; a stop is for good; the id is the last one set.
     #[test]
     fn any_sequence_keeps_the_invariants(
         seed in any::<u64>(),
         jitter in any::<bool>(),
+        get in any::<bool>(),
+        resend_broken in any::<bool>(),
         max_failures in proptest::option::of(0u32..6),
+        max_attempts in proptest::option::of(1u32..8),
         ops in proptest::collection::vec(op(), 0..80),
     ) {
         let config = ReconnectConfig::default()
             .initial_retry(Duration::from_millis(300))
+            .min_retry(Duration::from_millis(100))
+            .max_retry(Duration::from_secs(5))
             .max_backoff(Duration::from_secs(10))
             .jitter(jitter)
             .max_failures(max_failures)
-            .max_retry_after(Duration::from_secs(100));
+            .max_attempts(max_attempts)
+            .max_retry_after(Duration::from_secs(100))
+            .resend_broken(resend_broken);
         let mut r = Reconnect::new(config, seed);
+        let method = if get { Method::GET } else { Method::POST };
+        r.set_request(&method, &"http://h/generate".parse().unwrap());
         let mut clock = Clock::new();
         let mut due: Option<Instant> = Some(clock.now());
         let mut stopped = false;
         let mut last_id = String::new();
         let mut open = false;
+        let mut events = 0u64;
+        let mut connects = 0u32;
+        let mut resume = false;
         for op in ops {
             let before = r.retry();
             let failures = r.failures();
@@ -500,6 +852,9 @@ proptest! {
                         ReconnectAction::Connect => {
                             prop_assert!(!stopped);
                             prop_assert!(due.is_some_and(|at| at <= clock.now()));
+                            connects += 1;
+                            prop_assert!(max_attempts.is_none_or(|max| connects <= max));
+                            prop_assert_eq!(r.attempts(), connects);
                             due = None;
                         }
                         ReconnectAction::Wait(at) => {
@@ -511,10 +866,13 @@ proptest! {
                     }
                     None
                 }
-                Op::Response { code, event_stream, retry_after } => {
+                Op::Response { code, event_stream, retry_after, resume: named } => {
                     let mut h = if event_stream { stream_headers() } else { headers("text/html") };
                     if let Some(seconds) = retry_after {
                         h.insert(header::RETRY_AFTER, HeaderValue::from(u16::from(seconds)));
+                    }
+                    if named {
+                        h.insert(crate::RESUME_LOCATION, HeaderValue::from_static("/runs/1"));
                     }
                     let verdict = r.on_response(clock.now(), clock.wall(), status(code), &h);
                     if stopped {
@@ -530,7 +888,7 @@ proptest! {
                                 prop_assert!(retry.delay >= Duration::from_secs(u64::from(seconds).min(100)));
                             }
                         }
-                        (Verdict::Stop(StopReason::GaveUp { .. }), 408 | 429 | 500..=599) => {}
+                        (Verdict::Stop(StopReason::GaveUp { .. } | StopReason::Attempts { .. }), 408 | 429 | 500..=599) => {}
                         (Verdict::Stop(StopReason::Status(s)), _) => {
                             prop_assert_eq!(s.as_u16(), code);
                             prop_assert!(!matches!(code, 200 | 204 | 408 | 429 | 500..=599));
@@ -539,7 +897,9 @@ proptest! {
                     }
                     open = verdict == Verdict::Stream;
                     if open {
-                        prop_assert_eq!(r.failures(), 0);
+                        prop_assert_eq!(r.failures(), failures);
+                        events = 0;
+                        resume |= named;
                         due = None;
                     }
                     Some(verdict)
@@ -548,20 +908,51 @@ proptest! {
                     open = false;
                     Some(r.on_connect_error(clock.now()))
                 }
-                Op::StreamEnd => {
+                Op::StreamEnd | Op::StreamBroken => {
+                    let clean = matches!(op, Op::StreamEnd);
                     let was_open = open && !stopped;
                     open = false;
-                    let verdict = r.on_stream_end(clock.now());
+                    let verdict = if clean {
+                        r.on_stream_end(clock.now())
+                    } else {
+                        r.on_stream_broken(clock.now())
+                    };
                     if was_open {
-                        prop_assert_eq!(&verdict, &Verdict::Retry(RetryDelay {
-                            delay: before,
-                            at: clock.now() + before,
-                        }));
+                        let comes_back = get || (!clean && (resume || resend_broken));
+                        if !comes_back {
+                            prop_assert!(matches!(verdict, Verdict::Stop(_)), "{verdict:?}");
+                        }
+                        if events > 0 {
+                            let limited = max_attempts.is_some_and(|max| connects >= max);
+                            if comes_back && !limited {
+                                prop_assert_eq!(&verdict, &Verdict::Retry(RetryDelay {
+                                    delay: before,
+                                    at: clock.now() + before,
+                                }));
+                            }
+                        } else if let Verdict::Retry(_) = verdict {
+                            prop_assert_eq!(r.failures(), failures + 1);
+                        }
                     }
                     Some(verdict)
                 }
+                Op::Event => {
+                    let event = MessageEvent {
+                        event_type: "message".into(),
+                        data: String::new(),
+                        last_event_id: last_id.clone(),
+                    };
+                    r.on_event(&event);
+                    if open && !stopped {
+                        events += 1;
+                        prop_assert_eq!(r.failures(), 0);
+                    }
+                    None
+                }
                 Op::Retry(ms) => {
-                    r.on_retry(Duration::from_millis(u64::from(ms)));
+                    r.on_retry(Duration::from_millis(ms));
+                    let retry = r.retry();
+                    prop_assert!(retry >= Duration::from_millis(100) && retry <= Duration::from_secs(5));
                     None
                 }
                 Op::Id(n) => {
@@ -573,6 +964,7 @@ proptest! {
             match verdict {
                 Some(Verdict::Retry(retry)) => {
                     prop_assert!(!stopped);
+                    prop_assert!(max_attempts.is_none_or(|max| connects < max));
                     prop_assert_eq!(retry.at, clock.now() + retry.delay);
                     prop_assert!(retry.delay >= before);
                     if r.failures() > failures {
@@ -584,6 +976,7 @@ proptest! {
                             prop_assert!(r.failures() <= max);
                         }
                     }
+                    prop_assert_eq!(r.resume_at().is_some(), resume);
                     due = Some(retry.at);
                 }
                 Some(Verdict::Stop(_)) => {
