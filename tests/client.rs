@@ -7,9 +7,12 @@
 //!
 //! `cargo test --test client`; one adapter: `cargo test --test client axum::`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use sse_client::{Event, EventSource, MessageEvent, ReconnectConfig, ReconnectReason, Runtime};
 use sse_testkit::TIMEOUT;
 use sse_testkit::client::Protocol;
@@ -190,6 +193,7 @@ async fn case_follows_the_demo_across_a_restart(adapter: Adapter) {
     loop {
         match next(&mut source).await {
             Event::Reconnecting { .. } => {}
+            _ => {}
             Event::Open(_) => break,
             other => panic!("expected reconnections, got {other:?}"),
         }
@@ -208,6 +212,105 @@ async fn case_follows_the_demo_across_a_restart(adapter: Adapter) {
     };
     assert_eq!(data, "second run");
     assert!(seen.iter().any(|t| t == "resync"), "{seen:?}");
+}
+
+/// A TCP relay in front of a demo: every connection is passed through byte for
+/// byte, in both directions, until [`Relay::cut`] resets the first one (as a
+/// network that drops a connection does: the client sees a broken stream, not an
+/// end).
+struct Relay {
+    addr: std::net::SocketAddr,
+    cut: Arc<Notify>,
+}
+
+impl Relay {
+    async fn start(upstream: std::net::SocketAddr) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let addr = listener.local_addr().expect("its address");
+        let cut = Arc::new(Notify::new());
+        let first = cut.clone();
+        tokio::spawn(async move {
+            for n in 0.. {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let Ok(server) = TcpStream::connect(upstream).await else {
+                    return;
+                };
+                tokio::spawn(relay(client, server, (n == 0).then(|| first.clone())));
+            }
+        });
+        Relay { addr, cut }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Resets the first connection.
+    fn cut(&self) {
+        self.cut.notify_one();
+    }
+}
+
+async fn relay(mut client: TcpStream, mut server: TcpStream, cut: Option<Arc<Notify>>) {
+    let Some(cut) = cut else {
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+        () = cut.notified() => {
+            // An RST, not a FIN: a connection lost, not a body ended.
+            let _ = client.set_zero_linger();
+        }
+    }
+}
+
+/// The demo's `POST /generate` is a resumable reply, whose response names where to
+/// resume it (`Resume-Location`). Its connection is reset mid-reply: the client
+/// resumes with `GET` there and its `Last-Event-ID`, never sending the `POST`
+/// again, and gets every word exactly once, then the end.
+async fn case_a_post_broken_midway_resumes_by_get_once(adapter: Adapter) {
+    let server = adapter.start(&[]);
+    let relay = Relay::start(server.addr()).await;
+    const WORDS: u64 = 400;
+    let request = json!({"words": WORDS, "rate": 400});
+    let mut source = EventSource::builder(relay.url("/generate"))
+        .method(sse_client::http::Method::POST)
+        .header("content-type", "application/json")
+        .body(request.to_string())
+        .reconnect(ReconnectConfig::default().initial_retry(Duration::from_millis(100)))
+        .build()
+        .expect("a valid source");
+    let mut words = Vec::new();
+    let mut opens = 0;
+    let mut end = None;
+    loop {
+        match next(&mut source).await {
+            Event::Open(_) => opens += 1,
+            Event::Message(message) => match &*message.event_type {
+                "message" => {
+                    words.push(message.data);
+                    if words.len() == 50 {
+                        relay.cut();
+                    }
+                }
+                "end" => end = Some(message.data),
+                _ => {}
+            },
+            Event::Closed => break,
+            Event::Reconnecting { .. } => {}
+            _ => {}
+        }
+    }
+    let expected: Vec<String> = (0..WORDS).map(|n| sse_demo::word(n).to_owned()).collect();
+    assert!(words == expected, "{} words, not the reply", words.len());
+    assert_eq!(end.as_deref(), Some("done"));
+    assert!(opens >= 2, "resumed on a new connection: {opens} opens");
+    let stats = server.stats().await;
+    assert_eq!(stats["generate"]["started"], 1, "the POST was sent once: {stats}");
+    assert!(stats["replies"]["resumed"].as_u64() >= Some(1), "{stats}");
 }
 
 macro_rules! adapter_tests {
@@ -255,6 +358,11 @@ macro_rules! adapter_tests {
             #[test]
             fn follows_the_demo_across_a_restart() {
                 run(super::case_follows_the_demo_across_a_restart(ADAPTER));
+            }
+
+            #[test]
+            fn a_post_broken_midway_resumes_by_get_once() {
+                run(super::case_a_post_broken_midway_resumes_by_get_once(ADAPTER));
             }
         }
     )*};
