@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
 use sse_client::{Event, EventSource, MessageEvent, ReconnectConfig, ReconnectReason, Runtime};
 use sse_testkit::TIMEOUT;
 use sse_testkit::client::Protocol;
 use sse_testkit::demo::{Adapter, Server, run};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 
 /// A client of `server`'s `/events` as `client`.
 fn client(server: &Server, client: &str, protocol: Protocol, runtime: Runtime) -> EventSource {
@@ -193,7 +193,6 @@ async fn case_follows_the_demo_across_a_restart(adapter: Adapter) {
     loop {
         match next(&mut source).await {
             Event::Reconnecting { .. } => {}
-            _ => {}
             Event::Open(_) => break,
             other => panic!("expected reconnections, got {other:?}"),
         }
@@ -309,7 +308,10 @@ async fn case_a_post_broken_midway_resumes_by_get_once(adapter: Adapter) {
     assert_eq!(end.as_deref(), Some("done"));
     assert!(opens >= 2, "resumed on a new connection: {opens} opens");
     let stats = server.stats().await;
-    assert_eq!(stats["generate"]["started"], 1, "the POST was sent once: {stats}");
+    assert_eq!(
+        stats["generate"]["started"], 1,
+        "the POST was sent once: {stats}"
+    );
     assert!(stats["replies"]["resumed"].as_u64() >= Some(1), "{stats}");
 }
 

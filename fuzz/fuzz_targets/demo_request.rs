@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use futures_lite::future;
 use libfuzzer_sys::fuzz_target;
-use sse_demo::{Demo, DemoArgs, Refusal};
+use sse_demo::{Answer, Demo, DemoArgs};
 
 /// One demo for the whole run, as a server has (no Redis).
 fn demo() -> &'static Demo {
@@ -33,10 +33,6 @@ fn post(path: &str) -> http::request::Parts {
 }
 
 /// A refusal is a 4xx or a 503 with `Retry-After`, with a JSON error.
-fn check_refusal(refusal: Refusal) {
-    check_error(&refusal.response());
-}
-
 fn check_error(response: &http::Response<bytes::Bytes>) {
     let status = response.status();
     assert!(
@@ -52,9 +48,10 @@ fn check_error(response: &http::Response<bytes::Bytes>) {
 
 /// Starts a generation, dropping its producer unrun (its place is given back).
 fn generate(request: &http::request::Parts, body: &[u8]) {
-    let answer = demo().generate(request, body, drop, |_| std::future::pending::<()>());
-    if let Err(refusal) = answer {
-        check_refusal(refusal);
+    let pending = |_| std::future::pending::<()>();
+    let answer = future::block_on(demo().generate(request, body, drop, pending));
+    if let Answer::Response(response) = answer {
+        check_error(&response);
     }
 }
 
