@@ -5,7 +5,8 @@
 //!
 //! It checks what only a browser can: that its parser reads our frames (multi-line
 //! data, named events, ids), and that after the server ends its stream it reconnects
-//! by itself with `Last-Event-ID` and gets exactly the events it missed, from replay.
+//! by itself with `Last-Event-ID` and gets exactly the events it missed, from replay,
+//! also when the stream ended before its first event (the opening checkpoint).
 //!
 //! Run it locally (Debian; as root):
 //!
@@ -185,6 +186,16 @@ fn browser_last_event_id_follows_an_id_only_checkpoint() {
     with_chromium(checkpoint_test);
 }
 
+#[test]
+fn browser_page_resumes_a_reply_after_a_reload() {
+    with_chromium(reload_test);
+}
+
+#[test]
+fn browser_dropped_before_any_event_resumes_from_the_opening_checkpoint() {
+    with_chromium(position_test);
+}
+
 /// Runs `test` with the browser to use, on a runtime of its own; passes with a
 /// notice when there is no Chromium (fails under CI).
 fn with_chromium<F: std::future::Future<Output = ()>>(test: impl FnOnce(PathBuf) -> F) {
@@ -225,6 +236,78 @@ async fn checkpoint_test(binary: PathBuf) {
             Seen::new("done", &done, "3"),
             Seen::new("resumed", "3", "3"),
         ]
+    );
+}
+
+/// The page streams a resumable reply (`reply=600`, 300 words a second) and reloads
+/// itself once after 100 of its words (`reload_after=100`); the reloaded page finds
+/// the reply in `localStorage` and resumes it with `Last-Event-ID`. It shows the
+/// complete reply exactly once, and the reply was generated once.
+async fn reload_test(binary: PathBuf) {
+    let server = AXUM.start_issuing_ids(&[]);
+    let mut reports_client = Connect::new().topic(REPORT).open(&server).await;
+    let page = format!("/?reply=600&reply_rate=300&reload_after=100&report={REPORT}");
+    let _browser = Chromium::open(&binary, &server.url(&page));
+    let seen = next_report(&mut reports_client).await;
+    assert_eq!(seen.kind, "reply", "{seen:?}");
+    let reply: Value = serde_json::from_str(&seen.data).expect("JSON");
+    let expected: String = (0..600).map(sse_demo::word).collect();
+    assert_eq!(reply["reason"], "done", "{reply}");
+    assert!(
+        reply["text"] == expected.as_str(),
+        "the text differs: {reply}"
+    );
+    let stats = server.stats().await;
+    assert_eq!(stats["generate"]["started"], 1, "generated once: {stats}");
+    // At least once: the page being unloaded may resume too, before it goes.
+    let resumed = stats["replies"]["resumed"].as_u64();
+    assert!(resumed >= Some(1), "resumed after the reload: {stats}");
+    // Shown once: the next report is a marker published now, not the reply again.
+    let marker = server.broadcast("the marker").await;
+    assert_eq!(
+        next_report(&mut reports_client).await,
+        Seen::new("message", "the marker", &marker)
+    );
+}
+
+/// Every hub stream opens with an id-only checkpoint of where the client stands:
+/// a browser whose stream ends before its first event (on a quiet stream, the
+/// usual case) reconnects by itself with it as `Last-Event-ID`, and gets what was
+/// published meanwhile, once.
+async fn position_test(binary: PathBuf) {
+    let server = AXUM.start(&["--retry", "500"]);
+    let mut reports_client = Connect::new().topic(REPORT).open(&server).await;
+    let url = server.url(&format!("/?client=quiet&events=client-id&report={REPORT}"));
+    let _browser = Chromium::open(&binary, &url);
+    // The browser has read its opening frames (the client-id event, then the
+    // checkpoint) once it reports the first.
+    let opened = tokio::time::timeout(BROWSER_START, next_report(&mut reports_client))
+        .await
+        .expect("the browser connects");
+    assert_eq!(opened, Seen::new("client-id", "quiet", ""));
+
+    let reply = server.disconnect("quiet").await;
+    assert_eq!(reply.status, 200, "POST /disconnect: {reply:?}");
+    let missed = server.broadcast("published while it was away").await;
+    let back = next_report(&mut reports_client).await;
+    assert_eq!((&*back.kind, &*back.data), ("client-id", "quiet"));
+    let position: u64 = back
+        .last_event_id
+        .parse()
+        .expect("a position from the checkpoint");
+    assert!(position < missed.parse().expect("a sequence"), "{back:?}");
+    assert_eq!(
+        next_report(&mut reports_client).await,
+        Seen::new("message", "published while it was away", &missed)
+    );
+    let stats = server.stats().await;
+    assert_eq!(stats["replays"], 1, "{stats}");
+    assert_eq!(stats["replay_misses"], 0, "{stats}");
+    // Nothing twice: the next report is the next event.
+    let marker = server.broadcast("the marker").await;
+    assert_eq!(
+        next_report(&mut reports_client).await,
+        Seen::new("message", "the marker", &marker)
     );
 }
 

@@ -636,8 +636,10 @@ pub(crate) async fn invalid_publish_is_rejected_and_sends_nothing(adapter: Adapt
         .await;
     server.wait_for_client("watcher").await;
     let too_large = json!({ "data": "x".repeat(sse_demo::MAX_BODY) }).to_string();
-    let invalid: [(&str, String); 14] = [
+    let invalid: [(&str, String); 15] = [
         ("not JSON", "{".into()),
+        // `id:` with nothing resets every receiving browser's last event id.
+        ("an empty id", r#"{"data": "x", "id": ""}"#.into()),
         ("not an object", "[1, 2]".into()),
         ("no data", "{}".into()),
         ("data not a string", r#"{"data": 5}"#.into()),
@@ -768,4 +770,74 @@ pub(crate) async fn running_out_of_file_descriptors_pauses_accepting_only(adapte
     for client in &mut clients {
         assert_eq!(client.next_event().await.last_event_id, id);
     }
+}
+
+/// Opens `/events?topic=news` over `protocol` and reads up to its opening
+/// checkpoint (an id-only frame, which `SseClient` does not surface): returns the
+/// position it names, and the open response (to drop, as a lost connection).
+async fn open_at_position(server: &Server, protocol: Protocol) -> (String, reqwest::Response) {
+    let url = server.url("/events?topic=news");
+    let mut response = tokio::time::timeout(TIMEOUT, protocol.client().get(&url).send())
+        .await
+        .expect("a response head in time")
+        .expect("a response");
+    assert_eq!(response.status(), 200);
+    let mut decoder = sse_core::Decoder::new();
+    while decoder.last_event_id().is_empty() {
+        let chunk = tokio::time::timeout(TIMEOUT, response.chunk())
+            .await
+            .expect("the checkpoint in time")
+            .expect("a readable stream")
+            .expect("the stream open until its checkpoint");
+        decoder.push(&chunk).expect("valid frames");
+        for item in decoder.by_ref() {
+            assert!(
+                !matches!(&item, Decoded::Event(e) if e.event_type == "message"),
+                "no event was published: {item:?}"
+            );
+        }
+    }
+    (decoder.last_event_id().to_owned(), response)
+}
+
+/// A client whose connection drops before its first event (on a quiet stream,
+/// the usual case) was told its position at once: reconnecting with it as
+/// `Last-Event-ID`, it gets exactly what was published meanwhile, once, over
+/// every protocol.
+pub(crate) async fn dropped_before_any_event_resumes_from_its_position(adapter: Adapter) {
+    let server = adapter.start(&[]);
+    for &protocol in adapter.protocols() {
+        let (position, response) = open_at_position(&server, protocol).await;
+        assert!(
+            position.parse::<u64>().is_ok(),
+            "{protocol:?}: {position:?}"
+        );
+        drop(response);
+        server
+            .wait_for_stats("the dropped client to be removed", |s| s["active"] == 0)
+            .await;
+
+        let missed = format!("missed news over {protocol:?}");
+        server
+            .publish(&json!({ "data": missed, "topic": "news" }))
+            .await;
+        server
+            .publish(&json!({ "data": "not subscribed", "topic": "sport" }))
+            .await;
+        server.broadcast("missed broadcast").await;
+        let mut back = Connect::new()
+            .protocol(protocol)
+            .topic("news")
+            .header("last-event-id", &position)
+            .open(&server)
+            .await;
+        server.broadcast("marker").await;
+        assert_eq!(
+            back.data_until("marker").await,
+            [missed.as_str(), "missed broadcast", "marker"],
+            "{protocol:?}"
+        );
+    }
+    let stats = server.stats().await;
+    assert_eq!(stats["replay_misses"], 0, "{stats}");
 }

@@ -1,5 +1,7 @@
 //! Per-request streams: the demos' `/generate` (a generated reply, word by word,
-//! through a channel from a producer task), read over real HTTP.
+//! through a channel from a producer task), read over real HTTP. These are the
+//! plain streams (`"resumable": false`), whose producer stops with its response;
+//! `resume.rs` has the resumable ones.
 
 use std::time::Duration;
 
@@ -8,7 +10,7 @@ use sse_core::{Decoded, MessageEvent};
 use sse_demo::{CHECKPOINT_EVERY, word};
 
 use crate::Adapter;
-use sse_testkit::client::{Connect, SseClient};
+use sse_testkit::client::{Connect, Protocol, SseClient};
 
 /// Reads a reply up to its `done` event: the words, and the id the last checkpoint
 /// moved the client's last event id to.
@@ -34,7 +36,7 @@ fn expected_words(range: std::ops::Range<u64>) -> Vec<String> {
 pub(crate) async fn generate_streams_every_word_in_order(adapter: Adapter) {
     let server = adapter.start(&[]);
     for &protocol in adapter.protocols() {
-        let request = json!({"prompt": "tell me", "words": 10_000, "rate": 0});
+        let request = json!({"prompt": "tell me", "words": 10_000, "rate": 0, "resumable": false});
         let mut client = Connect::generate(&request)
             .protocol(protocol)
             .open(&server)
@@ -69,7 +71,7 @@ pub(crate) async fn generate_streams_every_word_in_order(adapter: Adapter) {
 pub(crate) async fn generate_spaced_words_arrive_as_made(adapter: Adapter) {
     let server = adapter.start(&[]);
     let words = CHECKPOINT_EVERY + 20;
-    let request = json!({"words": words, "rate": 200});
+    let request = json!({"words": words, "rate": 200, "resumable": false});
     let mut client = Connect::generate(&request).open(&server).await;
     let mut seen = Vec::new();
     for n in 0..words {
@@ -92,7 +94,7 @@ pub(crate) async fn generate_spaced_words_arrive_as_made(adapter: Adapter) {
 pub(crate) async fn generate_idle_stream_gets_keep_alive(adapter: Adapter) {
     let server = adapter.start(&["--keep-alive", "1"]);
     // One word every 20 s: idle for much longer than the interval.
-    let request = json!({"words": 2, "rate": 0.05});
+    let request = json!({"words": 2, "rate": 0.05, "resumable": false});
     let mut client = Connect::generate(&request).open(&server).await;
     assert_eq!(
         client.next().await,
@@ -117,7 +119,7 @@ pub(crate) async fn generate_idle_stream_gets_keep_alive(adapter: Adapter) {
 pub(crate) async fn generate_stops_when_the_client_goes_away(adapter: Adapter) {
     let server = adapter.start(&[]);
     for &protocol in adapter.protocols() {
-        let request = json!({"words": 1_000_000, "rate": 1000});
+        let request = json!({"words": 1_000_000, "rate": 1000, "resumable": false});
         let mut client = Connect::generate(&request)
             .protocol(protocol)
             .open(&server)
@@ -158,7 +160,7 @@ pub(crate) async fn generate_failure_ends_the_response_cleanly(adapter: Adapter)
 /// which resumes after it.
 pub(crate) async fn generate_resumes_after_last_event_id(adapter: Adapter) {
     let server = adapter.start(&[]);
-    let request = json!({"words": 205, "rate": 0});
+    let request = json!({"words": 205, "rate": 0, "resumable": false});
     let mut client = Connect::generate(&request)
         .header("last-event-id", "200")
         .open(&server)
@@ -187,4 +189,91 @@ pub(crate) async fn generate_invalid_request_is_400(adapter: Adapter) {
     }
     let stats = server.stats().await;
     assert_eq!(stats["generate"]["started"], 0, "{stats}");
+}
+
+/// A positive rate too small to pace by (1e-20 words a second made
+/// `Duration::from_secs_f64` panic, dropping the connection with no answer) is a
+/// 400 with a JSON error, by `POST` and by `GET`, and the server goes on.
+pub(crate) async fn generate_a_tiny_rate_is_400_not_a_panic(adapter: Adapter) {
+    let server = adapter.start(&[]);
+    for rate in ["1e-20", "5e-324", "0.0009"] {
+        let body: Value =
+            serde_json::from_str(&format!(r#"{{"words": 10, "rate": {rate}}}"#)).expect("JSON");
+        let reply = Connect::generate(&body)
+            .send(&server)
+            .await
+            .expect_err("refused");
+        reply.assert_json_error(400, &format!("POST rate {rate}"));
+        let url = server.url(&format!("/generate?words=10&rate={rate}"));
+        let response = Protocol::Http1
+            .client()
+            .get(&url)
+            .send()
+            .await
+            .expect("an answer, not a dropped connection");
+        let reply = sse_testkit::demo::Reply::read(response).await;
+        reply.assert_json_error(400, &format!("GET rate {rate}"));
+    }
+    let stats = server.stats().await;
+    assert_eq!(stats["generate"]["started"], 0, "{stats}");
+    // The slowest rate allowed is served.
+    let request = json!({"words": 1, "rate": sse_demo::MIN_RATE});
+    let mut client = Connect::generate(&request).open(&server).await;
+    assert_eq!(
+        client.next().await,
+        Some(Decoded::Retry(Duration::from_secs(1)))
+    );
+}
+
+/// The issue's case: clients that open a paced reply (a word every 1 000 s) and
+/// leave at once. Each producer waits in its pause with `Sender::closed`, so every
+/// one stops as soon as its client is gone, long before its next word.
+pub(crate) async fn generate_paced_producers_stop_when_their_clients_leave(adapter: Adapter) {
+    const CLIENTS: usize = 300;
+    let server = adapter.start(&[]);
+    let request = json!({"words": 10, "rate": 0.001, "resumable": false});
+    let mut clients = Vec::with_capacity(CLIENTS);
+    for _ in 0..CLIENTS {
+        clients.push(Connect::generate(&request).open(&server).await);
+    }
+    server
+        .wait_for_stats("every producer to start", |s| {
+            s["generate"]["active"] == CLIENTS
+        })
+        .await;
+    drop(clients);
+    let stats = server
+        .wait_for_stats("every producer to stop", |s| s["generate"]["active"] == 0)
+        .await;
+    assert_eq!(stats["generate"]["cancelled"], CLIENTS, "{stats}");
+    assert_eq!(stats["generate"]["completed"], 0, "{stats}");
+}
+
+/// At most `--max-generations` replies run at once: the next is a 503 with
+/// `Retry-After` and a JSON error, and once one ends there is room again.
+pub(crate) async fn generate_beyond_the_limit_is_503_with_retry_after(adapter: Adapter) {
+    let server = adapter.start(&["--max-generations", "3"]);
+    let request = json!({"words": 10, "rate": 0.001, "resumable": false});
+    let mut running = Vec::new();
+    for _ in 0..3 {
+        running.push(Connect::generate(&request).open(&server).await);
+    }
+    let reply = Connect::generate(&request)
+        .send(&server)
+        .await
+        .expect_err("refused");
+    reply.assert_json_error(503, "a fourth generation");
+    assert_eq!(reply.header("retry-after"), "5", "{reply:?}");
+    let stats = server.stats().await;
+    assert_eq!(stats["generate"]["refused"], 1, "{stats}");
+
+    running.pop();
+    server
+        .wait_for_stats("a producer to stop", |s| s["generate"]["active"] == 2)
+        .await;
+    let mut again = Connect::generate(&request).open(&server).await;
+    assert_eq!(
+        again.next().await,
+        Some(Decoded::Retry(Duration::from_secs(1)))
+    );
 }

@@ -19,6 +19,7 @@
 mod cases;
 mod generate;
 mod redis;
+mod resume;
 mod security;
 mod timeouts;
 
@@ -57,6 +58,9 @@ macro_rules! adapter_tests {
                 cases::graceful_shutdown_sends_shutdown_ends_streams_and_exits_0,
                 cases::running_out_of_file_descriptors_pauses_accepting_only,
                 cases::reconnect_to_a_restarted_server_with_an_old_id_gets_resync_not_a_skip,
+                cases::dropped_before_any_event_resumes_from_its_position,
+                security::too_many_topics_on_one_connection_is_400,
+                security::a_topic_flood_is_held_to_max_topics_and_given_back,
                 security::a_claimed_client_id_takes_nothing_over,
                 security::a_post_that_is_not_json_is_415_and_does_nothing,
                 timeouts::silent_and_half_sent_requests_are_closed,
@@ -68,6 +72,15 @@ macro_rules! adapter_tests {
                 generate::generate_failure_ends_the_response_cleanly,
                 generate::generate_resumes_after_last_event_id,
                 generate::generate_invalid_request_is_400,
+                resume::resume_after_drops_at_random_points_gives_exactly_the_reply,
+                resume::resume_two_viewers_each_get_the_whole_reply,
+                resume::resume_a_viewer_leaving_never_stops_the_reply,
+                resume::resume_cancel_stops_the_producer_and_every_viewer,
+                resume::resume_expired_or_unknown_keys_answer_204,
+                resume::resume_an_unwatched_reply_is_abandoned,
+                generate::generate_a_tiny_rate_is_400_not_a_panic,
+                generate::generate_paced_producers_stop_when_their_clients_leave,
+                generate::generate_beyond_the_limit_is_503_with_retry_after,
             );
         }
     )*};

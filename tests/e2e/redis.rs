@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 
+use crate::resume::{Random, Read, attach, expected_words, start};
 use crate::{Adapter, run};
 use sse_testkit::client::Connect;
 use sse_testkit::demo::Server;
@@ -183,5 +184,85 @@ fn an_own_id_is_refused_with_redis_and_nothing_is_sent() {
         assert_eq!(reply.status, 400, "{reply:?}");
         let stats = servers[0].stats().await;
         assert_eq!(stats["redis"]["published"], 0, "{stats}");
+    });
+}
+
+/// A resumable reply started on one process is resumed on every other, its
+/// viewer's connection dropped at 60 random points and each time resumed on the
+/// next process with its `Last-Event-ID`: the words are exactly the reply, and it
+/// was generated once.
+#[test]
+fn a_reply_started_on_one_process_resumes_exactly_on_the_others() {
+    run(async {
+        let Some(redis) = RedisServer::start_for_test() else {
+            return;
+        };
+        let servers = start_all(&redis, &[]);
+        const WORDS: u64 = 3_000;
+        let request = json!({"words": WORDS, "rate": 2000});
+        let (mut viewer, key) = start(&servers[0], &request).await;
+        let mut random = Random(0x2545_f491_4f6c_dd1d);
+        let mut read = Read::default();
+        let mut resume_from = String::new();
+        for drop_point in 0..60 {
+            for _ in 0..random.below(WORDS / 60) {
+                let event = viewer.next_event().await;
+                resume_from.clone_from(&event.last_event_id);
+                read.take(event);
+            }
+            drop(viewer);
+            let server = &servers[(drop_point + 1) % servers.len()];
+            viewer = attach(server, &key, &resume_from)
+                .await
+                .unwrap_or_else(|status| panic!("resume {drop_point}: {status}"));
+        }
+        while read.end.is_none() {
+            read.take(viewer.next_event().await);
+        }
+        assert!(read.words == expected_words(WORDS), "the words differ");
+        assert_eq!(read.end.as_deref(), Some("done"));
+        let end = viewer.last_event_id().to_owned();
+        for server in &servers {
+            assert_eq!(attach(server, &key, &end).await.err(), Some(204));
+        }
+        let started: u64 = futures_util::future::join_all(servers.iter().map(Server::stats))
+            .await
+            .iter()
+            .map(|stats| stats["generate"]["started"].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!(started, 1, "generated once");
+    });
+}
+
+/// The Stop button on another process: a cancel through one process ends the
+/// producer on the process that started the reply and the viewers on all of them.
+#[test]
+fn a_cancel_on_one_process_stops_the_reply_everywhere() {
+    run(async {
+        let Some(redis) = RedisServer::start_for_test() else {
+            return;
+        };
+        let servers = start_all(&redis, &[]);
+        let request = json!({"words": 1_000_000, "rate": 100});
+        let (mut first, key) = start(&servers[0], &request).await;
+        let mut others = Vec::new();
+        for server in &servers[1..] {
+            others.push(attach(server, &key, "").await.expect("live"));
+        }
+        first.next_event().await;
+        let cancel = format!("/generate/{key}/cancel");
+        let reply = servers[servers.len() - 1].post(&cancel, "").await;
+        assert_eq!(reply.status, 202, "{reply:?}");
+        for viewer in std::iter::once(&mut first).chain(&mut others) {
+            let events = viewer.until_end().await;
+            let last = events.last().expect("the end event");
+            assert_eq!((&*last.event_type, &*last.data), ("end", "cancelled"));
+        }
+        servers[0]
+            .wait_for_stats("the producer to stop", |s| {
+                s["generate"]["cancelled"] == 1 && s["generate"]["active"] == 0
+            })
+            .await;
+        assert_eq!(attach(&servers[2], &key, "").await.err(), Some(204));
     });
 }

@@ -8,14 +8,14 @@ use axum::body::{Body, to_bytes};
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use sse_demo::{Demo, DemoArgs, MAX_BODY, Route};
+use sse_demo::{Answer, Demo, DemoArgs, MAX_BODY, Route};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = DemoArgs::from_env();
     let demo = Demo::open_or_exit(&args).await;
     let hub = demo.hub().clone();
-    tokio::spawn(demo.clone().run_backplane(tokio::time::sleep));
+    tokio::spawn(demo.clone().run(tokio::time::sleep));
     sse_axum::spawn_keep_alive(&hub);
     let app = Router::new()
         .route("/events", any(sse_axum::handler))
@@ -46,9 +46,16 @@ async fn respond(demo: Demo, request: Request) -> Response {
     };
     let response = if route == Route::Generate {
         let spawn = |task| drop(tokio::spawn(task));
-        match demo.generate(&parts, &body, spawn, tokio::time::sleep) {
-            Ok(stream) => return sse_axum::Sse::from_stream(stream).into_response(),
-            Err(refusal) => refusal.response(),
+        match demo
+            .generate(&parts, &body, spawn, tokio::time::sleep)
+            .await
+        {
+            Answer::Stream(stream, headers) => {
+                let mut response = sse_axum::Sse::from_stream(stream).into_response();
+                response.headers_mut().extend(headers);
+                return response;
+            }
+            Answer::Response(response) => response,
         }
     } else {
         demo.respond(&parts, &body).await

@@ -10,6 +10,7 @@
 //! | **per-request streams** ([`ResponseStream`], [`channel`], [`Message`]) | one response, your own events (an LLM's tokens, a job's progress): every ready message in one write, keep-alive, clean ends |
 //! | the **hub** ([`Hub`], [`ClientStream`], [`Batch`]) | clients and fan-out: broadcast, topics, one client; replay after `Last-Event-ID`; slow clients, keep-alive, hooks, limits, shutdown, [`Metrics`] |
 //! | **HTTP** ([`Hub::accept`], [`ConnectOptions::from_parts`], [`response_head`], [`Rejection`]) | what every adapter would otherwise repeat, on the `http` crate's types |
+//! | **resumable streams** ([`Resumable`], [`Producer`], [`ResumeConfig`]) | a reply that outlives its connection: started under a key, detached from any connection, resumed after `Last-Event-ID` by any number of viewers, cancelled with the Stop button |
 //! | **relaying** ([`EncodedEvent`], [`Hub::relay`], [`ReplaySource`]) | events whose ids an external log (Redis Streams) gives |
 //!
 //! Framework adapters (`sse-hyper`, `sse-axum`, `sse-warp`, `sse-smol`) move the bytes
@@ -57,6 +58,7 @@ mod http;
 mod hub;
 mod reconnect;
 mod response;
+mod resume;
 mod scan;
 
 pub use decode::{
@@ -80,4 +82,8 @@ pub use reconnect::{
 pub use response::{
     BoxError, Closed, IntoResponseStream, Message, Receiver, ResponseStream, Sender, TrySendError,
     channel,
+};
+pub use resume::{
+    END_EVENT, EndReason, MAX_KEY_LEN, Producer, RESYNC_EVENT, Resumable, ResumeConfig,
+    ResumeMetrics, StartError, UnknownEndReason, is_valid_key,
 };

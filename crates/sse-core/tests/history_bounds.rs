@@ -15,7 +15,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use allocation_counter::measure;
 use common::*;
-use sse_core::{ConnectOptions, Decoded, Event, Hub, HubConfig, LagPolicy, MessageEvent};
+use sse_core::{
+    ConnectError, ConnectOptions, Decoded, Event, Hub, HubConfig, LagPolicy, MessageEvent,
+};
 
 /// Settings with fixed ids (1, 2, ...).
 fn fixed_ids() -> HubConfig {
@@ -187,7 +189,7 @@ fn idle_topics_expire_on_the_keep_alive_tick_and_on_publishes_to_unread_topics()
 }
 
 #[test]
-fn the_topic_cap_holds_but_subscribed_topics_still_get_their_events() {
+fn the_topic_cap_holds_for_publishes_and_subscriptions_alike() {
     let hub = Hub::new(fixed_ids().max_topics(3));
     let mut reader = hub.connect(ConnectOptions::new().topic("s")).unwrap();
     hub.publish("a", &Event::new("a1"));
@@ -202,16 +204,33 @@ fn the_topic_cap_holds_but_subscribed_topics_still_get_their_events() {
     assert_eq!(hub.topic_count(), 3);
     assert_eq!(hub.metrics().topics_refused, 1);
 
-    // A client resuming `c` from before the event not kept gets a replay miss.
+    // Subscribing to a topic without a log at the cap is refused too (503), and
+    // a topic that has one is still open to subscribers.
     let before = (refused - 1).to_string();
-    let mut late = hub
-        .connect(ConnectOptions::new().topic("c").last_event_id(before))
-        .unwrap();
+    let resume_c = || {
+        ConnectOptions::new()
+            .topic("c")
+            .last_event_id(before.clone())
+    };
+    assert_eq!(
+        hub.connect(resume_c()).unwrap_err(),
+        ConnectError::TopicsFull
+    );
+    assert_eq!(hub.metrics().topics_refused, 2);
+    let mut second = hub.connect(ConnectOptions::new().topic("a")).unwrap();
+    assert!(!position(&mut second).is_empty());
+    assert_eq!(hub.topic_count(), 3);
+
+    // Once the logs no one reads expire, there is room: a client resuming `c`
+    // from before the event not kept gets a replay miss.
+    drop(second);
+    let later = Instant::now() + hub.config().idle_topic_lifetime;
+    assert_eq!(hub.expire_idle_topics(later), 2, "a and b");
+    let mut late = hub.connect(resume_c()).unwrap();
     assert_eq!(poll_items(&mut late), Some(Some(vec![resync()])));
-    // Subscribing makes the log even at the cap.
     hub.publish("c", &Event::new("c2"));
     assert_eq!(drain_data(&mut late), ["c2"]);
-    assert_eq!(hub.topic_count(), 4);
+    assert_eq!(hub.topic_count(), 2, "s and c");
 }
 
 /// Microseconds since the Unix epoch.

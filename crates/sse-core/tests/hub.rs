@@ -167,6 +167,14 @@ fn the_resync_event_can_be_turned_off() {
     let mut stream = hub
         .connect(ConnectOptions::new().last_event_id("x"))
         .unwrap();
+    let (position, items) = opening(&mut stream);
+    assert_eq!(
+        items,
+        [],
+        "no resync event, only where the client stands now"
+    );
+    let first = hub.config().first_sequence.expect("taken");
+    assert_eq!(position, first.to_string());
     assert_eq!(poll_items(&mut stream), None);
     assert_eq!(hub.metrics().replay_misses, 1);
 }
@@ -242,6 +250,7 @@ fn a_full_client_queue_follows_the_lag_policy() {
 fn a_woken_stream_takes_every_ready_frame_up_to_the_batch_capacity() {
     let hub = Hub::default();
     let mut stream = hub.connect(ConnectOptions::new()).unwrap();
+    position(&mut stream);
     for i in 0..100 {
         hub.broadcast(&Event::new(i.to_string()));
     }
@@ -268,6 +277,8 @@ fn keep_alive_goes_only_to_clients_idle_for_a_whole_interval() {
     let mut busy = hub
         .connect(ConnectOptions::new().client_id("busy"))
         .unwrap();
+    position(&mut idle);
+    position(&mut busy);
     hub.keep_alive_tick(); // Starts the first interval.
     hub.send_to("busy", &Event::new("x")).unwrap();
     assert_eq!(drain_data(&mut busy), ["x"]);
@@ -342,7 +353,8 @@ fn hooks_run_in_a_client_s_order_of_life() {
         [
             "connect c 1",
             "first c",
-            "send c Sent { frames: 1, bytes: 17 }",
+            // The opening checkpoint (`id: 0`) and the first event.
+            "send c Sent { frames: 2, bytes: 24 }",
             "send c Sent { frames: 1, bytes: 17 }",
             "disconnect c Closed 0",
         ]
@@ -525,6 +537,7 @@ fn a_client_whose_stream_is_not_polled_still_meets_its_lag_policy() {
         .connect(ConnectOptions::new().client_id("stuck"))
         .unwrap();
     let mut waiting = hub.connect(ConnectOptions::new()).unwrap();
+    position(&mut waiting);
     assert_eq!(poll_items(&mut waiting), None);
     for i in 0..10 {
         hub.broadcast(&Event::new(i.to_string()));

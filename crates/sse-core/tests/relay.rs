@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{Recorder, drain, drain_data, has_ended, poll_items};
+use common::{Recorder, drain, drain_data, has_ended, poll_items, position};
 use sse_core::{
     ConnectOptions, EncodedEvent, Event, Hub, HubConfig, ReplayFuture, ReplayRequest, ReplaySource,
     Replayed,
@@ -98,6 +98,7 @@ fn relayed_events_carry_the_external_id_and_replay_by_it() {
 fn a_broken_relay_id_is_refused_and_nothing_is_sent() {
     let hub = Hub::default();
     let mut client = hub.connect(ConnectOptions::new()).unwrap();
+    position(&mut client);
     let event = EncodedEvent::new(&Event::new("x"));
     assert!(hub.relay(None, &event, "1\n2").is_err());
     assert!(hub.mark_relayed("a\0").is_err());
@@ -298,4 +299,54 @@ fn after_the_log_restarts_its_old_ids_are_asked_of_the_source() {
     let mut client = hub.connect(resume("1-0")).unwrap();
     assert_eq!(poll_items(&mut client), None, "waits for the source");
     assert_eq!(log.requests.lock().unwrap().len(), 1);
+}
+
+/// A hub that relays names positions with the external log's ids (its own
+/// sequences mean nothing to another process reading the same log): a client
+/// that connects and drops before any event resumes by the newest relayed id (or
+/// the relay mark), here or on any hub whose replay source reads that log.
+#[test]
+fn a_relaying_hub_tells_a_new_client_its_position_by_the_external_id() {
+    let log = ExternalLog::default();
+    let hub = hub_replaying_from(&log);
+    hub.mark_relayed("0-0").unwrap();
+    let mut early = hub.connect(ConnectOptions::new()).unwrap();
+    assert_eq!(position(&mut early), "0-0", "the relay mark");
+    log.append(&hub, None, "a");
+    let mut client = hub.connect(ConnectOptions::new().topic("news")).unwrap();
+    let at = position(&mut client);
+    assert_eq!(at, "1-0", "the newest relayed id");
+    drop(client);
+
+    log.append(&hub, Some("news"), "missed");
+    log.append(&hub, Some("other"), "not for it");
+    let mut back = hub.connect(resume(&at).topic("news")).unwrap();
+    assert_eq!(drain_data(&mut back), ["missed"]);
+
+    // Another process's hub, its history short of `1-0`: its replay source
+    // (the same log) fills the gap, then it tells where the replay looked up to.
+    let other = hub_replaying_from(&log);
+    other.mark_relayed("3-0").unwrap();
+    let mut elsewhere = other.connect(resume(&at).topic("news")).unwrap();
+    let mut got = Vec::new();
+    let mut ids = Vec::new();
+    while let Some(Some(items)) = poll_items(&mut elsewhere) {
+        for item in items {
+            if let sse_core::Decoded::Event(event) = item {
+                got.push(event.data);
+                ids.push(event.last_event_id);
+            }
+        }
+    }
+    assert_eq!(got, ["missed"]);
+    log.append(&other, None, "live");
+    let live = drain(&mut elsewhere);
+    assert_eq!(live[0].data, "live");
+    assert_eq!(ids, ["2-0"]);
+
+    // After the external log restarted, nothing names a position until the new
+    // log's first event: no checkpoint rather than a wrong one.
+    hub.restart_relay();
+    let mut after_reset = hub.connect(ConnectOptions::new()).unwrap();
+    assert_eq!(poll_items(&mut after_reset), None);
 }

@@ -3,8 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use sse_core::{HubConfig, LagPolicy};
+use sse_core::{HubConfig, LagPolicy, ResumeConfig};
 use sse_hyper::Timeouts;
+
+/// How long the demo keeps generating a resumable reply no one watches.
+const ABANDON_AFTER: Duration = Duration::from_secs(60);
 
 /// The flags, as `--help` prints them.
 pub const USAGE: &str = "\
@@ -31,6 +34,12 @@ Options:
   --redis URL                   publish and relay through a Redis stream, so that
                                 several demo processes serve one stream of events
                                 (e.g. redis://127.0.0.1:6379/)
+  --linger SECS                 how long a resumable reply is kept after it ends,
+                                for late resumers [default: 300]
+  --abandon SECS                cancel a resumable reply no one has watched for
+                                that long, 0 for never [default: 60]
+  --max-generations N           replies /generate makes at once; more are refused
+                                with 503 [default: 1000]
   -h, --help                    print this";
 
 /// What the flags say.
@@ -43,11 +52,15 @@ pub struct DemoArgs {
     pub config: HubConfig,
     /// The Redis server to relay through (`--redis`), if any.
     pub redis: Option<String>,
+    /// The resumable replies' settings (`--linger`, `--abandon`).
+    pub replies: ResumeConfig,
     /// How long a connection may take at each step (`--head-timeout`,
     /// `--body-timeout`, `--idle-timeout`, `--write-stall`): the hyper, axum and warp
     /// demos serve with them as they are, the smol demo takes the head, body and
     /// write-stall ones.
     pub timeouts: Timeouts,
+    /// How many replies `/generate` makes at once (`--max-generations`).
+    pub max_generations: usize,
 }
 
 impl DemoArgs {
@@ -79,7 +92,11 @@ impl DemoArgs {
             // The page learns the id the hub issued from this event.
             config: HubConfig::default().client_id_event(Some("client-id".into())),
             redis: None,
+            // A reply everyone left stops within a minute, so that replies
+            // started and abandoned cannot hold every generation slot.
+            replies: ResumeConfig::default().abandon_after(Some(ABANDON_AFTER)),
             timeouts: Timeouts::default(),
+            max_generations: crate::MAX_GENERATIONS,
         };
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -112,10 +129,17 @@ impl DemoArgs {
                     config.retry = Some(Duration::from_millis(parse(&flag, &value()?)?));
                 }
                 "--redis" => parsed.redis = Some(value()?),
+                "--linger" => parsed.replies.linger = seconds(&flag, &value()?)?,
+                "--abandon" => {
+                    let seconds: u64 = parse(&flag, &value()?)?;
+                    parsed.replies.abandon_after =
+                        (seconds > 0).then(|| Duration::from_secs(seconds));
+                }
                 "--head-timeout" => parsed.timeouts.head = seconds(&flag, &value()?)?,
                 "--body-timeout" => parsed.timeouts.body = seconds(&flag, &value()?)?,
                 "--idle-timeout" => parsed.timeouts.idle = seconds(&flag, &value()?)?,
                 "--write-stall" => parsed.timeouts.write_stall = seconds(&flag, &value()?)?,
+                "--max-generations" => parsed.max_generations = parse(&flag, &value()?)?,
                 other => return Err(format!("unknown flag {other:?}")),
             }
         }

@@ -2,16 +2,21 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_lite::future;
 use http::{Method, StatusCode};
 use serde_json::json;
-use sse_core::{Hub, ResponseStream};
-use sse_redis::{Backplane, RedisOptions};
+use sse_core::{Hub, Resumable};
+use sse_redis::{Backplane, RedisOptions, RedisResumable, ResumeOptions};
 
 use crate::generate::{self, Generate, Generations, Task};
+use crate::replies::{Action, Answer, Replies, Streams};
 use crate::{DemoArgs, Publish, Refusal, Route, Target, accepted, json_response, send_to};
+
+/// The longest the resumable replies go without [`Resumable::expire`].
+const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 
 /// The hub a demo's clients stream from and, with `--redis`, the backplane that
 /// feeds it: events published on any demo process sharing the Redis stream reach
@@ -21,6 +26,7 @@ pub struct Demo {
     hub: Hub,
     backplane: Option<Backplane>,
     generations: Arc<Generations>,
+    replies: Arc<Replies>,
     /// `/generate`'s keep-alive interval: the hub's.
     keep_alive: Option<Duration>,
 }
@@ -33,17 +39,26 @@ impl Demo {
     /// When Redis cannot be reached.
     pub async fn open(args: &DemoArgs) -> Result<Demo, sse_redis::Error> {
         let builder = Hub::builder().config(args.config.clone());
-        let (hub, backplane) = match &args.redis {
+        let replies = &args.replies;
+        let (hub, backplane, streams) = match &args.redis {
             Some(url) => {
                 let backplane = Backplane::open(RedisOptions::new(url.as_str()), builder).await?;
-                (backplane.hub().clone(), Some(backplane))
+                let options = ResumeOptions::new(url.as_str())
+                    .linger(replies.linger)
+                    .abandon_after(replies.abandon_after);
+                let streams = Streams::Redis(RedisResumable::open(options)?);
+                (backplane.hub().clone(), Some(backplane), streams)
             }
-            None => (builder.build(), None),
+            None => {
+                let streams = Streams::Local(Resumable::new(replies.clone()));
+                (builder.build(), None, streams)
+            }
         };
         Ok(Demo {
             hub,
             backplane,
-            generations: Arc::default(),
+            generations: Arc::new(Generations::new(args.max_generations)),
+            replies: Arc::new(Replies::new(streams)),
             keep_alive: args.config.keep_alive,
         })
     }
@@ -62,51 +77,109 @@ impl Demo {
         &self.hub
     }
 
-    /// Relays the Redis stream to the hub until it shuts down (returns at once
-    /// without `--redis`): spawn it with the runtime's timer.
-    pub async fn run_backplane<F: Future>(self, sleep: impl FnMut(Duration) -> F) {
-        if let Some(backplane) = &self.backplane {
-            backplane.run(sleep).await;
-        }
+    /// The demo's work in the background until the hub shuts down: relays the
+    /// Redis stream to the hub (with `--redis`), and expires the resumable replies
+    /// whose linger is over. Spawn it with the runtime's timer.
+    pub async fn run<F: Future>(self, sleep: impl Fn(Duration) -> F) {
+        let relay = async {
+            match &self.backplane {
+                Some(backplane) => backplane.run(&sleep).await,
+                None => future::pending().await,
+            }
+        };
+        let expire = async {
+            match &self.replies.streams {
+                // Redis expires replies itself; `run` hears cancels from other
+                // processes, keeps this process's replies alive and abandons them.
+                Streams::Redis(streams) => streams.run(&sleep).await,
+                Streams::Local(streams) => loop {
+                    let now = Instant::now();
+                    let next = streams.expire(now);
+                    let wait = next.map_or(EXPIRE_EVERY, |next| next - now);
+                    sleep(wait.min(EXPIRE_EVERY)).await;
+                },
+            }
+        };
+        future::or(self.hub.shutting_down(), future::or(relay, expire)).await;
     }
 
-    /// `/generate` ([`Route::Generate`]): a generated reply, word by word, as a
-    /// per-request stream (`POST` with JSON `{"prompt"?, "words"?, "rate"?}`, or
-    /// `GET ?words=N&rate=R` for an `EventSource`). The producer runs as a task
-    /// handed to `spawn`, paced with `sleep`, and stops as soon as the client goes
-    /// away (its send fails). A `Last-Event-ID` (a checkpoint the reply sent)
-    /// resumes after it. The adapter answers with the stream, or the 400 returned.
+    /// `/generate` and below ([`Route::Generate`]): a generated reply, word by
+    /// word, as a per-request stream. `POST /generate` (JSON `{"prompt"?,
+    /// "words"?, "rate"?, "resumable"?}`) starts a resumable reply that outlives
+    /// its connection (see [`replies`](crate::replies)): `GET /generate/{key}`
+    /// resumes it after the request's `Last-Event-ID`, `POST
+    /// /generate/{key}/cancel` stops it. `GET /generate?words=N&rate=R` (for an
+    /// `EventSource`) and `"resumable": false` stream a plain reply instead, whose
+    /// producer stops as soon as its client goes away, and which a `Last-Event-ID`
+    /// (a checkpoint it sent) regenerates after. The producer runs as a task handed
+    /// to `spawn`, paced with `sleep`.
     ///
-    /// # Errors
+    /// At most `--max-generations` producers run at once, resumable or not.
     ///
-    /// The refusal to answer (400, 415) when the request is invalid.
-    pub fn generate<F>(
+    /// The adapter serves [`Answer::Stream`] through its per-request entry point
+    /// with the headers given, and sends [`Answer::Response`] as it is: 400 or 415
+    /// when the request is invalid (a rate outside 0 or
+    /// [`MIN_RATE`](crate::MIN_RATE)..=[`MAX_RATE`](crate::MAX_RATE), more than
+    /// [`MAX_WORDS`](crate::MAX_WORDS) words), 503 with `Retry-After` when
+    /// `--max-generations` replies are being generated, 204 for a reply that is
+    /// gone.
+    pub async fn generate<F>(
         &self,
         request: &http::request::Parts,
         body: &[u8],
         spawn: impl FnOnce(Task),
         sleep: impl Fn(Duration) -> F + Send + 'static,
-    ) -> Result<ResponseStream, Refusal>
+    ) -> Answer
     where
         F: Future + Send,
     {
-        let generate = if request.method == Method::GET {
-            Generate::from_query(request.uri.query().unwrap_or_default())
-        } else {
-            crate::require_json(request).and_then(|()| Generate::from_json(body))
+        let last_event_id = sse_core::last_event_id(request);
+        let retry_after = self.hub.retry_after();
+        let generate = match Action::parse(request.uri.path()) {
+            Some(Action::Attach(key)) => {
+                let last_event_id = last_event_id.as_deref();
+                let answer = self.replies.attach(key, last_event_id, retry_after).await;
+                return self.keep_alive(answer);
+            }
+            Some(Action::Cancel(key)) => return self.replies.cancel(key, retry_after).await,
+            None if request.method == Method::GET => {
+                Generate::from_query(request.uri.query().unwrap_or_default())
+            }
+            None => crate::require_json(request).and_then(|()| Generate::from_json(body)),
         };
-        let resume = sse_core::last_event_id(request);
-        generate
-            .and_then(|generate| {
-                generate::start(
+        let generations = &self.generations;
+        let answer = match generate {
+            Ok(generate) if generate.is_resumable() => {
+                let replies = &self.replies;
+                generate::start_resumable(
                     &generate,
-                    resume.as_deref(),
-                    &self.generations,
+                    replies,
+                    generations,
+                    retry_after,
                     spawn,
                     sleep,
                 )
-            })
-            .map(|stream| stream.keep_alive(self.keep_alive))
+                .await
+            }
+            Ok(generate) => {
+                let resume = last_event_id.as_deref();
+                generate::start(&generate, resume, generations, retry_after, spawn, sleep)
+                    .map(|stream| Answer::Stream(stream, http::HeaderMap::new()))
+            }
+            Err(refusal) => Err(refusal),
+        };
+        let answer = answer.unwrap_or_else(Answer::from);
+        self.keep_alive(answer)
+    }
+
+    /// A stream answered gets the hub's keep-alive interval.
+    fn keep_alive(&self, answer: Answer) -> Answer {
+        match answer {
+            Answer::Stream(stream, headers) => {
+                Answer::Stream(stream.keep_alive(self.keep_alive), headers)
+            }
+            response => response,
+        }
     }
 
     /// Answers `request` (every route but `/events` and `/generate`, which the
@@ -145,6 +218,8 @@ impl Demo {
             stats["clients"] = json!(self.hub.client_ids());
         }
         stats["generate"] = self.generations.json();
+        stats["replies"] = self.replies.stats();
+        stats["resident_kib"] = json!(resident_kib());
         if let Some(backplane) = &self.backplane {
             stats["redis"] = crate::figures_json(backplane.metrics().figures());
         }
@@ -179,9 +254,13 @@ async fn publish_to_backplane(
         Target::Topic(topic) => backplane.publish(topic, &event).await,
         Target::Everyone => backplane.broadcast(&event).await,
     };
-    let id = published.map_err(|e| Refusal {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        message: e.to_string(),
-    })?;
+    let id = published.map_err(|e| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     Ok(accepted(&id.to_string()))
+}
+
+/// The process's resident memory in KiB (`VmRSS`), where Linux's `/proc` tells it.
+fn resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

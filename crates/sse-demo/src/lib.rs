@@ -7,7 +7,8 @@
 //! | `GET /` | [`PAGE`]: an `EventSource` on `/events` and a publish form |
 //! | `GET /events` | the stream (the adapter's job); `topic=` (repeatable), `client=`, `sse-clientid`, `Last-Event-ID` |
 //! | `POST /publish` | [`publish`]: JSON `{"data", "event"?, "id"?, "retry"?, "topic"?, "client"?}`, 202 `{"id"}` |
-//! | `POST /generate`, `GET /generate` | [`Demo::generate`]: a generated reply, word by word at a rate, as a per-request stream (the adapter's) |
+//! | `POST /generate`, `GET /generate` | [`Demo::generate`]: a generated reply, word by word at a rate, as a per-request stream (the adapter's); from `POST`, resumable |
+//! | `GET /generate/{key}`, `POST /generate/{key}/cancel` | [`Demo::generate`]: resumes a reply after `Last-Event-ID` (204 when it is gone), stops it ([`replies`]) |
 //! | `POST /disconnect` | [`disconnect`]: JSON `{"client"}`, ends that client's stream |
 //! | `GET /stats` | [`stats`]: the hub's metrics as JSON |
 //! | `GET /metrics` | the same, and the backplane's, in the Prometheus text format (through the `metrics` facade) |
@@ -22,11 +23,13 @@ mod demo;
 mod generate;
 mod metrics;
 mod page;
+pub mod replies;
 
 pub use args::{DemoArgs, USAGE};
 pub use demo::Demo;
-pub use generate::{CHECKPOINT_EVERY, MAX_RATE, MAX_WORDS, Task, word};
+pub use generate::{CHECKPOINT_EVERY, MAX_GENERATIONS, MAX_RATE, MAX_WORDS, MIN_RATE, Task, word};
 pub use page::PAGE;
+pub use replies::Answer;
 
 use std::time::Duration;
 
@@ -48,7 +51,8 @@ pub enum Route {
     Events,
     /// `POST /publish`.
     Publish,
-    /// `GET` or `POST /generate`: a per-request stream, for the adapter
+    /// `GET` or `POST /generate`, `GET /generate/{key}`, `POST
+    /// /generate/{key}/cancel`: a per-request stream, for the adapter
     /// ([`Demo::generate`]).
     Generate,
     /// `POST /disconnect`.
@@ -82,7 +86,11 @@ pub fn route(method: &Method, path: &str) -> Route {
         "/disconnect" => allow(&Method::POST, Route::Disconnect, "POST"),
         "/stats" => allow(&Method::GET, Route::Stats, "GET, HEAD"),
         "/metrics" => allow(&Method::GET, Route::Metrics, "GET, HEAD"),
-        _ => Route::NotFound,
+        path => match replies::Action::parse(path) {
+            Some(replies::Action::Attach(_)) => allow(&Method::GET, Route::Generate, "GET, HEAD"),
+            Some(replies::Action::Cancel(_)) => allow(&Method::POST, Route::Generate, "POST"),
+            None => Route::NotFound,
+        },
     }
 }
 
@@ -160,6 +168,11 @@ impl Publish {
     }
 
     fn event(&self) -> Result<Event<'_>, Refusal> {
+        if self.id.as_deref() == Some("") {
+            // An empty `id:` resets every receiving browser's last event id.
+            let message = "id: empty would reset the clients' last event id: leave it out";
+            return Err(Refusal::bad_request(message.into()));
+        }
         if self.retry.is_some_and(|retry| retry > MAX_RETRY_MS) {
             let message = format!("retry: at most {MAX_RETRY_MS} ms (a day)");
             return Err(Refusal::bad_request(message));
@@ -207,34 +220,55 @@ fn publish_to_hub(hub: &Hub, body: &[u8]) -> Result<http::Response<Bytes>, Refus
 
 /// Sends to one client of this process, or the 404 or 503 to answer.
 pub(crate) fn send_to(hub: &Hub, client: &str, event: &Event<'_>) -> Result<u64, Refusal> {
-    hub.send_to(client, event).map_err(|e| Refusal {
-        status: match e {
+    hub.send_to(client, event).map_err(|e| {
+        let status = match e {
             SendError::UnknownClient => StatusCode::NOT_FOUND,
             _ => StatusCode::SERVICE_UNAVAILABLE,
-        },
-        message: e.to_string(),
+        };
+        Refusal::new(status, e.to_string())
     })
 }
 
-/// A request the demo will not carry out: its status and why.
+/// A request the demo will not carry out: its status, why, and for a 503 when
+/// to try again.
 #[derive(Debug)]
 pub struct Refusal {
     pub(crate) status: StatusCode,
     pub(crate) message: String,
+    pub(crate) retry_after: Option<Duration>,
 }
 
 impl Refusal {
-    pub(crate) fn bad_request(message: String) -> Self {
+    pub(crate) fn new(status: StatusCode, message: String) -> Self {
         Refusal {
-            status: StatusCode::BAD_REQUEST,
+            status,
             message,
+            retry_after: None,
         }
     }
 
-    /// The JSON error response.
+    pub(crate) fn bad_request(message: String) -> Self {
+        Refusal::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 503, to try again after `retry_after`.
+    pub(crate) fn unavailable(message: String, retry_after: Duration) -> Self {
+        Refusal {
+            retry_after: Some(retry_after),
+            ..Refusal::new(StatusCode::SERVICE_UNAVAILABLE, message)
+        }
+    }
+
+    /// The JSON error response, with `Retry-After` (whole seconds, at least 1) for
+    /// a 503.
     #[must_use]
     pub fn response(self) -> http::Response<Bytes> {
-        error(self.status, &self.message)
+        let mut response = error(self.status, &self.message);
+        if let Some(retry_after) = self.retry_after {
+            let seconds = header::HeaderValue::from(retry_after.as_secs().max(1));
+            response.headers_mut().insert(header::RETRY_AFTER, seconds);
+        }
+        response
     }
 }
 
@@ -298,10 +332,10 @@ pub(crate) fn require_json(request: &http::request::Parts) -> Result<(), Refusal
         .map(str::trim);
     match media_type {
         Some(media_type) if media_type.eq_ignore_ascii_case("application/json") => Ok(()),
-        _ => Err(Refusal {
-            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            message: "the body must be application/json".into(),
-        }),
+        _ => Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be application/json".into(),
+        )),
     }
 }
 

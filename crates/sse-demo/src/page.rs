@@ -2,7 +2,9 @@
 
 /// The page served at `/`: it opens an `EventSource` on `/events` and shows every
 /// event as it arrives, with a form that publishes, and a form that streams a
-/// generated reply from `POST /generate` (read with `fetch`, word by word).
+/// generated reply from `POST /generate` (read with `fetch`, word by word): a
+/// resumable one, which the page resumes after a broken connection or a reload
+/// (kept in `localStorage`), with a Stop button.
 ///
 /// Its own query is passed on to `/events` (`topic=`, `client=`), and more
 /// parameters steer it: `events=a,b` listens for those event types too (besides
@@ -10,7 +12,10 @@
 /// receives, as JSON, to that topic (how the browser test hears what the browser
 /// got); `generate=N` also opens an `EventSource` on `GET /generate?words=N` and
 /// shows (and reports) its events, reconnecting with the last checkpoint as its
-/// `Last-Event-ID` when the reply ends.
+/// `Last-Event-ID` when the reply ends; `reply=N` (with `reply_rate=R`) streams a
+/// resumable N-word reply on the first load, and `reload_after=K` reloads the page
+/// once after K of its words: the reply is reported (`{"type": "reply", "data":
+/// {"text", "reason"}}`) once, when it ends.
 pub const PAGE: &str = r#"<!doctype html>
 <html lang="en">
 <head>
@@ -43,7 +48,7 @@ pub const PAGE: &str = r#"<!doctype html>
   <label for="prompt">prompt</label><input id="prompt" name="prompt" value="Tell me about SSE">
   <label for="words">words</label><input id="words" name="words" type="number" value="40" min="0">
   <label for="rate">words/s</label><input id="rate" name="rate" type="number" value="20" min="0">
-  <span></span><button>Stream a reply</button>
+  <span></span><span><button>Stream a reply</button> <button id="stop" type="button" disabled>Stop</button></span>
 </form>
 <p id="reply"></p>
 <p class="meta">Live, from <a href="/stats">/stats</a> every second (also as
@@ -112,44 +117,138 @@ if (generate) {
   for (const type of ["message", "resumed", "done"]) reply.addEventListener(type, show);
 }
 
-// A per-request stream read with fetch: POST can carry a body, EventSource cannot.
-// The SSE parser here is the least a reply needs: `event:` and `data:` lines.
-document.getElementById("generate").addEventListener("submit", async (submit) => {
-  submit.preventDefault();
-  const form = new FormData(submit.target);
-  const out = document.getElementById("reply");
+// A resumable reply, read with fetch: POST can carry a body, EventSource cannot.
+// The response names where to resume it (`Resume-Location`); the page keeps that,
+// the last event id and the text so far in localStorage, so that after a broken
+// connection, or a reload, it resumes with GET and `Last-Event-ID`: the reply goes
+// on where it was, and is never asked for (and paid for) twice.
+const out = document.getElementById("reply");
+const stop = document.getElementById("stop");
+const saved = () => JSON.parse(localStorage.getItem("reply") || "null");
+const save = (reply) => localStorage.setItem("reply", JSON.stringify(reply));
+
+// Reads an SSE body frame by frame: `event:`, `data:` and `id:` lines are all a
+// reply needs.
+async function* frames(response) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const lines = buffer.slice(0, end).split("\n");
+      buffer = buffer.slice(end + 2);
+      const field = (name) => lines.filter((l) => l.startsWith(name + ": ")).map((l) => l.slice(name.length + 2));
+      const data = field("data");
+      if (data.length) yield { type: field("event")[0] || "message", data: data.join("\n"), id: field("id")[0] };
+    }
+  }
+}
+
+// Follows the reply in `reply` ({location, lastEventId, text}) from `response`
+// until its `end` event; returns whether it got there.
+async function follow(reply, response) {
+  stop.disabled = false;
+  for await (const frame of frames(response)) {
+    if (frame.id !== undefined) reply.lastEventId = frame.id;
+    if (frame.type === "message") reply.text += frame.data;
+    if (frame.type === "end") {
+      finish(reply, frame.data);
+      return true;
+    }
+    save(reply);
+    out.textContent = reply.text;
+  }
+  return false;
+}
+
+// The end, shown (and reported) once: the stored reply is gone after it.
+function finish(reply, reason) {
+  localStorage.removeItem("reply");
+  stop.disabled = true;
+  out.textContent = reply.text + ` [${reason}]`;
+  if (report) show({ type: "reply", data: JSON.stringify({ text: reply.text, reason }), lastEventId: "" });
+}
+
+// Resumes `reply` until it ends: after a broken connection, after a second.
+async function resume(reply) {
+  for (;;) {
+    let response;
+    try {
+      response = await fetch(reply.location, { headers: reply.lastEventId ? { "last-event-id": reply.lastEventId } : {} });
+    } catch {
+      await new Promise((done) => setTimeout(done, 1000));
+      continue;
+    }
+    if (response.status === 204) {
+      // Gone (cancelled, or expired while away): what was read stays.
+      finish(reply, "gone");
+      return;
+    }
+    try {
+      if (await follow(reply, response)) return;
+    } catch {}
+    await new Promise((done) => setTimeout(done, 1000));
+  }
+}
+
+async function generateReply(body) {
   out.textContent = "";
   const response = await fetch("/generate", {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      prompt: form.get("prompt"),
-      words: Number(form.get("words")),
-      rate: Number(form.get("rate")),
-    }),
+    body: JSON.stringify(body),
   });
   if (!response.ok) {
     out.textContent = `${response.status}: ${await response.text()}`;
     return;
   }
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += value;
-    let end;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const frame = buffer.slice(0, end).split("\n");
-      buffer = buffer.slice(end + 2);
-      const type = (frame.find((l) => l.startsWith("event: ")) || "event: message").slice(7);
-      const data = frame.filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
-      if (!frame.some((l) => l.startsWith("data: "))) continue;
-      if (type === "message") out.textContent += data;
-      else out.textContent += ` [${type}: ${data}]`;
-    }
-  }
+  const reply = { location: response.headers.get("resume-location"), lastEventId: "", text: "" };
+  save(reply);
+  try {
+    if (await follow(reply, response)) return;
+  } catch {}
+  await resume(reply);
+}
+
+document.getElementById("generate").addEventListener("submit", (submit) => {
+  submit.preventDefault();
+  const form = new FormData(submit.target);
+  generateReply({
+    prompt: form.get("prompt"),
+    words: Number(form.get("words")),
+    rate: Number(form.get("rate")),
+  });
 });
+
+stop.addEventListener("click", () => {
+  const reply = saved();
+  if (reply) fetch(reply.location + "/cancel", { method: "POST" });
+});
+
+// Tests steer the page: `reply=N` streams an N-word reply on the first load (at
+// `reply_rate` words/s), `reload_after=K` reloads the page once, mid-reply, after
+// K words.
+const reloadAfter = Number(params.get("reload_after") || 0);
+if (reloadAfter && !sessionStorage.getItem("reloaded")) {
+  const check = setInterval(() => {
+    const reply = saved();
+    if (reply && reply.text.split(" ").length > reloadAfter) {
+      clearInterval(check);
+      sessionStorage.setItem("reloaded", "yes");
+      location.reload();
+    }
+  }, 10);
+}
+if (saved()) {
+  out.textContent = saved().text;
+  resume(saved());
+} else if (params.get("reply") && !sessionStorage.getItem("replied")) {
+  sessionStorage.setItem("replied", "yes");
+  generateReply({ words: Number(params.get("reply")), rate: Number(params.get("reply_rate") || 200) });
+}
 
 // The live figures: clients, events/s and drops, the last 60 seconds.
 const series = { clients: [], "events/s": [], drops: [] };

@@ -1,5 +1,5 @@
 use super::*;
-use sse_core::{ConnectOptions, HubConfig};
+use sse_core::{ConnectOptions, HubConfig, ResponseStream};
 
 fn body_json(response: &http::Response<Bytes>) -> serde_json::Value {
     serde_json::from_slice(response.body()).expect("a JSON body")
@@ -39,8 +39,10 @@ fn publishes_to_everyone_a_topic_or_one_client() {
 #[test]
 fn invalid_input_is_a_json_4xx_and_sends_nothing() {
     let hub = Hub::default();
-    let cases: [(&[u8], StatusCode); 8] = [
+    let cases: [(&[u8], StatusCode); 9] = [
         (b"not json", StatusCode::BAD_REQUEST),
+        // An empty id would reset every receiving browser's last event id.
+        (br#"{"data": "x", "id": ""}"#, StatusCode::BAD_REQUEST),
         (br#"{"event": "x"}"#, StatusCode::BAD_REQUEST),
         (br#"{"data": 1}"#, StatusCode::BAD_REQUEST),
         (br#"{"data": "x", "id": "a\nb"}"#, StatusCode::BAD_REQUEST),
@@ -145,9 +147,19 @@ fn without_redis_the_demo_publishes_to_its_own_hub() {
     let batch = batch.expect("a batch");
     let frames: Vec<_> = batch.frames().collect();
     let announced = format!("event: client-id\ndata: {}\n\n", client.id());
-    assert_eq!(frames, [announced.as_bytes(), b"id: own\ndata: hi\n\n"]);
-    // Returns at once: there is no backplane to run.
-    futures_lite::future::block_on(demo.run_backplane(|_| async {}));
+    let first = demo.hub().config().first_sequence.expect("taken");
+    let checkpoint = format!("id: {first}\n\n");
+    assert_eq!(
+        frames,
+        [
+            announced.as_bytes(),
+            checkpoint.as_bytes(),
+            b"id: own\ndata: hi\n\n"
+        ]
+    );
+    // Runs until the hub shuts down (no backplane: only the replies' expiry).
+    demo.hub().shutdown(None);
+    futures_lite::future::block_on(demo.clone().run(|_| async {}));
 }
 
 fn post(path: &str, content_type: &str) -> http::request::Parts {
@@ -235,4 +247,214 @@ fn stats_and_metrics_show_every_figure_of_the_hub() {
         );
     }
     assert!(text.contains("\nsse_active 1\n"), "{text}");
+}
+
+fn demo(flags: &[&str]) -> Demo {
+    let args = DemoArgs::parse(flags.iter().map(|flag| (*flag).to_owned()))
+        .unwrap()
+        .unwrap();
+    futures_lite::future::block_on(Demo::open(&args)).expect("no Redis needed")
+}
+
+/// A generate request: `GET` with `query`, or `POST` with `body`.
+fn generate_request(query: Option<&str>) -> http::request::Parts {
+    match query {
+        Some(query) => {
+            let request = http::Request::get(format!("/generate?{query}"));
+            request.body(()).unwrap().into_parts().0
+        }
+        None => post("/generate", "application/json"),
+    }
+}
+
+/// Starts a generation whose producer task is handed back, not run, and whose
+/// pauses never end on their own; the response instead when it is refused.
+fn start_generation(
+    demo: &Demo,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<(ResponseStream, generate::Task), Box<http::Response<Bytes>>> {
+    let mut task = None;
+    let answer = futures_lite::future::block_on(demo.generate(
+        &generate_request(query),
+        body,
+        |spawned| task = Some(spawned),
+        |_| std::future::pending::<()>(),
+    ));
+    match answer {
+        Answer::Stream(stream, _) => Ok((stream, task.expect("a producer"))),
+        Answer::Response(refused) => Err(Box::new(refused)),
+    }
+}
+
+fn generate_stats(demo: &Demo) -> serde_json::Value {
+    let (stats, ()) = http::Request::get("/stats").body(()).unwrap().into_parts();
+    body_json(&futures_lite::future::block_on(demo.respond(&stats, b"")))["generate"].clone()
+}
+
+#[test]
+fn a_rate_out_of_range_is_400_never_a_panic() {
+    let demo = demo(&[]);
+    for rate in [
+        "1e-20", "5e-324", "-1", "NaN", "inf", "-0.0001", "1e9", "0.0009",
+    ] {
+        let get = start_generation(&demo, Some(&format!("words=2&rate={rate}")), b"");
+        let refusal = get
+            .err()
+            .unwrap_or_else(|| panic!("GET rate {rate}: accepted"));
+        assert_eq!(refusal.status(), StatusCode::BAD_REQUEST, "GET rate {rate}");
+    }
+    for rate in ["1e-20", "5e-324", "-1", "1e9", "1e308"] {
+        let body = format!(r#"{{"words": 2, "rate": {rate}}}"#);
+        let post = start_generation(&demo, None, body.as_bytes());
+        let refusal = post
+            .err()
+            .unwrap_or_else(|| panic!("POST rate {rate}: accepted"));
+        assert_eq!(
+            refusal.status(),
+            StatusCode::BAD_REQUEST,
+            "POST rate {rate}"
+        );
+        assert!(body_json(&refusal)["error"].is_string());
+    }
+    assert_eq!(generate_stats(&demo)["started"], 0);
+    for rate in [MIN_RATE, 1.0, MAX_RATE] {
+        let query = format!("words=2&rate={rate}");
+        assert!(
+            start_generation(&demo, Some(&query), b"").is_ok(),
+            "rate {rate}"
+        );
+    }
+    for words in ["-1", "18446744073709551616", "1000001", "x"] {
+        let get = start_generation(&demo, Some(&format!("words={words}")), b"");
+        assert_eq!(
+            get.err().expect("refused").status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+}
+
+#[test]
+fn a_paused_producer_stops_as_soon_as_its_client_leaves() {
+    let demo = demo(&[]);
+    // One word every 1 000 s, and a sleep that never ends: only the client's
+    // leaving can end the pause.
+    let (stream, task) = start_generation(&demo, Some("words=10&rate=0.001"), b"").unwrap();
+    let mut task = task;
+    assert!(futures_lite::future::block_on(futures_lite::future::poll_once(&mut task)).is_none());
+    assert_eq!(generate_stats(&demo)["active"], 1);
+    drop(stream);
+    futures_lite::future::block_on(task);
+    let stats = generate_stats(&demo);
+    assert_eq!(
+        (stats["active"].clone(), stats["cancelled"].clone()),
+        (json!(0), json!(1))
+    );
+}
+
+#[test]
+fn generations_beyond_the_limit_are_503_with_retry_after() {
+    let demo = demo(&["--max-generations", "2"]);
+    let first = start_generation(&demo, None, br#"{"rate": 1}"#).unwrap();
+    let _second = start_generation(&demo, None, br#"{"rate": 1}"#).unwrap();
+    let refusal = start_generation(&demo, None, br#"{"rate": 1}"#)
+        .err()
+        .expect("refused");
+    let response = refusal;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+    assert!(body_json(&response)["error"].is_string());
+    let stats = generate_stats(&demo);
+    assert_eq!(
+        (stats["active"].clone(), stats["refused"].clone()),
+        (json!(2), json!(1))
+    );
+    // A producer whose task is dropped unfinished gives its place back.
+    drop(first);
+    assert_eq!(generate_stats(&demo)["active"], 1);
+    assert!(start_generation(&demo, None, br#"{"rate": 1}"#).is_ok());
+}
+
+/// Every number a request carries is range-checked before use: whatever the
+/// query or JSON says, the answer is a stream or a JSON 4xx, never a panic, and a
+/// generation starts only within the bounds.
+mod any_request {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Query values as a client may write them, numbers or not.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<f64>().prop_map(|n| n.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| format!("{n}0")),
+            "[-+0-9.eEnaif]{0,12}",
+            Just("NaN".to_owned()),
+            Just("1e-20".to_owned()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn a_generate_query(words in value(), rate in value(), extra in "[a-z=&]{0,8}") {
+            let demo = demo(&[]);
+            let query = format!("words={words}&rate={rate}&{extra}");
+            match start_generation(&demo, Some(&query), b"") {
+                Ok(_) => {
+                    let words: u64 = words.parse().expect("accepted words are a number");
+                    let rate: f64 = rate.parse().expect("accepted rates are a number");
+                    prop_assert!(words <= MAX_WORDS);
+                    prop_assert!(rate == 0.0 || (MIN_RATE..=MAX_RATE).contains(&rate));
+                }
+                Err(refusal) => {
+                    prop_assert_eq!(refusal.status(), StatusCode::BAD_REQUEST);
+                    prop_assert!(body_json(&refusal)["error"].is_string());
+                }
+            }
+        }
+
+        #[test]
+        fn a_generate_body(
+            words in any::<u64>(),
+            rate in any::<f64>().prop_filter("JSON has no NaN or infinity", |r| r.is_finite()),
+            fail_after in proptest::option::of(any::<u64>()),
+        ) {
+            let demo = demo(&[]);
+            let body = json!({"words": words, "rate": rate, "fail_after": fail_after});
+            let valid = words <= MAX_WORDS && (rate == 0.0 || (MIN_RATE..=MAX_RATE).contains(&rate));
+            let request = generate_request(None);
+            let answer = futures_lite::future::block_on(demo.generate(
+                &request,
+                body.to_string().as_bytes(),
+                drop,
+                |_| std::future::pending::<()>(),
+            ));
+            prop_assert_eq!(matches!(answer, Answer::Stream(..)), valid, "{}", body);
+        }
+
+        #[test]
+        fn a_publish_body(
+            id in proptest::option::of("[a-z0-9\r\n]{0,3}"),
+            retry in proptest::option::of(any::<u64>()),
+            event in proptest::option::of("[a-z\r\n]{0,3}"),
+        ) {
+            let hub = Hub::default();
+            let body = json!({"data": "x", "id": id, "retry": retry, "event": event});
+            let response = publish(&hub, body.to_string().as_bytes());
+            let bad = |text: &Option<String>| text.as_ref().is_some_and(|t| t.contains(['\r', '\n']));
+            let valid = id.as_deref() != Some("")
+                && !bad(&id)
+                && !bad(&event)
+                && retry.is_none_or(|retry| retry <= MAX_RETRY_MS);
+            let published = hub.metrics().published;
+            if valid {
+                prop_assert_eq!(response.status(), StatusCode::ACCEPTED);
+                prop_assert_eq!(published, 1);
+            } else {
+                prop_assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+                prop_assert_eq!(published, 0, "nothing sent");
+            }
+        }
+    }
 }

@@ -6,7 +6,7 @@
 use std::convert::Infallible;
 
 use http_body_util::{BodyExt, Limited};
-use sse_demo::{Demo, DemoArgs, MAX_BODY, Route};
+use sse_demo::{Answer, Demo, DemoArgs, MAX_BODY, Route};
 use sse_hyper::{RequestBody, SseBody};
 
 #[tokio::main]
@@ -14,7 +14,7 @@ async fn main() -> std::io::Result<()> {
     let args = DemoArgs::from_env();
     let demo = Demo::open_or_exit(&args).await;
     let hub = demo.hub().clone();
-    tokio::spawn(demo.clone().run_backplane(tokio::time::sleep));
+    tokio::spawn(demo.clone().run(tokio::time::sleep));
     sse_hyper::spawn_keep_alive(&hub);
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
@@ -48,9 +48,16 @@ async fn handle(
     };
     let response = if route == Route::Generate {
         let spawn = |task| drop(tokio::spawn(task));
-        match demo.generate(&parts, &body, spawn, tokio::time::sleep) {
-            Ok(stream) => return Ok(sse_hyper::respond_stream(stream)),
-            Err(refusal) => refusal.response(),
+        match demo
+            .generate(&parts, &body, spawn, tokio::time::sleep)
+            .await
+        {
+            Answer::Stream(stream, headers) => {
+                let mut response = sse_hyper::respond_stream(stream);
+                response.headers_mut().extend(headers);
+                return Ok(response);
+            }
+            Answer::Response(response) => response,
         }
     } else {
         demo.respond(&parts, &body).await

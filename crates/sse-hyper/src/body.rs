@@ -146,7 +146,12 @@ mod tests {
         assert_eq!(sent.len(), 1, "{sent:?}");
         let text = String::from_utf8(sent[0].to_vec()).expect("UTF-8");
         let frames: Vec<&str> = text.split_terminator("\n\n").collect();
-        assert_eq!(frames.len(), 3, "{text:?}");
+        assert_eq!(frames.len(), 4, "{text:?}");
+        let (checkpoint, frames) = frames.split_first().expect("frames");
+        assert!(
+            checkpoint.starts_with("id: "),
+            "the opening checkpoint: {text:?}"
+        );
         for (frame, data) in frames.iter().zip(["one", "two", "three"]) {
             assert!(frame.starts_with(&format!("data: {data}\n")), "{frame:?}");
         }

@@ -57,8 +57,87 @@
 //!   it (a reconnection, or one `block`), a replay from the new stream may send a
 //!   reconnecting client some events twice.
 //!
+//! # Resumable streams
+//!
+//! [`RedisResumable`] keeps resumable streams (a reply that outlives its
+//! connection, under a key the application chooses: a run or conversation id) in
+//! Redis, so a stream started on one process is attached to, resumed and
+//! cancelled from any other. [`RedisProducer`] writes it; a viewer is a
+//! `ResponseStream` every adapter serves.
+//!
+//! ```text
+//!  process A: RedisProducer::send ──EVALSHA (XADD)──▶ ┌──────────────────────┐
+//!                                                     │ {prefix}:{key}       │ ◀─XRANGE── viewer on B (what it missed)
+//!  process C: RedisResumable::cancel ──end entry────▶ │ one Redis stream     │ ◀─XREAD BLOCK── viewer on B (live)
+//!               └──PUBLISH {prefix}:cancelled──▶ run on A closes the producer
+//! ```
+//!
+//! ## In Redis
+//!
+//! - **One Redis stream per key**, `{prefix}:{key}`: the application's key is the
+//!   hash tag, so Redis Cluster spreads streams over its slots and keeps a
+//!   stream's companion key (`{prefix}:{key}:seen`, for abandoning) on the same
+//!   slot. Entries: a start entry (`s`: the producer's token), one entry per
+//!   message (`p` the token, `n` its sequence number, and `e` an event's fields
+//!   or `c` a comment or retry hint, whole), and an end entry (`x`: `done`,
+//!   `cancelled` or `abandoned`).
+//! - **The SSE id of every event is its entry id** (`1700000000000-3`), replacing
+//!   any id of its own, so a `Last-Event-ID` resumes exactly, on any process;
+//!   comments and retry hints go without an id, as in `sse-core`'s resumable
+//!   streams (whose `end` and `resync` events these are too). The end event
+//!   carries the end entry's id: reconnecting with it answers 204.
+//! - **Writes are Lua scripts** (atomic on the stream's slot) that look at the
+//!   newest entry first: nothing is appended after an end entry (a cancel wins at
+//!   once), nothing is appended to a stream that is gone or another producer's
+//!   (the producer learns its stream is lost), and an entry already written (a
+//!   retry after a lost reply) is not written again.
+//! - **Bounds**: the producer knows the size of every event it wrote, so it trims
+//!   exactly: each `XADD` carries `MINID <id>`, the oldest entry that keeps the
+//!   stream within [`max_bytes`](ResumeOptions#structfield.max_bytes) of
+//!   encoded events (their `event:`/`data:`/`retry:` lines; not the ids, nor the
+//!   token and sequence number every entry carries, about 25 bytes, nor Redis's
+//!   own overhead per entry) and
+//!   [`max_entries`](ResumeOptions#structfield.max_entries) events. A
+//!   viewer that resumes from before what was trimmed, or that falls behind it
+//!   while reading (the sequence numbers jump), gets `event: resync`, then what
+//!   the stream holds: never a silent gap.
+//! - **Expiry**: a live stream's key expires
+//!   [`live_ttl`](ResumeOptions#structfield.live_ttl) after its producer
+//!   was last heard of (each write, and [`RedisResumable::run`]'s heartbeat), so
+//!   the stream of a process that died goes away; the end entry sets the expiry
+//!   to [`linger`](ResumeOptions#structfield.linger). An expired key is an
+//!   unknown key: 204.
+//!
+//! ## Connections
+//!
+//! Per process: one multiplexed connection for every command that does not block
+//! (the producers' writes pipeline on it, the viewers' `XRANGE`), one pub/sub
+//! connection in `run`, and one blocking connection per viewer that has caught
+//! up, for its `XREAD BLOCK` (a blocked connection serves nobody else). Viewers
+//! are bounded by [`max_viewers`](ResumeOptions#structfield.max_viewers)
+//! (beyond it, attaching answers 503), and up to
+//! [`idle_connections`](ResumeOptions#structfield.idle_connections) are
+//! kept for the next viewers. One blocking reader per process for every key would
+//! need all keys on one slot, which a cluster does not give.
+//!
+//! ## When Redis is down
+//!
+//! - `start` fails with [`StartError::Unavailable`] (503): nothing was started.
+//! - A producer's `send` fails with [`SendError::Unavailable`]; the message
+//!   waits in the producer and is written first, once, by its next write that
+//!   gets through (bounded by
+//!   [`max_pending`](ResumeOptions#structfield.max_pending)). A success is
+//!   never reported for an entry Redis does not hold. If Redis comes back without
+//!   the stream (restarted empty), the producer's next write fails with
+//!   [`SendError::Lost`] instead of writing into a new, unrelated stream.
+//! - A viewer's read fails: its response ends, and the client reconnects with its
+//!   `Last-Event-ID`; `attach` answers 503 ([`AttachError::Unavailable`]) until
+//!   Redis is back, then resumes exactly after that id.
+//! - `run` reconnects with backoff, then checks every live stream of its process,
+//!   so a cancel announced meanwhile still reaches the producer.
+//!
 //! Pick the runtime with a feature: `tokio` (the default) or `smol`. See
-//! [`Backplane`] to start.
+//! [`Backplane`] or [`RedisResumable`] to start.
 #![forbid(unsafe_code)]
 
 #[cfg(not(any(feature = "tokio", feature = "smol")))]
@@ -71,8 +150,15 @@ mod options;
 mod reader;
 mod replay;
 mod reset;
+mod resume;
 
 pub use backplane::Backplane;
 pub use entry::{InvalidEntry, InvalidStreamId, StreamId};
 pub use observe::{BackplaneHooks, BackplaneMetrics, Error, NoBackplaneHooks};
 pub use options::RedisOptions;
+pub use resume::{
+    AttachError, InvalidMessage, RedisProducer, RedisResumable, RedisResumeMetrics, ResumeOptions,
+    SendError, StartError, TrySendError,
+};
+/// Why a resumable stream ended: `sse-core`'s, the same on the wire.
+pub use sse_core::EndReason;

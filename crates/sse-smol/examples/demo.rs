@@ -9,7 +9,7 @@ use async_io::Timer;
 use async_net::TcpListener;
 use async_signal::{Signal, Signals};
 use futures_lite::{StreamExt, future};
-use sse_demo::{Demo, DemoArgs, MAX_BODY, Route};
+use sse_demo::{Answer, Demo, DemoArgs, MAX_BODY, Route};
 use sse_smol::{Body, Limits, Server};
 
 fn main() -> std::io::Result<()> {
@@ -17,7 +17,7 @@ fn main() -> std::io::Result<()> {
     smol::block_on(async {
         let demo = Demo::open_or_exit(&args).await;
         let hub = demo.hub().clone();
-        smol::spawn(demo.clone().run_backplane(Timer::after)).detach();
+        smol::spawn(demo.clone().run(Timer::after)).detach();
         let listener = TcpListener::bind(args.addr).await?;
         println!("listening on http://{}", listener.local_addr()?);
 
@@ -49,9 +49,13 @@ fn main() -> std::io::Result<()> {
                         return demo.respond(&parts, &body).await.map(Body::from);
                     }
                     let spawn = |task| smol::spawn(task).detach();
-                    match demo.generate(&parts, &body, spawn, Timer::after) {
-                        Ok(stream) => sse_smol::stream_response(stream),
-                        Err(refusal) => refusal.response().map(Body::from),
+                    match demo.generate(&parts, &body, spawn, Timer::after).await {
+                        Answer::Stream(stream, headers) => {
+                            let mut response = sse_smol::stream_response(stream);
+                            response.headers_mut().extend(headers);
+                            response
+                        }
+                        Answer::Response(response) => response.map(Body::from),
                     }
                 }
             });

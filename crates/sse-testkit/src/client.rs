@@ -52,7 +52,7 @@ const CLIENT_ID_EVENT: &str = "client-id";
 #[derive(Clone, Debug)]
 pub struct Connect {
     protocol: Protocol,
-    path: &'static str,
+    path: String,
     query: String,
     headers: Vec<(&'static str, String)>,
     /// A JSON body to `POST`; `GET` without one.
@@ -70,17 +70,26 @@ impl Connect {
     pub fn new() -> Connect {
         Connect {
             protocol: Protocol::Http1,
-            path: "/events",
+            path: "/events".into(),
             query: String::new(),
             headers: Vec::new(),
             body: None,
         }
     }
 
+    /// `GET path`: another streaming route (a resumable reply's
+    /// `/generate/{key}`, say).
+    pub fn get(path: &str) -> Connect {
+        Connect {
+            path: path.into(),
+            ..Connect::new()
+        }
+    }
+
     /// `POST /generate` with `body` (JSON): a per-request stream.
     pub fn generate(body: &serde_json::Value) -> Connect {
         Connect {
-            path: "/generate",
+            path: "/generate".into(),
             body: Some(body.to_string()),
             ..Connect::new()
         }
@@ -118,7 +127,7 @@ impl Connect {
 
     /// Sends the request and waits for the response head; panics unless it is a 200.
     pub async fn open(self, server: &Server) -> SseClient {
-        let path = self.path;
+        let path = self.path.clone();
         match self.send(server).await {
             Ok(client) => client,
             Err(reply) => panic!("{path} was refused: {reply:?}"),

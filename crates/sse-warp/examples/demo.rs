@@ -5,7 +5,7 @@
 
 use bytes::{Buf, Bytes};
 use http::request::Parts;
-use sse_demo::{Demo, DemoArgs, MAX_BODY, Route};
+use sse_demo::{Answer, Demo, DemoArgs, MAX_BODY, Route};
 use tower_service::Service as _;
 use warp::path::FullPath;
 use warp::{Filter, Reply};
@@ -15,7 +15,7 @@ async fn main() -> std::io::Result<()> {
     let args = DemoArgs::from_env();
     let demo = Demo::open_or_exit(&args).await;
     let hub = demo.hub().clone();
-    tokio::spawn(demo.clone().run_backplane(tokio::time::sleep));
+    tokio::spawn(demo.clone().run(tokio::time::sleep));
     sse_warp::spawn_keep_alive(&hub);
 
     // `/events` exactly, as `sse_demo::route` has it (`warp::path!` takes `/events/` too).
@@ -44,9 +44,17 @@ async fn main() -> std::io::Result<()> {
                         return demo.respond(&parts, &body).await.into_response();
                     }
                     let spawn = |task| drop(tokio::spawn(task));
-                    match demo.generate(&parts, &body, spawn, tokio::time::sleep) {
-                        Ok(stream) => sse_warp::SseReply::from_stream(stream).into_response(),
-                        Err(refusal) => refusal.response().into_response(),
+                    match demo
+                        .generate(&parts, &body, spawn, tokio::time::sleep)
+                        .await
+                    {
+                        Answer::Stream(stream, headers) => {
+                            let mut response =
+                                sse_warp::SseReply::from_stream(stream).into_response();
+                            response.headers_mut().extend(headers);
+                            response
+                        }
+                        Answer::Response(response) => response.into_response(),
                     }
                 }
             });

@@ -4,7 +4,7 @@
 //! | step | here |
 //! |---|---|
 //! | read `Last-Event-ID`, topics (and the client id, when trusted) | [`ConnectOptions::from_parts`] |
-//! | accept or reject (405, 503 + `Retry-After`, 409, the hook's status) | [`Hub::accept`] |
+//! | accept or reject (405, 400, 503 + `Retry-After`, 409, the hook's status) | [`Hub::accept`] |
 //! | the response head | [`response_head`], in [`Accepted::head`] |
 //! | a rejection's response | [`Rejection::into_response`] (a JSON error) |
 //!
@@ -170,7 +170,9 @@ impl std::error::Error for Rejection {}
 
 impl Hub {
     /// Decides what to do with an SSE request: 405 for a method other than `GET` or
-    /// `HEAD`; 503 with `Retry-After` at capacity or while shutting down; 409 for a
+    /// `HEAD`; 400 for more topics than [`HubConfig::max_topics_per_client`]; 503
+    /// with `Retry-After` at capacity, while shutting down, or when the request's
+    /// topics would need more topic logs than [`HubConfig::max_topics`]; 409 for a
     /// duplicate id (when refused); the admission hook's status when it refuses.
     /// Otherwise the client is connected (`GET`) and the response head returned.
     ///

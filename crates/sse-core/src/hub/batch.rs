@@ -142,6 +142,28 @@ impl Batch {
         end - start
     }
 
+    /// Takes out the first frame, whole: for readers that hand frames on one by
+    /// one rather than as a [`Buf`] (none of it may have been read through `Buf`).
+    #[inline]
+    pub(crate) fn pop_frame(&mut self) -> Option<Bytes> {
+        debug_assert_eq!(self.head_offset, 0, "a frame partly read through Buf");
+        if self.frames == 0 {
+            return None;
+        }
+        let frame = match self.pieces[self.head].as_mut()? {
+            Piece::Frame(frame) => std::mem::take(frame),
+            piece @ Piece::Run { .. } => piece.frame(self.head_frame).clone(),
+        };
+        self.remaining -= frame.len();
+        self.next_frame();
+        if self.frames == 0 {
+            // Every piece is released: the batch starts over, with all its room.
+            self.head = 0;
+            self.used = 0;
+        }
+        Some(frame)
+    }
+
     /// How many more frames it has room for.
     #[inline]
     pub(crate) fn room(&self) -> usize {
@@ -338,6 +360,26 @@ mod tests {
         assert_eq!(read_all(&mut batch), b"bccc own dddd");
         assert!(batch.is_empty());
         assert_eq!(Arc::strong_count(&chunk), 1, "read pieces are released");
+    }
+
+    #[test]
+    fn frames_popped_one_by_one_leave_the_batch_reusable() {
+        let mut writer = ChunkWriter::new();
+        let chunk = writer.chunk().clone();
+        let mut batch = batch_of(&[b"own"]);
+        assert_eq!(batch.pop_frame().as_deref(), Some(&b"own"[..]));
+        // More reads than a batch has pieces, each popped before the next.
+        for n in 0..CHUNK_LEN {
+            writer.push(Bytes::from(n.to_string()));
+            assert_eq!(batch.extend_run(&chunk, n, n + 1), 1);
+            assert_eq!(batch.remaining(), n.to_string().len());
+            assert_eq!(batch.pop_frame(), Some(Bytes::from(n.to_string())));
+            assert!(batch.is_empty() && batch.pop_frame().is_none());
+        }
+        assert_eq!(batch.extend_run(&chunk, 0, CHUNK_LEN), CHUNK_LEN);
+        let popped: Vec<Bytes> = std::iter::from_fn(|| batch.pop_frame()).collect();
+        assert_eq!(popped.len(), CHUNK_LEN);
+        assert_eq!(Arc::strong_count(&chunk), 2, "the writer's and this one");
     }
 
     #[test]

@@ -110,13 +110,21 @@ pub struct HubConfig {
     /// [`FRAME_OVERHEAD`](Self::FRAME_OVERHEAD) bytes for the hub's bookkeeping; the newest frame of the
     /// log published to is always kept. Default 64 MiB.
     pub history_budget: usize,
-    /// The most topic logs the hub holds at once. A publish to a topic that has no
-    /// log when this many exist (no subscriber, no history) is delivered to nobody,
-    /// as it would be anyway, but not kept for replay, and counted in
-    /// [`Metrics::topics_refused`](super::Metrics::topics_refused); a subscription
-    /// always makes its topic's log (clients are bounded by
-    /// [`max_clients`](Self::max_clients) and the admission hook). Default 10 000.
+    /// The most topic logs the hub holds at once, whether a publish or a
+    /// subscription made them (idle ones are freed first to make room). A publish
+    /// to a topic that has no log when this many exist (no subscriber, no history)
+    /// is delivered to nobody, as it would be anyway, but not kept for replay, and
+    /// counted in [`Metrics::topics_refused`](super::Metrics::topics_refused); a
+    /// connection that would need more logs than that is refused with
+    /// [`ConnectError::TopicsFull`](super::ConnectError::TopicsFull) (HTTP 503 with
+    /// `Retry-After`) and counted there too. Default 10 000.
     pub max_topics: usize,
+    /// The most distinct topics one connection may subscribe to; more are refused
+    /// with [`ConnectError::TooManyTopics`](super::ConnectError::TooManyTopics)
+    /// (HTTP 400), before the admission hook runs. Each subscription costs a topic
+    /// log (when the topic has none yet) and a cursor, so this bounds what one
+    /// request can make the hub hold. Default 64.
+    pub max_topics_per_client: usize,
     /// How long a topic log that no client reads is kept after its last publish (or
     /// after its last reader left): then it is freed, history and all. Checked by
     /// [`Hub::keep_alive_tick`](super::Hub::keep_alive_tick) and on publishes to
@@ -166,6 +174,7 @@ impl Default for HubConfig {
             client_id_header: http::HeaderName::from_static("sse-clientid"),
             history_budget: 64 << 20,
             max_topics: 10_000,
+            max_topics_per_client: 64,
             idle_topic_lifetime: Duration::from_secs(5 * 60),
             first_sequence: None,
         }
@@ -220,6 +229,8 @@ setters! {
     history_budget: usize,
     /// Sets [`max_topics`](Self::max_topics).
     max_topics: usize,
+    /// Sets [`max_topics_per_client`](Self::max_topics_per_client).
+    max_topics_per_client: usize,
     /// Sets [`idle_topic_lifetime`](Self::idle_topic_lifetime).
     idle_topic_lifetime: Duration,
     /// Sets [`first_sequence`](Self::first_sequence).

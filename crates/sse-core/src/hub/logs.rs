@@ -63,7 +63,13 @@ pub(crate) struct Logs {
     /// a topic log made anew cannot replay from before it, since it may miss what
     /// the freed one held.
     freed_through: u64,
+    /// The number of topic logs below which a free next tries to give the topic
+    /// slab's and index's memory back (see [`shrink_if_sparse`](Self::shrink_if_sparse)).
+    shrink_below: usize,
 }
+
+/// Below this many slots, the topic slab and index are not worth shrinking.
+const MIN_SHRINK_CAPACITY: usize = 64;
 
 impl Logs {
     /// No log but the broadcast one, empty.
@@ -78,6 +84,7 @@ impl Logs {
             order: Order::default(),
             history_bytes: 0,
             freed_through: 0,
+            shrink_below: 0,
         }
     }
 
@@ -179,6 +186,24 @@ impl Logs {
         }
     }
 
+    /// Whether the logs of `topics` fit within [`HubConfig::max_topics`]: those
+    /// that have none would make one each. Frees idle logs (at `now`) first when
+    /// they would not.
+    pub(crate) fn room_for(&mut self, topics: &[&str], now: Instant, expired: &mut u64) -> bool {
+        let fits = |logs: &Self| {
+            let new = topics
+                .iter()
+                .filter(|topic| !logs.topic_index.contains_key(**topic))
+                .count();
+            logs.topics.len() + new <= logs.config.max_topics
+        };
+        if fits(self) {
+            return true;
+        }
+        *expired += self.expire_idle(now, None);
+        fits(self)
+    }
+
     /// The log to publish to `topic` in, made if it does not exist and fewer than
     /// [`HubConfig::max_topics`] are held (idle ones are freed first). `None` when
     /// there is no room.
@@ -201,7 +226,27 @@ impl Logs {
         let log = Log::new(Some(topic.clone())).with_gap_through(self.freed_through);
         let index = self.topics.insert(log);
         self.topic_index.insert(topic, index);
+        self.shrink_below = self.shrink_below.max(self.topics.len() / 4);
         index
+    }
+
+    /// Gives the memory of the topic slab and index back once at most a quarter
+    /// of their slots are used (a flood of subscriptions came and went). Tried each
+    /// time the count of logs halves, and when it reaches 0, so its O(slots) cost is
+    /// amortised over the frees. The slab cannot shrink past its last live log.
+    fn shrink_if_sparse(&mut self) {
+        let len = self.topics.len();
+        if len >= self.shrink_below && len > 0 {
+            return;
+        }
+        self.shrink_below = len / 2;
+        let sparse = |capacity: usize| capacity > MIN_SHRINK_CAPACITY && len * 4 < capacity;
+        if sparse(self.topics.capacity()) {
+            self.topics.shrink_to_fit();
+        }
+        if sparse(self.topic_index.capacity()) {
+            self.topic_index.shrink_to(len * 2);
+        }
     }
 
     /// A client now reads topic log `index`: no longer idle, and evicted after the
@@ -265,6 +310,7 @@ impl Logs {
         for (id, sequence) in log.own_ids() {
             forget_own_id(&mut self.event_ids, id, sequence);
         }
+        self.shrink_if_sparse();
     }
 
     /// Frees the topic logs no one read nor published to for

@@ -44,7 +44,8 @@ pub struct Metrics {
     /// without readers or publishes.
     pub topics_expired: u64 = Counter,
     /// Publishes to a topic without a log while `HubConfig::max_topics` logs were
-    /// held: delivered to nobody (no one subscribed) and not kept for replay.
+    /// held (delivered to nobody, as no one subscribed, and not kept for replay),
+    /// and connections refused because their topics would need more logs than that.
     pub topics_refused: u64 = Counter,
 }
 }

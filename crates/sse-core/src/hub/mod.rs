@@ -16,6 +16,10 @@
 //! The logs are also the replay history: a client that connects with a
 //! `Last-Event-ID` gets exactly the frames it missed, then live ones.
 //!
+//! Every stream that does not resume opens with an id-only checkpoint of where its
+//! client stands, so a reconnect after a drop before the first event resumes
+//! exactly (see [`Hub`'s positions](Hub#positions)).
+//!
 //! Publishing costs the same whatever the number of clients, plus one wake per
 //! client waiting; a woken stream takes every frame ready (up to
 //! [`BATCH_CAPACITY`]) as one [`Batch`]. The logs keep their frames in shared
@@ -96,7 +100,7 @@ mod client;
 mod config;
 mod hooks;
 mod lag;
-mod log;
+pub(crate) mod log;
 mod logs;
 mod merge;
 mod metrics;
@@ -131,7 +135,7 @@ use crate::{Comment, EncodedEvent, Frame};
 use logs::Published;
 use metrics::Counters;
 use registry::ClientKey;
-use state::{Replay, State, WakeList};
+use state::{Position, Replay, State, WakeList};
 use stream::{Lead, RemoteReplay};
 use sync::{Mutex, MutexGuard};
 
@@ -153,10 +157,13 @@ use sync::{Mutex, MutexGuard};
 /// hub.publish("news", &Event::new("to news readers"));
 /// hub.send_to("alice", &Event::new("to alice alone"))?;
 ///
+/// // Each stream opens with an id-only checkpoint: where the client stands.
 /// let alice_got = future::block_on(alice.next()).expect("a batch");
-/// assert_eq!(alice_got.len(), 2);
+/// let frames: Vec<_> = alice_got.frames().collect();
+/// assert_eq!(frames[0], "id: 0\n\n");
+/// assert_eq!(frames.len(), 3);
 /// let bob_got = future::block_on(bob.next()).expect("a batch");
-/// assert_eq!(bob_got.frames().nth(1).unwrap(), "data: to news readers\nid: 2\n\n");
+/// assert_eq!(bob_got.frames().nth(2).unwrap(), "data: to news readers\nid: 2\n\n");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -171,8 +178,34 @@ use sync::{Mutex, MutexGuard};
 /// A reader that loses frames it had not read meets the [`LagPolicy`], as a slow
 /// reader does, and a client that reconnects from before them gets a replay miss.
 /// A topic log no one reads is freed after [`HubConfig::idle_topic_lifetime`]
-/// without a publish, and at most [`HubConfig::max_topics`] are held: see
-/// [`publish`](Self::publish).
+/// without a publish, and at most [`HubConfig::max_topics`] are held, whether
+/// publishes or subscriptions made them: see [`publish`](Self::publish). One
+/// connection subscribes to at most [`HubConfig::max_topics_per_client`] topics
+/// (more are [`ConnectError::TooManyTopics`], HTTP 400), and one whose topics would
+/// need more logs than `max_topics` is [`ConnectError::TopicsFull`] (HTTP 503), so
+/// no request, and no flood of them, makes the hub hold more; what subscribers
+/// made is freed, the topic index's memory included, when they leave.
+///
+/// # Positions
+///
+/// Every stream that does not resume tells its client where it stands as soon as
+/// it opens: after the opening frames (the retry hint, the client-id event, the
+/// resync event) comes an id-only checkpoint (`id: …` and a blank line, which moves
+/// a browser's last event id without dispatching anything) naming the point its
+/// cursors start from. A client whose connection drops before its first event (on
+/// a quiet stream, the usual case) therefore reconnects with a `Last-Event-ID` and
+/// gets exactly what was published meanwhile, never a silent gap.
+///
+/// The checkpoint is the newest sequence handed out. On a hub that relays an
+/// external log ([`relay`](Self::relay), [`mark_relayed`](Self::mark_relayed)) it
+/// is instead the newest id relayed or marked: that id means the same to every
+/// process reading the log, so a reconnect that lands on another process resumes
+/// there too (from its history, or its [`ReplaySource`]). After
+/// [`restart_relay`](Self::restart_relay), until the new log's first event, no id
+/// names a position and no checkpoint is sent. A client that resumes from its
+/// `Last-Event-ID` needs none (every replayed frame carries its id), except after a
+/// replay from the [`ReplaySource`], which ends with a checkpoint of
+/// [`Replayed::through`].
 ///
 /// # Ids across runs
 ///
@@ -278,12 +311,14 @@ impl Hub {
     /// connected, [`HubConfig::duplicate_id`] decides. With a `Last-Event-ID`, the
     /// stream starts with every frame published after that id that the client's logs
     /// still hold; when they no longer hold it, the stream starts live, after
-    /// [`HubConfig::replay_miss_event`].
+    /// [`HubConfig::replay_miss_event`]. A stream that starts live opens with a
+    /// checkpoint of its position (see [positions](Self#positions)).
     ///
     /// # Errors
     ///
     /// [`ConnectError`]: shutting down, at capacity, a duplicate id (when refused),
-    /// or the admission hook's refusal.
+    /// too many topics (for one connection, or for the hub), or the admission
+    /// hook's refusal.
     pub fn connect(&self, options: ConnectOptions) -> Result<ClientStream, ConnectError> {
         self.connect_inner(&options, None)
     }
@@ -303,12 +338,16 @@ impl Hub {
             http,
         };
         let result = self
-            .precheck()
+            .precheck(options)
             .and_then(|()| shared.hooks.admit(&request).map_err(ConnectError::Refused))
             .and_then(|()| {
                 let mut state = shared.lock();
                 let remote = shared.replay_source.is_some();
-                let connected = state.connect(options, remote)?;
+                let mut expired = 0;
+                let connected = state.connect(options, remote, &mut expired);
+                drop(state);
+                Counters::add(&shared.counters.topics_expired, expired);
+                let connected = connected?;
                 shared.counters.active.store(connected.active, Relaxed);
                 Ok(connected)
             });
@@ -316,6 +355,9 @@ impl Hub {
             Ok(connected) => connected,
             Err(error) => {
                 Counters::add(&shared.counters.refused, 1);
+                if error == ConnectError::TopicsFull {
+                    Counters::add(&shared.counters.topics_refused, 1);
+                }
                 return Err(error);
             }
         };
@@ -341,11 +383,20 @@ impl Hub {
         };
         // The stream exists before any hook runs: should a hook panic, dropping it
         // still unregisters the client.
+        // A client that resumed already knows where it stands (its
+        // `Last-Event-ID`, then the replayed frames' ids); any other is told at once.
+        let checkpoint = match connected.replay {
+            Replay::Resumed => None,
+            Replay::NotAsked | Replay::Missed | Replay::Remote => {
+                connected.position.as_ref().and_then(Position::checkpoint)
+            }
+        };
         let stream = ClientStream::new(
             self.shared.clone(),
             connected.key,
             connected.info,
             lead,
+            checkpoint,
             remote,
         );
         match connected.replay {
@@ -359,7 +410,8 @@ impl Hub {
 
     /// Refuses early, before the admission hook runs, what `connect` would refuse
     /// anyway (checked again under the lock).
-    fn precheck(&self) -> Result<(), ConnectError> {
+    fn precheck(&self, options: &ConnectOptions) -> Result<(), ConnectError> {
+        distinct_topics(&options.topics, self.shared.config.max_topics_per_client)?;
         let state = self.shared.lock();
         if state.shutting_down {
             Err(ConnectError::ShuttingDown)
@@ -410,7 +462,8 @@ impl Hub {
     /// let stored = EncodedEvent::new(&Event::new("from another server"));
     /// hub.relay(None, &stored, "1700000000000-0")?;
     /// let batch = future::block_on(client.next()).expect("a batch");
-    /// assert_eq!(batch.frames().next().unwrap(), "data: from another server\nid: 1700000000000-0\n\n");
+    /// let mut frames = batch.frames().skip(1); // The opening checkpoint.
+    /// assert_eq!(frames.next().unwrap(), "data: from another server\nid: 1700000000000-0\n\n");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
@@ -425,7 +478,7 @@ impl Hub {
     ) -> Result<u64, EventError> {
         let mut fields = BytesMut::with_capacity(event.frame_len(id));
         event.put_with_id(&mut fields, id)?;
-        Ok(self.append_fields(topic, fields, Some(Arc::from(id))))
+        Ok(self.append_fields(topic, fields, Some(Arc::from(id)), true))
     }
 
     /// Records that this hub holds every event of an external log up to the one
@@ -467,21 +520,23 @@ impl Hub {
         };
         let mut fields = BytesMut::with_capacity(frame_len);
         event.encode_fields(&mut fields);
-        self.append_fields(topic, fields, event.id().map(Arc::from))
+        self.append_fields(topic, fields, event.id().map(Arc::from), false)
     }
 
-    /// Appends encoded fields: with `own_id`, they include its `id` field.
+    /// Appends encoded fields: with `own_id`, they include its `id` field
+    /// (`relayed`: an external log's).
     #[inline]
     fn append_fields(
         &self,
         topic: Option<&str>,
         fields: BytesMut,
         own_id: Option<Arc<str>>,
+        relayed: bool,
     ) -> u64 {
         let shared = &self.shared;
         let (published, wakers) = {
             let mut state = shared.lock();
-            let published = state.publish(topic, fields, own_id);
+            let published = state.publish(topic, fields, own_id, relayed);
             shared
                 .counters
                 .newest_sequence
@@ -745,6 +800,23 @@ impl Shared {
     }
 }
 
+/// `topics` without repeats, in their order; [`ConnectError::TooManyTopics`] when
+/// there are more than `limit`. O(`topics` × `limit`): it stops at the first topic
+/// past the limit.
+pub(crate) fn distinct_topics(topics: &[String], limit: usize) -> Result<Vec<&str>, ConnectError> {
+    let mut distinct: Vec<&str> = Vec::with_capacity(topics.len().min(limit));
+    for topic in topics {
+        if distinct.contains(&topic.as_str()) {
+            continue;
+        }
+        if distinct.len() == limit {
+            return Err(ConnectError::TooManyTopics);
+        }
+        distinct.push(topic);
+    }
+    Ok(distinct)
+}
+
 /// Waits until `done` holds, re-checking each time `event` is notified.
 async fn wait_until(event: &event_listener::Event, done: impl Fn() -> bool) {
     loop {
@@ -821,17 +893,25 @@ pub enum ConnectError {
     DuplicateId,
     /// The admission hook refused.
     Refused(Rejection),
+    /// The connection asks for more distinct topics than
+    /// [`HubConfig::max_topics_per_client`].
+    TooManyTopics,
+    /// Its topics would need more topic logs than [`HubConfig::max_topics`], even
+    /// after freeing idle ones.
+    TopicsFull,
 }
 
 impl ConnectError {
-    /// The HTTP status this maps to: 503 (shutting down, at capacity), 409
-    /// (duplicate id), or the refusal's own.
+    /// The HTTP status this maps to: 503 (shutting down, at capacity, no room for
+    /// its topics), 409 (duplicate id), 400 (too many topics), or the refusal's
+    /// own.
     #[must_use]
     pub fn status(&self) -> StatusCode {
         match self {
-            ConnectError::ShuttingDown | ConnectError::AtCapacity => {
+            ConnectError::ShuttingDown | ConnectError::AtCapacity | ConnectError::TopicsFull => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            ConnectError::TooManyTopics => StatusCode::BAD_REQUEST,
             ConnectError::DuplicateId => StatusCode::CONFLICT,
             ConnectError::Refused(refusal) => refusal.status(),
         }
@@ -845,6 +925,8 @@ impl fmt::Display for ConnectError {
             ConnectError::AtCapacity => f.write_str("too many clients are connected"),
             ConnectError::DuplicateId => f.write_str("a client with this id is connected"),
             ConnectError::Refused(refusal) => f.write_str(refusal.message()),
+            ConnectError::TooManyTopics => f.write_str("too many topics for one connection"),
+            ConnectError::TopicsFull => f.write_str("too many topics are held"),
         }
     }
 }

@@ -50,7 +50,8 @@ pub struct Replayed {
     pub frames: Vec<Frame>,
     /// The id of the newest event looked at (sent or not, as other clients' topics
     /// are skipped), or the `Last-Event-ID` when there was nothing newer: the stream
-    /// resumes after it.
+    /// resumes after it, and tells the client so with a checkpoint of this id after
+    /// the frames.
     pub through: String,
 }
 

@@ -19,7 +19,7 @@ use super::lag::apply_lag_policy;
 use super::logs::{LogRef, Logs, Published};
 use super::registry::{ClientKey, Registry};
 use super::waiters::Waiters;
-use super::{ConnectError, ConnectOptions, SendError};
+use super::{ConnectError, ConnectOptions, SendError, distinct_topics};
 use crate::encode::SequenceIdLine;
 
 /// A frame [`State::send_to`] did not queue: why, and the waker of a client it
@@ -56,6 +56,41 @@ pub(crate) struct State {
     logs: Logs,
     /// Set by [`shut_down`](Self::shut_down): no client is admitted any more.
     pub(crate) shutting_down: bool,
+    /// The id of the newest event relayed (or the relay mark) once the hub relays:
+    /// what names a position there (see [`position`](Self::position)). `None`
+    /// while the hub does not relay.
+    relayed: Option<Relayed>,
+}
+
+impl Position {
+    /// The id-only frame that moves a client's last event id here.
+    pub(crate) fn checkpoint(&self) -> Option<Bytes> {
+        let frame = match self {
+            Position::Sequence(sequence) => crate::Frame::checkpoint(&sequence.to_string()),
+            Position::Relayed(id) => crate::Frame::checkpoint(id),
+        };
+        frame.ok().map(crate::Frame::into_bytes)
+    }
+}
+
+/// Where a hub that relays stands in the external log.
+#[derive(Debug)]
+enum Relayed {
+    /// The id of the newest event relayed, or of the relay mark.
+    At(Arc<str>),
+    /// The external log restarted and nothing of the new one was relayed yet.
+    Restarted,
+}
+
+/// The id that names where a client placed now stands, for its opening
+/// checkpoint: a reconnect with it as `Last-Event-ID` resumes exactly there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Position {
+    /// The newest sequence handed out: this hub's own ids.
+    Sequence(u64),
+    /// The newest id of the external log a hub relays, which every process that
+    /// reads that log (or its replay source) resolves too.
+    Relayed(Arc<str>),
 }
 
 /// Whether a connecting client resumes after a `Last-Event-ID`.
@@ -85,6 +120,9 @@ pub(crate) struct Connected {
     pub(crate) replay: Replay,
     /// The stream this connection replaced, to wake so it ends.
     pub(crate) replaced: Option<Waker>,
+    /// Where it stands, unless nothing names it (a relaying hub whose external log
+    /// restarted, until the new log's first event).
+    pub(crate) position: Option<Position>,
 }
 
 /// What a read did.
@@ -187,6 +225,7 @@ impl State {
             first_sequence,
             registry: Registry::default(),
             shutting_down: false,
+            relayed: None,
         }
     }
 
@@ -217,11 +256,13 @@ impl State {
 
     /// Registers a client. With `remote`, a `Last-Event-ID` the history does not
     /// hold is left to the replay source: the client waits for
-    /// [`resume`](Self::resume).
+    /// [`resume`](Self::resume). Idle topic logs freed to make room for its
+    /// topics are counted in `expired`, whether it connects or not.
     pub(crate) fn connect(
         &mut self,
         options: &ConnectOptions,
         remote: bool,
+        expired: &mut u64,
     ) -> Result<Connected, ConnectError> {
         if self.shutting_down {
             return Err(ConnectError::ShuttingDown);
@@ -235,6 +276,10 @@ impl State {
         if self.config.max_clients.is_some_and(|max| others >= max) {
             return Err(ConnectError::AtCapacity);
         }
+        let topics = distinct_topics(&options.topics, self.config.max_topics_per_client)?;
+        if !self.logs.room_for(&topics, Instant::now(), expired) {
+            return Err(ConnectError::TopicsFull);
+        }
 
         let replaced = existing
             .and_then(|id| self.registry.take_id(id))
@@ -244,12 +289,7 @@ impl State {
             None => self.registry.generate_id(),
         };
 
-        let mut topics: Vec<Arc<str>> = Vec::with_capacity(options.topics.len());
-        for topic in &options.topics {
-            if !topics.iter().any(|t| **t == **topic) {
-                topics.push(topic.as_str().into());
-            }
-        }
+        let topics: Vec<Arc<str>> = topics.into_iter().map(Arc::from).collect();
         let log_indexes: Vec<usize> = topics.iter().map(|t| self.logs.topic_log(t)).collect();
 
         let after = options
@@ -290,7 +330,21 @@ impl State {
             active: self.registry.len(),
             replay,
             replaced,
+            position: self.position(),
         })
+    }
+
+    /// The id naming the point after everything appended so far: the newest
+    /// sequence, or in a hub that relays the newest external id (a sequence means
+    /// nothing to another process reading the same log). Every frame appended
+    /// after it has a greater sequence, so a client whose cursors start here and
+    /// that reconnects with this id misses nothing and gets nothing twice.
+    pub(crate) fn position(&self) -> Option<Position> {
+        match &self.relayed {
+            None => Some(Position::Sequence(self.sequence)),
+            Some(Relayed::At(id)) => Some(Position::Relayed(id.clone())),
+            Some(Relayed::Restarted) => None,
+        }
     }
 
     /// Places a client that waited for the replay source just after `through`, in
@@ -307,12 +361,14 @@ impl State {
     /// Notes that this hub holds everything an external log holds up to its id
     /// `id` (see [`Hub::mark_relayed`](super::Hub::mark_relayed)).
     pub(crate) fn mark_relayed(&mut self, id: Arc<str>) {
+        self.relayed = Some(Relayed::At(id.clone()));
         self.logs.mark_relayed(id, self.sequence);
     }
 
     /// Forgets every event id and the relay mark (see
     /// [`Hub::restart_relay`](super::Hub::restart_relay)).
     pub(crate) fn restart_relay(&mut self) {
+        self.relayed = Some(Relayed::Restarted);
         self.logs.restart_relay();
     }
 
@@ -338,16 +394,20 @@ impl State {
 
     /// Appends an event to the broadcast log or a topic's. `fields` is the encoded
     /// event without its final blank line; events without an id of their own get
-    /// the sequence as id.
+    /// the sequence as id. `relayed`: its id is an external log's.
     #[inline]
     pub(crate) fn publish(
         &mut self,
         topic: Option<&str>,
         mut fields: BytesMut,
         own_id: Option<Arc<str>>,
+        relayed: bool,
     ) -> Published {
-        if own_id.is_some() {
+        if let Some(id) = &own_id {
             fields.put_u8(b'\n');
+            if relayed {
+                self.relayed = Some(Relayed::At(id.clone()));
+            }
         } else {
             fields.put_slice(self.next_id_line.as_bytes());
         }

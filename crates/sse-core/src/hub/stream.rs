@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
-use bytes::Buf;
+use bytes::{Buf, Bytes};
 use futures_core::Stream;
 
 use super::Shared;
@@ -33,6 +33,9 @@ pub struct ClientStream {
     info: ClientInfo,
     /// Frames owed before anything else.
     lead: Lead,
+    /// The id-only frame that tells the client where it stands, owed after the
+    /// lead frames and any replay from the replay source, before anything live.
+    checkpoint: Option<Bytes>,
     /// A replay from the hub's replay source, fetched, then delivered, before the
     /// hub's own logs are read.
     remote: Option<Box<RemoteReplay>>,
@@ -46,6 +49,7 @@ impl ClientStream {
         key: ClientKey,
         info: ClientInfo,
         lead: Lead,
+        checkpoint: Option<Bytes>,
         remote: Option<RemoteReplay>,
     ) -> Self {
         ClientStream {
@@ -53,6 +57,7 @@ impl ClientStream {
             key,
             info,
             lead,
+            checkpoint,
             remote: remote.map(Box::new),
             started: false,
             finished: false,
@@ -109,6 +114,11 @@ impl ClientStream {
             (Some(true), Some(replayed)) => {
                 Counters::add(&shared.counters.replays, 1);
                 remote.frames = replayed.frames.into_iter();
+                // The replay looked up to `through`, also past frames of topics
+                // this client does not read: that is where it stands now.
+                self.checkpoint = Frame::checkpoint(&replayed.through)
+                    .ok()
+                    .map(Frame::into_bytes);
             }
             (Some(_), _) => {
                 shared.replay_missed(&self.info, &remote.last_event_id);
@@ -165,6 +175,9 @@ impl Stream for ClientStream {
             if batch.is_full() {
                 return Poll::Ready(Some(this.deliver(batch)));
             }
+        }
+        if let Some(frame) = this.checkpoint.take() {
+            batch.push(frame);
         }
         let outcome =
             shared

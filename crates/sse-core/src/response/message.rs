@@ -42,8 +42,9 @@ use crate::event::{Comment, Event, EventError, check_id};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message(Kind);
 
+/// What a message is (resumable streams encode each kind their own way).
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Event(Event<'static>),
     Comment(Comment<'static>),
     Retry(Duration),
@@ -71,6 +72,11 @@ impl Message {
         let id = id.into();
         check_id(&id)?;
         Ok(Message(Kind::Checkpoint(id)))
+    }
+
+    /// What the message is.
+    pub(crate) fn kind(&self) -> &Kind {
+        &self.0
     }
 
     /// The exact number of bytes [`encode`](Self::encode) writes.

@@ -23,5 +23,6 @@ mod stream;
 mod tests;
 
 pub use channel::{Closed, Receiver, Sender, TrySendError, channel};
+pub(crate) use message::Kind;
 pub use message::Message;
 pub use stream::{BoxError, IntoResponseStream, ResponseStream};

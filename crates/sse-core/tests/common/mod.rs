@@ -17,6 +17,27 @@ pub fn poll_items(stream: &mut ClientStream) -> Option<Option<Vec<Decoded>>> {
     }))
 }
 
+/// The position a new stream opens with: the id of its opening checkpoint (an
+/// id-only frame, after any opening events, which are returned too).
+pub fn opening(stream: &mut ClientStream) -> (String, Vec<Decoded>) {
+    let batch = future::block_on(future::poll_once(stream.next()))
+        .expect("the opening frames are ready")
+        .expect("the stream is open");
+    let mut decoder = Decoder::new();
+    for frame in batch.frames() {
+        decoder.push(frame).expect("valid frames");
+    }
+    let items = decoder.by_ref().collect();
+    (decoder.last_event_id().to_owned(), items)
+}
+
+/// The position a new stream opens with, when it opens with nothing else.
+pub fn position(stream: &mut ClientStream) -> String {
+    let (position, items) = opening(stream);
+    assert_eq!(items, [], "only the checkpoint");
+    position
+}
+
 /// Every event a stream has ready now (across batches), until it would wait or ends.
 pub fn drain(stream: &mut ClientStream) -> Vec<MessageEvent> {
     let mut events = Vec::new();
