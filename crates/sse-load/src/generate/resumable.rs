@@ -350,7 +350,7 @@ mod tests {
         feed(&mut check, &whole[..whole.find("event: end").unwrap()]);
         assert!(check.finish().unwrap_err().contains("without the end"));
         let mut check = ResumableCheck::new(50);
-        feed(&mut check, &whole.replacen(" stream\n", " each\n", 1));
+        feed(&mut check, &whole.replacen("data:  stream\n", "data:  each\n", 1));
         assert!(check.finish().unwrap_err().contains("word 3"));
         let mut check = ResumableCheck::new(50);
         feed(&mut check, &format!("{whole}data: x\nid: 54\n\n"));
