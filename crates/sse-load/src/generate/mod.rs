@@ -244,7 +244,11 @@ pub(crate) fn run(options: &Options, config: &ServerConfig) -> GenerateReport {
                     }
                 };
                 let plain = [(Mode::Flood, false), (Mode::Paced, false)];
-                let resumable = [(Mode::Flood, true), (Mode::Paced, true), (Mode::Resume, true)];
+                let resumable = [
+                    (Mode::Flood, true),
+                    (Mode::Paced, true),
+                    (Mode::Resume, true),
+                ];
                 let resumable = if settings.resumable && kind.is_ours() {
                     &resumable[..]
                 } else {

@@ -151,9 +151,8 @@ impl ResumableCheck {
                 Item::Other
             }
             _ => {
-                return self.fail(|| {
-                    format!("position {position}: unexpected {kind} {:?}", event.data)
-                });
+                return self
+                    .fail(|| format!("position {position}: unexpected {kind} {:?}", event.data));
             }
         };
         if item != Item::Wrong {
@@ -350,7 +349,10 @@ mod tests {
         feed(&mut check, &whole[..whole.find("event: end").unwrap()]);
         assert!(check.finish().unwrap_err().contains("without the end"));
         let mut check = ResumableCheck::new(50);
-        feed(&mut check, &whole.replacen("data:  stream\n", "data:  each\n", 1));
+        feed(
+            &mut check,
+            &whole.replacen("data:  stream\n", "data:  each\n", 1),
+        );
         assert!(check.finish().unwrap_err().contains("word 3"));
         let mut check = ResumableCheck::new(50);
         feed(&mut check, &format!("{whole}data: x\nid: 54\n\n"));

@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use super::{GenerateOptions, Mode, ModeResult};
-use crate::report::{opt, ratio, spread, table_head, time_text};
 use crate::report::rate_text;
+use crate::report::{opt, ratio, spread, table_head, time_text};
 use crate::server::Kind;
 use crate::stats::Spread;
 
@@ -155,7 +155,10 @@ pub(crate) fn tables(
                     _ => p99_cell,
                 },
                 opt(f(Mode::Resume, true, |r| r.tokens_per_second), rate_text),
-                opt(f(Mode::Resume, true, |r| r.user_ns + r.system_ns), time_text),
+                opt(
+                    f(Mode::Resume, true, |r| r.user_ns + r.system_ns),
+                    time_text,
+                ),
                 ratio(
                     f(Mode::Resume, true, |r| r.user_ns + r.system_ns),
                     f(Mode::Paced, false, |r| r.user_ns + r.system_ns),
