@@ -112,6 +112,14 @@ impl ResumableCheck {
             return self.fail(|| format!("an event after the end: {:?}", event.data));
         }
         let position = self.next;
+        if &*event.event_type == sse_core::RESYNC_EVENT {
+            return self.fail(|| {
+                format!(
+                    "resync before position {position}: the server dropped messages this \
+                     viewer had not read (max_bytes or the budget)"
+                )
+            });
+        }
         if event.last_event_id.parse() != Ok(position) {
             return self.fail(|| {
                 format!(
@@ -342,6 +350,12 @@ mod tests {
         };
         assert!(resume(12).unwrap_err().contains("gap or a duplicate"));
         assert!(resume(10).unwrap_err().contains("gap or a duplicate"));
+        let mut check = ResumableCheck::new(50);
+        feed(
+            &mut check,
+            "retry: 1000\n\n: generating\n\nevent: resync\ndata\n\n",
+        );
+        assert!(check.finish().unwrap_err().contains("resync"));
         assert_eq!(resume(11), Ok(()));
 
         let whole = reply(50, 0);
