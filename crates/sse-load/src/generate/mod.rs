@@ -72,6 +72,9 @@ pub(crate) struct GenerateOptions {
     pub(crate) paced_words: u64,
     /// Also run resumable replies against our demos (flood, paced, resume).
     pub(crate) resumable: bool,
+    /// Of those, only the resume mode (`--quick`: it checks the resumable
+    /// framing and resuming in a second a server).
+    pub(crate) resume_only: bool,
     /// Resume mode: how long a dropped connection waits before it reconnects,
     /// in paced periods (so the words it missed are there when it asks).
     pub(crate) outage_periods: u32,
@@ -88,6 +91,7 @@ impl GenerateOptions {
             paced_rate: 50.0,
             paced_words: 50,
             resumable: true,
+            resume_only: false,
             outage_periods: 3,
         }
     }
@@ -102,6 +106,7 @@ impl GenerateOptions {
             paced_rate: 50.0,
             paced_words: 10,
             resumable: true,
+            resume_only: true,
             outage_periods: 3,
         }
     }
@@ -249,10 +254,10 @@ pub(crate) fn run(options: &Options, config: &ServerConfig) -> GenerateReport {
                     (Mode::Paced, true),
                     (Mode::Resume, true),
                 ];
-                let resumable = if settings.resumable && kind.is_ours() {
-                    &resumable[..]
-                } else {
-                    &[]
+                let resumable = match (settings.resumable && kind.is_ours(), settings.resume_only) {
+                    (false, _) => &[][..],
+                    (true, false) => &resumable[..],
+                    (true, true) => &resumable[2..],
                 };
                 for &(mode, resumable) in plain.iter().chain(resumable) {
                     match run_mode(&server, kind, clients, mode, resumable, options, perf) {

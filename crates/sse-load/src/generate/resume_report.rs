@@ -34,16 +34,31 @@ fn figure(
     )
 }
 
-/// Writes both tables when resumable replies ran.
+/// Writes the tables of the resumable modes that ran.
 pub(crate) fn tables(
     out: &mut String,
     results: &[ModeResult],
     settings: &GenerateOptions,
     servers: &[Kind],
 ) {
-    if !results.iter().any(|r| r.resumable) {
-        return;
+    if results
+        .iter()
+        .any(|r| r.resumable && r.mode != Mode::Resume)
+    {
+        cost_table(out, results, settings, servers);
     }
+    if results.iter().any(|r| r.mode == Mode::Resume) {
+        resume_table(out, results, settings, servers);
+    }
+}
+
+/// Resumable against plain, flood and paced.
+fn cost_table(
+    out: &mut String,
+    results: &[ModeResult],
+    settings: &GenerateOptions,
+    servers: &[Kind],
+) {
     let _ = writeln!(
         out,
         "### Resumable replies against plain ones\n\n\
@@ -106,7 +121,15 @@ pub(crate) fn tables(
         }
     }
     out.push('\n');
+}
 
+/// The resume mode's latency and cost.
+fn resume_table(
+    out: &mut String,
+    results: &[ModeResult],
+    settings: &GenerateOptions,
+    servers: &[Kind],
+) {
     let period_ms = 1e3 / settings.paced_rate;
     let _ = writeln!(
         out,
