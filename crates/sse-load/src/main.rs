@@ -86,6 +86,12 @@ Options:
   --gen-words W           generate: words per reply when flooding [default: 1000]
   --gen-rate R            generate: paced words per second per stream, replies of
                           one second [default: 50]
+  --gen-plain-only        generate: plain replies only (\"resumable\": false);
+                          otherwise our demos also run resumable ones (flood,
+                          paced, and resume: each reply dropped once mid-reply
+                          and resumed with Last-Event-ID)
+  --gen-outage P          generate, resume: a dropped connection waits P paced
+                          periods before it resumes [default: 3]
   --no-build              do not run cargo to build the demo servers
   --out FILE              also write the report to FILE
   --perf DIR              perf record -g each server during its full-speed phases
@@ -200,6 +206,8 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
             "--gen-clients" => options.generate.clients = list(flag, value()?)?,
             "--gen-seconds" => options.generate.seconds = one(flag, value()?)?,
             "--gen-words" => options.generate.flood_words = one(flag, value()?)?,
+            "--gen-plain-only" => options.generate.resumable = false,
+            "--gen-outage" => options.generate.outage_periods = one(flag, value()?)?,
             "--gen-rate" => {
                 let rate: f64 = one(flag, value()?)?;
                 if !(1.0..=1000.0).contains(&rate) {

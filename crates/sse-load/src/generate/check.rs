@@ -33,6 +33,8 @@ pub(crate) enum Item {
     Word,
     /// The `done` event.
     Done,
+    /// An event of a resumable reply's framing: its `stream` event, its end.
+    Other,
     /// Anything wrong (see [`StreamCheck::error`]).
     Wrong,
 }

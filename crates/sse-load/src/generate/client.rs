@@ -11,9 +11,19 @@
 //! measuring, the clients record the time to the first word (the clock just before
 //! the request is written to the clock at the `read` that brought word 0) and, when
 //! paced, each word's arrival against the reply's schedule.
+//!
+//! Asked for resumable replies, the clients check their framing
+//! ([`ResumableCheck`](super::resumable::ResumableCheck): the `stream` event,
+//! every message's position as its id, `done`, then `end`). Asked to resume too, each connection drops once mid-reply
+//! (after a word chosen at random), waits out an outage, then asks for the rest
+//! with `GET /generate/{key}` and its `Last-Event-ID` on a new connection, and
+//! records the time from starting that reconnect to the `read` that brought the
+//! first word it missed; the check goes on across both connections, so a gap or
+//! a duplicate fails the reply.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -23,7 +33,8 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use sse_core::{Decoded, Decoder};
 
-use super::check::{Item, StreamCheck};
+use super::check::Item;
+use super::resumable::ReplyCheck;
 use crate::chunked::Dechunker;
 use crate::http::{Stage, read_head};
 use crate::stats::Histogram;
@@ -31,6 +42,8 @@ use crate::stats::Histogram;
 /// Connections a thread is opening at once, at most (as for the broadcast load).
 const MAX_CONNECTING: usize = 128;
 const READ_BUFFER: usize = 64 * 1024;
+/// The longest wait for socket events before the thread looks at its flags.
+const POLL_TIMEOUT: Duration = Duration::from_millis(20);
 /// The failures described in full; the rest are only counted.
 const MAX_DESCRIBED: usize = 8;
 
@@ -41,13 +54,18 @@ pub(crate) struct Ask {
     pub(crate) words: u64,
     /// Words per second; 0: as fast as the client reads.
     pub(crate) rate: f64,
+    /// A resumable reply (the demos' default), or a plain per-request stream.
+    pub(crate) resumable: bool,
+    /// Resumable only: drop each reply's connection once, mid-reply, and resume
+    /// it after this outage.
+    pub(crate) resume: Option<Duration>,
 }
 
 impl Ask {
     fn request(self) -> Vec<u8> {
         let body = format!(
-            r#"{{"prompt":"Tell me about Server-Sent Events","words":{},"rate":{}}}"#,
-            self.words, self.rate
+            r#"{{"prompt":"Tell me about Server-Sent Events","words":{},"rate":{},"resumable":{}}}"#,
+            self.words, self.rate, self.resumable
         );
         format!(
             "POST /generate HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\
@@ -68,6 +86,11 @@ pub(crate) struct Tally {
     /// Paced: each gap between two words less the reply's median gap, clamped at 0
     /// (ns).
     pub(crate) jitter: Histogram,
+    /// Resuming: the reconnect's start → the first missed word, for measured
+    /// replies (ns).
+    pub(crate) resume: Histogram,
+    /// Replies resumed on a new connection (window and drain).
+    pub(crate) resumes: u64,
     /// Replies that came whole and in order.
     pub(crate) completed: u64,
     /// Replies that failed their check or their connection.
@@ -82,6 +105,8 @@ impl Tally {
             first_word: Histogram::new(),
             schedule_delay: Histogram::new(),
             jitter: Histogram::new(),
+            resume: Histogram::new(),
+            resumes: 0,
             completed: 0,
             failed: 0,
             failures: Vec::new(),
@@ -92,6 +117,8 @@ impl Tally {
         self.first_word.merge(&other.first_word);
         self.schedule_delay.merge(&other.schedule_delay);
         self.jitter.merge(&other.jitter);
+        self.resume.merge(&other.resume);
+        self.resumes += other.resumes;
         self.completed += other.completed;
         self.failed += other.failed;
         for failure in &other.failures {
@@ -270,7 +297,11 @@ struct Connection {
     /// Whether the server keeps the connection for another request.
     keep_alive: bool,
     decoder: Decoder,
-    check: StreamCheck,
+    check: ReplyCheck,
+    /// Resuming: drop the connection once this many words came.
+    drop_after: Option<u64>,
+    /// Resuming: when the reconnect started, until the first missed word.
+    reconnecting: Option<Instant>,
     /// Just before the request was written.
     sent: Instant,
     /// Whether this reply is measured.
@@ -292,11 +323,37 @@ struct Load {
     shared: Arc<Shared>,
 }
 
+/// One thread's dropped connections waiting out their outage: when each
+/// reconnects, in order (the outage is the same for all), and the state of the
+/// drop points' generator.
+struct Outages {
+    due: VecDeque<(Instant, usize)>,
+    random: u64,
+}
+
+impl Outages {
+    /// A drop point for a reply of `words` words: after 1 to `words - 2` of them,
+    /// so a word is always missed (xorshift64*, the same every run).
+    fn drop_point(&mut self, words: u64) -> Option<u64> {
+        if words < 3 {
+            return None;
+        }
+        self.random ^= self.random >> 12;
+        self.random ^= self.random << 25;
+        self.random ^= self.random >> 27;
+        Some(1 + self.random.wrapping_mul(0x2545_f491_4f6c_dd1d) % (words - 2))
+    }
+}
+
 impl Load {
     fn run(&self, share: usize, mut poll: Poll) {
         let mut events = Events::with_capacity(1024);
         let mut connections: Vec<Connection> = Vec::with_capacity(share);
         let mut buffer = vec![0u8; READ_BUFFER];
+        let mut outages = Outages {
+            due: VecDeque::new(),
+            random: 0x9e37_79b9_7f4a_7c15 ^ self.thread as u64,
+        };
         while !self.shared.stop.load(Relaxed) {
             let opening = if connections.len() < share {
                 let connecting = connections
@@ -312,15 +369,23 @@ impl Load {
                 match self.connect(&poll, token) {
                     Ok(stream) => {
                         self.shared.active.fetch_add(1, Relaxed);
-                        connections.push(self.connection(stream));
+                        let drop_after = self.drop_point(&mut outages);
+                        connections.push(self.connection(stream, drop_after));
                     }
                     Err(error) => self.tally(|t| t.fail(format!("connect: {error}"))),
                 }
             }
-            if poll
-                .poll(&mut events, Some(Duration::from_millis(20)))
-                .is_err()
+            let now = Instant::now();
+            while let Some(&(at, index)) = outages.due.front()
+                && at <= now
             {
+                outages.due.pop_front();
+                self.reconnect(&mut connections[index], &poll, Token(index));
+            }
+            let timeout = outages.due.front().map_or(POLL_TIMEOUT, |&(at, _)| {
+                at.saturating_duration_since(now).min(POLL_TIMEOUT)
+            });
+            if poll.poll(&mut events, Some(timeout)).is_err() {
                 continue;
             }
             for event in &events {
@@ -334,7 +399,7 @@ impl Load {
                     self.send(connection);
                 }
                 if event.is_readable() || closed {
-                    self.read(connection, &mut buffer, &poll, token, closed);
+                    self.read(connection, &mut buffer, &poll, token, closed, &mut outages);
                 }
             }
         }
@@ -347,14 +412,23 @@ impl Load {
         Ok(stream)
     }
 
-    fn connection(&self, stream: TcpStream) -> Connection {
+    /// Where the next reply drops its connection, when resuming.
+    fn drop_point(&self, outages: &mut Outages) -> Option<u64> {
+        self.ask
+            .resume
+            .and_then(|_| outages.drop_point(self.ask.words))
+    }
+
+    fn connection(&self, stream: TcpStream, drop_after: Option<u64>) -> Connection {
         Connection {
             stream,
             stage: Stage::Connecting,
             chunks: None,
             keep_alive: false,
             decoder: Decoder::new(),
-            check: StreamCheck::new(self.ask.words),
+            check: ReplyCheck::new(self.ask.words, self.ask.resumable),
+            drop_after,
+            reconnecting: None,
             sent: Instant::now(),
             measured: false,
             first_word: None,
@@ -371,15 +445,35 @@ impl Load {
 
     /// Writes the request (it fits any socket buffer: one `write`). A connection
     /// still connecting waits for its writable event.
+    /// A resumed reply's `GET` goes out even while draining: its reply is under
+    /// way.
     fn send(&self, connection: &mut Connection) {
-        if !self.shared.issuing.load(Relaxed) {
+        let resume = connection.reconnecting.is_some();
+        if !resume && !self.shared.issuing.load(Relaxed) {
             self.end(connection, None);
             return;
         }
-        connection.sent = Instant::now();
-        match connection.stream.write(&self.request) {
-            Ok(n) if n == self.request.len() => {
-                connection.measured = self.shared.measuring.load(Relaxed);
+        let resume_request;
+        let request = match connection.check.resumable() {
+            Some(check) if resume => {
+                resume_request = format!(
+                    "GET /generate/{} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\
+                     Last-Event-ID: {}\r\n\r\n",
+                    check.key().unwrap_or_default(),
+                    check.last_event_id()
+                );
+                resume_request.as_bytes()
+            }
+            _ => &self.request,
+        };
+        if !resume {
+            connection.sent = Instant::now();
+        }
+        match connection.stream.write(request) {
+            Ok(n) if n == request.len() => {
+                if !resume {
+                    connection.measured = self.shared.measuring.load(Relaxed);
+                }
                 connection.stage = Stage::Head(Vec::new());
             }
             Err(e)
@@ -413,6 +507,7 @@ impl Load {
         poll: &Poll,
         token: Token,
         closed: bool,
+        outages: &mut Outages,
     ) {
         loop {
             if matches!(connection.stage, Stage::Closed | Stage::Connecting) {
@@ -435,7 +530,7 @@ impl Load {
                 } else {
                     Some("the connection closed mid-response".into())
                 };
-                self.reply_ended(connection, failure, poll, token);
+                self.reply_ended(connection, failure, poll, token, outages);
                 return;
             }
             let now = Instant::now();
@@ -443,9 +538,13 @@ impl Load {
                 self.end(connection, Some(failure));
                 return;
             }
+            if self.drop_due(connection) {
+                self.drop_connection(connection, poll, token, outages);
+                return;
+            }
             if connection.chunks.as_ref().is_some_and(Dechunker::is_done) {
                 let failure = connection.check.finish().err();
-                self.reply_ended(connection, failure, poll, token);
+                self.reply_ended(connection, failure, poll, token, outages);
                 return;
             }
             if n < buffer.len() && !closed {
@@ -505,9 +604,64 @@ impl Load {
         Ok(())
     }
 
+    /// Whether the reply's connection is to drop now: its drop point has come and
+    /// a word is still to come.
+    fn drop_due(&self, connection: &mut Connection) -> bool {
+        let Some(after) = connection.drop_after else {
+            return false;
+        };
+        connection
+            .check
+            .resumable()
+            .is_some_and(|check| check.received() >= after && check.received() < self.ask.words)
+    }
+
+    /// Drops the connection mid-reply (what the server sees as the client gone:
+    /// a FIN) and queues its reconnect after the outage.
+    fn drop_connection(
+        &self,
+        connection: &mut Connection,
+        poll: &Poll,
+        token: Token,
+        outages: &mut Outages,
+    ) {
+        let _ = poll.registry().deregister(&mut connection.stream);
+        let _ = connection.stream.shutdown(Shutdown::Both);
+        connection.drop_after = None;
+        connection.decoder = Decoder::new();
+        connection.chunks = None;
+        connection.stage = Stage::Connecting;
+        if let Some(check) = connection.check.resumable() {
+            check.resumed();
+        }
+        let outage = self.ask.resume.unwrap_or_default();
+        outages.due.push_back((Instant::now() + outage, token.0));
+    }
+
+    /// After its outage, a dropped reply reconnects (its `GET` goes out once the
+    /// socket is writable); the resume latency runs from here.
+    fn reconnect(&self, connection: &mut Connection, poll: &Poll, token: Token) {
+        connection.reconnecting = Some(Instant::now());
+        match self.connect(poll, token) {
+            // Dropping the old socket closes it.
+            Ok(stream) => connection.stream = stream,
+            Err(error) => self.end(connection, Some(format!("resume: connect: {error}"))),
+        }
+    }
+
     /// Counts and times `words` words that arrived at `now`.
     fn words_arrived(&self, connection: &mut Connection, words: u64, now: Instant) {
         self.shared.tokens.fetch_add(words, Relaxed);
+        if let Some(started) = connection.reconnecting.take() {
+            let measured = connection.measured;
+            let waited = now.duration_since(started).as_nanos() as u64;
+            self.tally(|t| {
+                t.resumes += 1;
+                if measured {
+                    t.resume.record(waited);
+                }
+            });
+        }
         if !connection.streamed {
             connection.streamed = true;
             self.shared.streaming.fetch_add(1, Relaxed);
@@ -519,7 +673,7 @@ impl Load {
             }
             now
         });
-        if connection.measured && self.ask.rate > 0.0 {
+        if connection.measured && self.paced() {
             let at = now.duration_since(first).as_nanos() as u64;
             connection
                 .arrivals
@@ -536,12 +690,13 @@ impl Load {
         failure: Option<String>,
         poll: &Poll,
         token: Token,
+        outages: &mut Outages,
     ) {
         if failure.is_some() {
             self.end(connection, failure);
             return;
         }
-        let timings = (connection.measured && self.ask.rate > 0.0)
+        let timings = (connection.measured && self.paced())
             .then(|| paced_timings(&connection.arrivals, self.ask.rate));
         self.tally(|t| {
             t.completed += 1;
@@ -557,7 +712,9 @@ impl Load {
         }
         self.shared.active.fetch_add(1, Relaxed);
         connection.decoder = Decoder::new();
-        connection.check = StreamCheck::new(self.ask.words);
+        connection.check = ReplyCheck::new(self.ask.words, self.ask.resumable);
+        connection.drop_after = self.drop_point(outages);
+        connection.reconnecting = None;
         connection.chunks = None;
         connection.first_word = None;
         connection.arrivals.clear();
@@ -571,6 +728,14 @@ impl Load {
             Ok(stream) => connection.stream = stream,
             Err(error) => self.end(connection, Some(format!("reconnect: {error}"))),
         }
+    }
+}
+
+impl Load {
+    /// Whether the replies are paced and timed against their schedule (a
+    /// resumed one is not: its outage would count as lateness).
+    fn paced(&self) -> bool {
+        self.ask.rate > 0.0 && self.ask.resume.is_none()
     }
 }
 
@@ -619,6 +784,8 @@ mod tests {
         let request = Ask {
             words: 1000,
             rate: 0.0,
+            resumable: false,
+            resume: None,
         }
         .request();
         let text = String::from_utf8(request).unwrap();
@@ -628,5 +795,6 @@ mod tests {
         let body: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(body["words"], 1000);
         assert_eq!(body["rate"], 0.0);
+        assert_eq!(body["resumable"], false);
     }
 }

@@ -17,6 +17,13 @@
 //! stops sending requests and lets every reply under way finish. Every reply is
 //! checked whole ([`check`]): one lost, extra or reordered word, or a reply that
 //! does not end with `done`, fails the run.
+//!
+//! Our demos' replies are resumable by default; the modes above ask for plain
+//! ones (`"resumable": false`), which every server serves. Against our demos the
+//! same two modes then run with resumable replies ([`resumable`]'s check), and a
+//! third, **resume**: paced resumable replies whose connections each drop once
+//! mid-reply and resume with `GET /generate/{key}` and `Last-Event-ID` after an
+//! outage, timing the reconnect to the first missed word ([`resume_report`]).
 
 pub(crate) mod actix;
 pub(crate) mod baseline;
@@ -24,6 +31,8 @@ mod check;
 mod client;
 mod report;
 mod request;
+mod resumable;
+mod resume_report;
 mod words;
 
 use std::io;
@@ -61,6 +70,14 @@ pub(crate) struct GenerateOptions {
     pub(crate) paced_rate: f64,
     /// Words per paced reply.
     pub(crate) paced_words: u64,
+    /// Also run resumable replies against our demos (flood, paced, resume).
+    pub(crate) resumable: bool,
+    /// Of those, only the resume mode (`--quick`: it checks the resumable
+    /// framing and resuming in a second a server).
+    pub(crate) resume_only: bool,
+    /// Resume mode: how long a dropped connection waits before it reconnects,
+    /// in paced periods (so the words it missed are there when it asks).
+    pub(crate) outage_periods: u32,
 }
 
 impl GenerateOptions {
@@ -73,6 +90,9 @@ impl GenerateOptions {
             flood_words: 1000,
             paced_rate: 50.0,
             paced_words: 50,
+            resumable: true,
+            resume_only: false,
+            outage_periods: 3,
         }
     }
 
@@ -85,19 +105,23 @@ impl GenerateOptions {
             flood_words: 250,
             paced_rate: 50.0,
             paced_words: 10,
+            resumable: true,
+            resume_only: true,
+            outage_periods: 3,
         }
     }
 
-    fn ask(&self, mode: Mode) -> Ask {
-        match mode {
-            Mode::Flood => Ask {
-                words: self.flood_words,
-                rate: 0.0,
-            },
-            Mode::Paced => Ask {
-                words: self.paced_words,
-                rate: self.paced_rate,
-            },
+    fn ask(&self, mode: Mode, resumable: bool) -> Ask {
+        let (words, rate) = match mode {
+            Mode::Flood => (self.flood_words, 0.0),
+            Mode::Paced | Mode::Resume => (self.paced_words, self.paced_rate),
+        };
+        let outage = Duration::from_secs_f64(f64::from(self.outage_periods) / self.paced_rate);
+        Ask {
+            words,
+            rate,
+            resumable,
+            resume: (mode == Mode::Resume).then_some(outage),
         }
     }
 }
@@ -109,6 +133,8 @@ pub(crate) enum Mode {
     Flood,
     /// `rate: --gen-rate`.
     Paced,
+    /// Paced resumable replies, each dropped once mid-reply and resumed.
+    Resume,
 }
 
 /// What one mode measured for one server, N and repetition.
@@ -117,6 +143,8 @@ pub(crate) struct ModeResult {
     pub(crate) kind: Kind,
     pub(crate) clients: usize,
     pub(crate) mode: Mode,
+    /// Resumable replies (otherwise plain ones).
+    pub(crate) resumable: bool,
     /// Words that arrived in the window, per second.
     pub(crate) tokens_per_second: f64,
     /// Server CPU time per word (ns).
@@ -130,6 +158,11 @@ pub(crate) struct ModeResult {
     /// median gap (NaN when flooding).
     pub(crate) schedule_p99: f64,
     pub(crate) jitter_p99: f64,
+    /// Resume: the reconnect's start → the first missed word, p50 and p99 (NaN
+    /// otherwise), and how many replies resumed.
+    pub(crate) resume_p50: f64,
+    pub(crate) resume_p99: f64,
+    pub(crate) resumes: u64,
     /// Replies that came whole (window and drain).
     pub(crate) completed: u64,
     pub(crate) failed: u64,
@@ -215,12 +248,24 @@ pub(crate) fn run(options: &Options, config: &ServerConfig) -> GenerateReport {
                         continue;
                     }
                 };
-                for mode in [Mode::Flood, Mode::Paced] {
-                    match run_mode(&server, kind, clients, mode, options, perf) {
+                let plain = [(Mode::Flood, false), (Mode::Paced, false)];
+                let resumable = [
+                    (Mode::Flood, true),
+                    (Mode::Paced, true),
+                    (Mode::Resume, true),
+                ];
+                let resumable = match (settings.resumable && kind.is_ours(), settings.resume_only) {
+                    (false, _) => &[][..],
+                    (true, false) => &resumable[..],
+                    (true, true) => &resumable[2..],
+                };
+                for &(mode, resumable) in plain.iter().chain(resumable) {
+                    match run_mode(&server, kind, clients, mode, resumable, options, perf) {
                         Ok(result) => report.results.push(result),
                         Err(error) => report.fail(format!(
-                            "{} N={clients} {mode:?} rep {}: {error}",
+                            "{} N={clients} {mode:?}{} rep {}: {error}",
                             kind.name(),
+                            if resumable { " resumable" } else { "" },
                             rep + 1
                         )),
                     }
@@ -238,6 +283,7 @@ fn run_mode(
     kind: Kind,
     clients: usize,
     mode: Mode,
+    resumable: bool,
     options: &Options,
     perf: bool,
 ) -> io::Result<ModeResult> {
@@ -246,7 +292,7 @@ fn run_mode(
         server.publish_addr(),
         clients,
         options.client_threads,
-        settings.ask(mode),
+        settings.ask(mode, resumable),
     )?;
     load.wait_streaming(clients, START_MAX)?;
     // Writes are counted by perf from the warm-up to the window's end, with the
@@ -274,6 +320,7 @@ fn run_mode(
         )));
     }
     let mut result = measure(kind, clients, mode, &before, &after, &tally);
+    result.resumable = resumable;
     match perf_writes {
         Some((tokens, writes)) if writes > 0 => {
             result.tokens_per_write = tokens as f64 / writes as f64;
@@ -282,7 +329,8 @@ fn run_mode(
         _ => {}
     }
     eprintln!(
-        "  {mode:?}: {:.0} k tokens/s, {:.2} µs CPU/token, {:.1} tokens/write, first word p99 {:.2} ms{}; {} replies, {} failed",
+        "  {mode:?}{}: {:.0} k tokens/s, {:.2} µs CPU/token, {:.1} tokens/write, first word p99 {:.2} ms{}; {} replies, {} failed",
+        if resumable { " resumable" } else { "" },
         result.tokens_per_second / 1e3,
         (result.user_ns + result.system_ns) / 1e3,
         result.tokens_per_write,
@@ -292,6 +340,13 @@ fn run_mode(
                 ", delay p99 {:.2} ms, jitter p99 {:.2} ms",
                 result.schedule_p99 / 1e6,
                 result.jitter_p99 / 1e6
+            )
+        } else if mode == Mode::Resume {
+            format!(
+                ", {} resumed, resume p50 {:.2} ms, p99 {:.2} ms",
+                result.resumes,
+                result.resume_p50 / 1e6,
+                result.resume_p99 / 1e6
             )
         } else {
             String::new()
@@ -306,6 +361,9 @@ fn run_mode(
             tally.failed + tally.completed,
             tally.failures.join("; ")
         )));
+    }
+    if mode == Mode::Resume && tally.resumes == 0 {
+        return Err(io::Error::other("no reply resumed"));
     }
     if tally.completed == 0 {
         return Err(io::Error::other("no reply completed"));
@@ -353,12 +411,17 @@ fn measure(
     let writes = after.server.syscw.saturating_sub(before.server.syscw);
     let paced = |histogram: &crate::stats::Histogram| match mode {
         Mode::Paced => histogram.quantile(0.99) as f64,
-        Mode::Flood => f64::NAN,
+        Mode::Flood | Mode::Resume => f64::NAN,
+    };
+    let resume = |q: f64| match mode {
+        Mode::Resume => tally.resume.quantile(q) as f64,
+        Mode::Flood | Mode::Paced => f64::NAN,
     };
     ModeResult {
         kind,
         clients,
         mode,
+        resumable: false,
         tokens_per_second: tokens as f64 / wall,
         user_ns: ns_per_token(before.server.utime, after.server.utime),
         system_ns: ns_per_token(before.server.stime, after.server.stime),
@@ -371,6 +434,9 @@ fn measure(
         first_word_p99: tally.first_word.quantile(0.99) as f64,
         schedule_p99: paced(&tally.schedule_delay),
         jitter_p99: paced(&tally.jitter),
+        resume_p50: resume(0.50),
+        resume_p99: resume(0.99),
+        resumes: tally.resumes,
         completed: tally.completed,
         failed: tally.failed,
         load_ns: ns_per_token(before.load.ticks(), after.load.ticks()),

@@ -63,7 +63,9 @@ impl GenerateReport {
         Spread::of(
             self.results
                 .iter()
-                .filter(|r| r.kind == kind && r.clients == clients && r.mode == mode)
+                .filter(|r| {
+                    r.kind == kind && r.clients == clients && r.mode == mode && !r.resumable
+                })
                 .map(figure),
         )
     }
@@ -106,6 +108,7 @@ impl GenerateReport {
         }
         self.flood_table(&mut out);
         self.paced_table(&mut out);
+        super::resume_report::tables(&mut out, &self.results, s, &self.servers);
         out.push_str(NOTES);
         if !self.failures.is_empty() {
             let _ = writeln!(out, "\n**Failed runs:**\n");

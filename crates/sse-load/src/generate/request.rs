@@ -23,6 +23,9 @@ struct Body {
     prompt: String,
     words: Option<u64>,
     rate: Option<f64>,
+    /// The demos' switch between a resumable reply and a plain one: a baseline
+    /// serves plain ones only, so it takes `false` and refuses `true`.
+    resumable: Option<bool>,
 }
 
 /// What a reply is asked to be.
@@ -40,6 +43,9 @@ impl Request {
     /// Reads a request body; the error is the message of a 400's JSON.
     pub(crate) fn read(body: &[u8]) -> Result<Request, String> {
         let body: Body = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+        if body.resumable == Some(true) {
+            return Err("resumable: this server streams plain replies only".into());
+        }
         let words = body.words.unwrap_or(DEFAULT_WORDS);
         if words > MAX_WORDS {
             return Err(format!("words: at most {MAX_WORDS}"));
@@ -72,7 +78,9 @@ mod tests {
 
     #[test]
     fn reads_as_the_demos_do() {
-        let flood = Request::read(br#"{"prompt": "a b", "words": 3, "rate": 0}"#).unwrap();
+        let flood =
+            Request::read(br#"{"prompt": "a b", "words": 3, "rate": 0, "resumable": false}"#)
+                .unwrap();
         assert_eq!(
             flood,
             Request {
@@ -88,6 +96,7 @@ mod tests {
         assert!(Request::read(br#"{"words": 1000001}"#).is_err());
         assert!(Request::read(br#"{"rate": -1}"#).is_err());
         assert!(Request::read(br#"{"other": 1}"#).is_err());
+        assert!(Request::read(br#"{"resumable": true}"#).is_err());
         assert!(Request::read(b"not json").is_err());
     }
 }
