@@ -5,20 +5,20 @@
 //! Every wait is bounded by [`TIMEOUT`]; nothing sleeps and then asserts.
 #![cfg(feature = "tokio")]
 
+mod common;
+
+use common::{TIMEOUT, expect_message, expect_open, header, hold, next, next_event, send};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use sse_client::{
-    DecodeError, DecodeLimits, Error, Event, EventSource, MessageEvent, ReconnectConfig,
-    ReconnectReason,
+    DecodeError, DecodeLimits, Error, Event, EventSource, ReconnectConfig, ReconnectReason,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-
-/// How long anything may take before the test fails.
-const TIMEOUT: Duration = Duration::from_secs(15);
 
 const STREAM_HEAD: &str =
     "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\r\n";
@@ -91,18 +91,6 @@ async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> String {
     head
 }
 
-/// Writes `bytes` and flushes; ignores a client that left.
-async fn send<S: AsyncWrite + Unpin>(stream: &mut S, bytes: impl AsRef<[u8]>) {
-    let _ = stream.write_all(bytes.as_ref()).await;
-    let _ = stream.flush().await;
-}
-
-/// Keeps the connection open until the client closes it.
-async fn hold<S: AsyncRead + Unpin>(stream: &mut S) {
-    let mut buf = [0u8; 64];
-    while stream.read(&mut buf).await.is_ok_and(|n| n > 0) {}
-}
-
 fn fast() -> ReconnectConfig {
     ReconnectConfig::default()
         .initial_retry(Duration::from_millis(20))
@@ -113,46 +101,11 @@ fn source(url: &str) -> sse_client::Builder {
     EventSource::builder(url).reconnect(fast())
 }
 
-/// The next item, within [`TIMEOUT`].
-async fn next(source: &mut EventSource) -> Option<Result<Event, Error>> {
-    tokio::time::timeout(TIMEOUT, source.next())
-        .await
-        .expect("an item in time")
-}
-
-async fn next_event(source: &mut EventSource) -> Event {
-    match next(source).await {
-        Some(Ok(event)) => event,
-        other => panic!("expected an event, got {other:?}"),
-    }
-}
-
-async fn expect_open(source: &mut EventSource) {
-    let event = next_event(source).await;
-    assert!(
-        matches!(event, Event::Open(_)),
-        "expected Open, got {event:?}"
-    );
-}
-
-async fn expect_message(source: &mut EventSource) -> MessageEvent {
-    match next_event(source).await {
-        Event::Message(message) => message,
-        other => panic!("expected a message, got {other:?}"),
-    }
-}
-
 async fn expect_reconnecting(source: &mut EventSource) -> (ReconnectReason, Duration) {
     match next_event(source).await {
         Event::Reconnecting { reason, delay } => (reason, delay),
         other => panic!("expected Reconnecting, got {other:?}"),
     }
-}
-
-fn header<'h>(head: &'h str, name: &str) -> Option<&'h str> {
-    head.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name}:")))
-        .map(str::trim)
 }
 
 #[tokio::test]

@@ -14,20 +14,21 @@
 //! (a loaded machine makes the client later, never earlier).
 #![cfg(feature = "tokio")]
 
+mod common;
+
+use common::{TIMEOUT, expect_message, expect_open, header, hold, next, next_event, send};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 use sse_client::{
-    Decision, Error, Event, EventSource, MessageEvent, Outcome, ReconnectConfig, ReconnectReason,
-    StopReason,
+    Decision, Error, Event, EventSource, Outcome, ReconnectConfig, ReconnectReason, StopReason,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-
-const TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A close-delimited stream: its end is the connection's (a clean end).
 const STREAM_HEAD: &str = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n";
@@ -49,10 +50,7 @@ impl Request {
     }
 
     fn header(&self, name: &str) -> Option<&str> {
-        self.head
-            .lines()
-            .find_map(|line| line.strip_prefix(&format!("{name}:")))
-            .map(str::trim)
+        header(&self.head, name)
     }
 }
 
@@ -131,11 +129,6 @@ async fn read_request(stream: &mut TcpStream) -> Request {
     }
 }
 
-async fn send(stream: &mut TcpStream, bytes: impl AsRef<[u8]>) {
-    let _ = stream.write_all(bytes.as_ref()).await;
-    let _ = stream.flush().await;
-}
-
 /// One chunk of a chunked body.
 fn chunk(data: &str) -> String {
     format!("{:x}\r\n{data}\r\n", data.len())
@@ -149,44 +142,10 @@ async fn send_then_break(stream: &mut TcpStream, extra_head: &str, events: &str)
     send(stream, "40\r\nid: 99\ndata: cut").await;
 }
 
-/// Keeps the connection open until the client closes it.
-async fn hold(stream: &mut TcpStream) {
-    let mut buf = [0u8; 64];
-    while stream.read(&mut buf).await.is_ok_and(|n| n > 0) {}
-}
-
 fn fast() -> ReconnectConfig {
     ReconnectConfig::default()
         .initial_retry(Duration::from_millis(20))
         .jitter(false)
-}
-
-async fn next(source: &mut EventSource) -> Option<Result<Event, Error>> {
-    tokio::time::timeout(TIMEOUT, source.next())
-        .await
-        .expect("an item in time")
-}
-
-async fn next_event(source: &mut EventSource) -> Event {
-    match next(source).await {
-        Some(Ok(event)) => event,
-        other => panic!("expected an event, got {other:?}"),
-    }
-}
-
-async fn expect_open(source: &mut EventSource) {
-    let event = next_event(source).await;
-    assert!(
-        matches!(event, Event::Open(_)),
-        "expected Open, got {event:?}"
-    );
-}
-
-async fn expect_message(source: &mut EventSource) -> MessageEvent {
-    match next_event(source).await {
-        Event::Message(message) => message,
-        other => panic!("expected a message, got {other:?}"),
-    }
 }
 
 async fn expect_reconnecting(source: &mut EventSource) -> (ReconnectReason, Duration) {

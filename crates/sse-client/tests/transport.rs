@@ -9,6 +9,10 @@
 //! [`TIMEOUT`]; nothing sleeps and then asserts.
 #![cfg(feature = "tokio")]
 
+mod common;
+
+use common::{TIMEOUT, expect_message, expect_open, header, hold, next, next_event, send};
+
 use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,15 +20,11 @@ use std::time::Duration;
 
 use sse_client::http::{Method, StatusCode, header};
 use sse_client::{
-    DecodeError, Error, Event, EventSource, MessageEvent, ReconnectConfig, ReconnectReason,
-    RedirectError,
+    DecodeError, Error, Event, EventSource, ReconnectConfig, ReconnectReason, RedirectError,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
-
-/// How long anything may take before the test fails.
-const TIMEOUT: Duration = Duration::from_secs(15);
 
 const STREAM_HEAD: &str =
     "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\r\n";
@@ -100,22 +100,6 @@ async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> String {
     head + &String::from_utf8_lossy(&body)
 }
 
-async fn send<S: AsyncWrite + Unpin>(stream: &mut S, bytes: impl AsRef<[u8]>) {
-    let _ = stream.write_all(bytes.as_ref()).await;
-    let _ = stream.flush().await;
-}
-
-async fn hold<S: AsyncRead + Unpin>(stream: &mut S) {
-    let mut buf = [0u8; 64];
-    while stream.read(&mut buf).await.is_ok_and(|n| n > 0) {}
-}
-
-fn header<'h>(head: &'h str, name: &str) -> Option<&'h str> {
-    head.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name}:")))
-        .map(str::trim)
-}
-
 fn headers<'h>(head: &'h str, name: &str) -> Vec<&'h str> {
     head.lines()
         .filter_map(|line| line.strip_prefix(&format!("{name}:")))
@@ -135,34 +119,6 @@ fn source(url: &str) -> sse_client::Builder {
                 .jitter(false),
         )
         .no_proxy()
-}
-
-async fn next(source: &mut EventSource) -> Option<Result<Event, Error>> {
-    tokio::time::timeout(TIMEOUT, source.next())
-        .await
-        .expect("an item in time")
-}
-
-async fn next_event(source: &mut EventSource) -> Event {
-    match next(source).await {
-        Some(Ok(event)) => event,
-        other => panic!("expected an event, got {other:?}"),
-    }
-}
-
-async fn expect_open(source: &mut EventSource) {
-    let event = next_event(source).await;
-    assert!(
-        matches!(event, Event::Open(_)),
-        "expected Open, got {event:?}"
-    );
-}
-
-async fn expect_message(source: &mut EventSource) -> MessageEvent {
-    match next_event(source).await {
-        Event::Message(message) => message,
-        other => panic!("expected a message, got {other:?}"),
-    }
 }
 
 async fn expect_reconnecting(source: &mut EventSource) -> ReconnectReason {
