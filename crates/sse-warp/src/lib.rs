@@ -12,7 +12,7 @@
 //!
 //! Encoding, policy, the response head and refusals (405, 503 with `Retry-After`,
 //! the admission hook's status) are `sse-core`'s. The stream is `sse-hyper`'s
-//! [`SseBody`](sse_hyper::SseBody), every ready frame in one chunk, handed to warp
+//! [`SseBody`], every ready frame in one chunk, handed to warp
 //! through [`warp::reply::stream`] (warp 0.4's one public streaming body): it is
 //! `Pending` whenever no frame is ready, which is when hyper flushes, so a frame
 //! never waits for the next one. Dropping the reply or its body (the client went

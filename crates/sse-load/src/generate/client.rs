@@ -6,7 +6,7 @@
 //! stop; so N streams stay open for as long as a phase lasts.
 //!
 //! Every reply is decoded with `sse_core::Decoder` and checked
-//! ([`StreamCheck`]): a lost, extra or reordered word, a wrong checkpoint, or a
+//! (`check::StreamCheck`): a lost, extra or reordered word, a wrong checkpoint, or a
 //! reply that ends without `done` is a failure. For the requests sent while
 //! measuring, the clients record the time to the first word (the clock just before
 //! the request is written to the clock at the `read` that brought word 0) and, when
