@@ -136,14 +136,15 @@ impl Replies {
         }
     }
 
-    /// The first viewer of a reply just started.
+    /// The first viewer of a reply just started; 503 if it is already gone (Redis
+    /// lost it in between).
     pub(crate) async fn first_viewer(
         &self,
         key: &str,
         retry_after: Duration,
     ) -> Result<ResponseStream, Refusal> {
         let viewer = self.viewer(key, None, retry_after).await?;
-        Ok(viewer.expect("a reply just started is live"))
+        viewer.ok_or_else(|| Refusal::unavailable("the reply was lost".into(), retry_after))
     }
 
     /// Its figures, for `/stats`.
