@@ -112,6 +112,7 @@ mod state;
 mod stream;
 mod sync;
 mod waiters;
+pub(crate) mod wake;
 
 pub use batch::{BATCH_CAPACITY, Batch};
 pub use builder::HubBuilder;
@@ -549,7 +550,7 @@ impl Hub {
                 .log
                 .filter(|log| state.has_waiters(*log))
                 .map(|log| {
-                    let mut wakers = WakeList::new();
+                    let mut wakers = WakeList::default();
                     let more = state.take_waiters(log, &mut wakers);
                     (log, wakers, more)
                 });

@@ -4,7 +4,6 @@
 //! hooks run and no wakers are woken in here: wakers are handed back so the
 //! caller wakes them after unlocking.
 
-use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
@@ -139,50 +138,8 @@ pub(crate) struct Sent {
     pub(crate) dropped: bool,
 }
 
-/// Wakers collected under the lock, woken after it, without allocating.
-pub(crate) struct WakeList {
-    /// Only `wakers[..len]` can hold a waker: dropping looks at those alone (most
-    /// publishes find nobody waiting).
-    wakers: ManuallyDrop<[Option<Waker>; 32]>,
-    len: usize,
-}
-
-impl Drop for WakeList {
-    fn drop(&mut self) {
-        for waker in &mut self.wakers[..self.len] {
-            drop(waker.take());
-        }
-    }
-}
-
-impl WakeList {
-    /// An empty list.
-    pub(crate) fn new() -> Self {
-        WakeList {
-            wakers: ManuallyDrop::new([const { None }; 32]),
-            len: 0,
-        }
-    }
-
-    fn is_full(&self) -> bool {
-        self.len == self.wakers.len()
-    }
-
-    fn push(&mut self, waker: Waker) {
-        self.wakers[self.len] = Some(waker);
-        self.len += 1;
-    }
-
-    /// Wakes every waker held, emptying the list.
-    pub(crate) fn wake_all(&mut self) {
-        for waker in &mut self.wakers[..self.len] {
-            if let Some(waker) = waker.take() {
-                waker.wake();
-            }
-        }
-        self.len = 0;
-    }
-}
+/// Wakers collected under the hub's lock, woken after it.
+pub(crate) type WakeList = super::wake::WakeList<32>;
 
 impl State {
     /// No client, no frame; sequences start after `first_sequence`.

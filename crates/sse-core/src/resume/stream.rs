@@ -1,7 +1,6 @@
 //! One resumable stream: its log (the hub's [`Log`]), how it ended, and its
 //! viewers' wakers. Shared by its producers, its viewers and the registry.
 
-use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
@@ -352,47 +351,6 @@ pub(crate) struct Appended {
     pub(crate) more_waiting: bool,
 }
 
-/// Wakers taken under a stream's lock, to wake after it.
-#[derive(Debug)]
-pub(crate) struct WakeList {
-    /// Only `wakers[..len]` can hold a waker: dropping looks at those alone (most
-    /// sends find one viewer waiting, or none).
-    wakers: ManuallyDrop<[Option<Waker>; WAKE_AT_ONCE]>,
-    len: usize,
-}
-
-impl Default for WakeList {
-    fn default() -> Self {
-        WakeList {
-            wakers: ManuallyDrop::new([const { None }; WAKE_AT_ONCE]),
-            len: 0,
-        }
-    }
-}
-
-impl WakeList {
-    fn is_full(&self) -> bool {
-        self.len == WAKE_AT_ONCE
-    }
-
-    fn push(&mut self, waker: Waker) {
-        self.wakers[self.len] = Some(waker);
-        self.len += 1;
-    }
-
-    /// Wakes every waker held, emptying the list.
-    pub(crate) fn wake_all(&mut self) {
-        for waker in &mut self.wakers[..self.len] {
-            if let Some(waker) = waker.take() {
-                waker.wake();
-            }
-        }
-        self.len = 0;
-    }
-}
-
-impl Drop for WakeList {
-    fn drop(&mut self) {
-        self.wake_all();
-    }
-}
+/// Wakers taken under a stream's lock, to wake after it (most sends find one
+/// viewer waiting, or none).
+pub(crate) type WakeList = crate::hub::wake::WakeList<WAKE_AT_ONCE>;
