@@ -104,7 +104,17 @@ pub(crate) fn parse_entries(reply: Value) -> Result<Vec<Entry>, UnexpectedReply>
 
 /// The entries of an `XREAD` reply for one stream: none on a timeout.
 pub(crate) fn parse_read(reply: Value) -> Result<Vec<Entry>, UnexpectedReply> {
-    let streams = match reply {
+    let mut entries = Vec::new();
+    for stream in read_streams(reply)? {
+        entries.extend(parse_entries(stream)?);
+    }
+    Ok(entries)
+}
+
+/// Each stream's list of entries in an `XREAD` reply (RESP2 or RESP3): none on a
+/// timeout.
+pub(crate) fn read_streams(reply: Value) -> Result<Vec<Value>, UnexpectedReply> {
+    Ok(match reply {
         Value::Nil => return Ok(Vec::new()),
         Value::Array(streams) => streams
             .into_iter()
@@ -117,15 +127,13 @@ pub(crate) fn parse_read(reply: Value) -> Result<Vec<Entry>, UnexpectedReply> {
             .collect::<Result<Vec<_>, _>>()?,
         Value::Map(streams) => streams.into_iter().map(|(_, entries)| entries).collect(),
         _ => return Err(UnexpectedReply("streams and their entries")),
-    };
-    let mut entries = Vec::new();
-    for stream in streams {
-        entries.extend(parse_entries(stream)?);
-    }
-    Ok(entries)
+    })
 }
 
-fn parse_entry(entry: Value) -> Result<Entry, UnexpectedReply> {
+/// An entry's id and its fields, as name and value pairs (RESP2 or RESP3).
+pub(crate) fn entry_fields(
+    entry: Value,
+) -> Result<(StreamId, Vec<(Value, Value)>), UnexpectedReply> {
     let Value::Array(pair) = entry else {
         return Err(UnexpectedReply("an entry id and its fields"));
     };
@@ -139,6 +147,11 @@ fn parse_entry(entry: Value) -> Result<Entry, UnexpectedReply> {
         Value::Map(map) => map,
         _ => return Err(UnexpectedReply("an entry's fields")),
     };
+    Ok((id, fields))
+}
+
+fn parse_entry(entry: Value) -> Result<Entry, UnexpectedReply> {
+    let (id, fields) = entry_fields(entry)?;
     let mut event = Err(InvalidEntry::NoEvent);
     let mut topic = None;
     for (name, value) in fields {
@@ -175,7 +188,8 @@ fn pairs(flat: Vec<Value>) -> Vec<(Value, Value)> {
     pairs
 }
 
-fn text(value: &Value) -> Option<&str> {
+/// A reply's text (a bulk or simple string that is UTF-8).
+pub(crate) fn text(value: &Value) -> Option<&str> {
     match value {
         Value::BulkString(bytes) => std::str::from_utf8(bytes).ok(),
         Value::SimpleString(text) => Some(text),
@@ -183,21 +197,29 @@ fn text(value: &Value) -> Option<&str> {
     }
 }
 
+/// Replies as Redis sends them, for tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod replies {
+    use redis::Value;
 
-    fn bulk(text: &str) -> Value {
+    pub(crate) fn bulk(text: &str) -> Value {
         Value::BulkString(text.as_bytes().to_vec())
     }
 
-    fn entry(id: &str, fields: &[(&str, &str)]) -> Value {
+    /// An entry in RESP2's shape: its id, then its fields as a flat list.
+    pub(crate) fn entry(id: &str, fields: &[(&str, &str)]) -> Value {
         let flat = fields
             .iter()
             .flat_map(|(k, v)| [bulk(k), bulk(v)])
             .collect();
         Value::Array(vec![bulk(id), Value::Array(flat)])
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replies::{bulk, entry};
+    use super::*;
 
     #[test]
     fn stream_ids_parse_print_and_order() {

@@ -3,9 +3,9 @@
 use redis::Value;
 use sse_core::{EncodedEvent, EndReason, Message};
 
-use super::scripts::{END_FIELD, SEQUENCE_FIELD, START_FIELD, text};
+use super::scripts::{END_FIELD, SEQUENCE_FIELD, START_FIELD};
 use super::stored::{PLAIN_FIELD, plain_message};
-use crate::entry::{EVENT_FIELD, StreamId};
+use crate::entry::{EVENT_FIELD, StreamId, entry_fields, read_streams, text};
 use crate::observe::Error;
 
 /// One entry of a resumable stream.
@@ -39,23 +39,8 @@ pub(crate) fn parse_range(reply: Value) -> Result<Vec<Item>, Error> {
 
 /// The entries of an `XREAD` reply for one stream: none on a timeout.
 pub(crate) fn parse_read(reply: Value) -> Result<Vec<Item>, Error> {
-    let entries = match reply {
-        Value::Nil => return Ok(Vec::new()),
-        Value::Array(mut streams) => match streams.pop() {
-            Some(Value::Array(pair)) => match <[Value; 2]>::try_from(pair) {
-                Ok([_, entries]) => entries,
-                Err(_) => return Err(unexpected()),
-            },
-            None => return Ok(Vec::new()),
-            Some(_) => return Err(unexpected()),
-        },
-        Value::Map(mut streams) => match streams.pop() {
-            Some((_, entries)) => entries,
-            None => return Ok(Vec::new()),
-        },
-        _ => return Err(unexpected()),
-    };
-    parse_range(entries)
+    let mut streams = read_streams(reply).map_err(|_| unexpected())?;
+    streams.pop().map_or(Ok(Vec::new()), parse_range)
 }
 
 fn unexpected() -> Error {
@@ -63,21 +48,8 @@ fn unexpected() -> Error {
 }
 
 fn item(entry: Value) -> Result<Item, Error> {
-    let Value::Array(pair) = entry else {
-        return Err(unexpected());
-    };
-    let [id, fields] = <[Value; 2]>::try_from(pair).map_err(|_| unexpected())?;
-    let id = text(&id)
-        .and_then(|id| id.parse().ok())
-        .ok_or(Error::UnexpectedReply("an entry id"))?;
-    let fields: Vec<(Value, Value)> = match fields {
-        Value::Array(flat) => {
-            let mut values = flat.into_iter();
-            std::iter::from_fn(|| Some((values.next()?, values.next()?))).collect()
-        }
-        Value::Map(map) => map,
-        _ => return Err(unexpected()),
-    };
+    let (id, fields) =
+        entry_fields(entry).map_err(|unexpected| Error::UnexpectedReply(unexpected.0))?;
     let mut sequence = None;
     let mut event = None;
     let mut plain = None;
@@ -116,18 +88,7 @@ fn item(entry: Value) -> Result<Item, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bulk(text: &str) -> Value {
-        Value::BulkString(text.as_bytes().to_vec())
-    }
-
-    fn entry(id: &str, fields: &[(&str, &str)]) -> Value {
-        let flat = fields
-            .iter()
-            .flat_map(|(k, v)| [bulk(k), bulk(v)])
-            .collect();
-        Value::Array(vec![bulk(id), Value::Array(flat)])
-    }
+    use crate::entry::replies::{bulk, entry};
 
     fn entries() -> Vec<Value> {
         vec![

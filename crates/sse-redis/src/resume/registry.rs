@@ -231,7 +231,7 @@ impl RedisResumable {
         let started = START.run(&shared.commands, &keys, args).await;
         let id = match started {
             Ok(redis::Value::Nil) => Err(StartError::Exists),
-            Ok(reply) => super::scripts::text(&reply)
+            Ok(reply) => crate::entry::text(&reply)
                 .and_then(|id| id.parse::<StreamId>().ok())
                 .ok_or(StartError::Unavailable(Error::UnexpectedReply(
                     "an entry id",

@@ -21,7 +21,7 @@ use redis::{AsyncConnectionConfig, ErrorKind, ServerErrorKind, Value};
 
 use sse_core::EndReason;
 
-use crate::entry::StreamId;
+use crate::entry::{StreamId, text};
 use crate::observe::Error;
 
 /// The field of a start entry: the producer's token.
@@ -154,14 +154,6 @@ impl Outcome {
             ["lost"] => Ok(Outcome::Lost),
             _ => Err(unexpected()),
         }
-    }
-}
-
-pub(crate) fn text(value: &Value) -> Option<&str> {
-    match value {
-        Value::BulkString(bytes) => std::str::from_utf8(bytes).ok(),
-        Value::SimpleString(text) => Some(text),
-        _ => None,
     }
 }
 
