@@ -7,7 +7,10 @@
 
 mod common;
 
-use common::{TIMEOUT, expect_message, expect_open, header, hold, next, next_event, send};
+use common::{
+    STREAM_HEAD, Server, TIMEOUT, expect_message, expect_open, header, hold, next, next_event,
+    read_head, send,
+};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,80 +19,9 @@ use http::StatusCode;
 use sse_client::{
     DecodeError, DecodeLimits, Error, Event, EventSource, ReconnectConfig, ReconnectReason,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-
-const STREAM_HEAD: &str =
-    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\r\n";
-
-/// A server that hands each connection, numbered from 0, to `serve`, after reading
-/// its request head (sent to [`Server::requests`]).
-struct Server {
-    addr: std::net::SocketAddr,
-    requests: mpsc::UnboundedReceiver<String>,
-}
-
-impl Server {
-    async fn start<F, Fut>(serve: F) -> Server
-    where
-        F: Fn(usize, TcpStream) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = ()> + Send + 'static,
-    {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, requests) = mpsc::unbounded_channel();
-        let serve = Arc::new(serve);
-        tokio::spawn(async move {
-            for n in 0.. {
-                let Ok((mut stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let tx = tx.clone();
-                let serve = serve.clone();
-                tokio::spawn(async move {
-                    let head = read_head(&mut stream).await;
-                    let _ = tx.send(head);
-                    serve(n, stream).await;
-                });
-            }
-        });
-        Server { addr, requests }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/events", self.addr)
-    }
-
-    /// The next request head, lower-cased.
-    async fn request(&mut self) -> String {
-        tokio::time::timeout(TIMEOUT, self.requests.recv())
-            .await
-            .expect("a request in time")
-            .expect("the server runs")
-    }
-}
-
-/// Reads a request head and a `content-length` body; returns the head, lower-cased.
-async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> String {
-    let mut bytes = Vec::new();
-    let mut byte = [0u8; 1];
-    while !bytes.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut byte).await.unwrap_or(0) == 0 {
-            break;
-        }
-        bytes.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&bytes).to_lowercase();
-    let length = head
-        .lines()
-        .find_map(|line| line.strip_prefix("content-length:"))
-        .and_then(|n| n.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    let _ = stream.read_exact(&mut body).await;
-    head
-}
 
 fn fast() -> ReconnectConfig {
     ReconnectConfig::default()
@@ -110,7 +42,7 @@ async fn expect_reconnecting(source: &mut EventSource) -> (ReconnectReason, Dura
 
 #[tokio::test]
 async fn a_drop_in_the_middle_of_an_event_discards_it_and_resumes_from_the_last_id() {
-    let mut server = Server::start(|n, mut stream| async move {
+    let mut server = Server::start(|n, _, mut stream| async move {
         if n == 0 {
             send(&mut stream, STREAM_HEAD).await;
             send(&mut stream, "id: 1\ndata: a\n\nid: 2\ndata: part").await;
@@ -121,7 +53,7 @@ async fn a_drop_in_the_middle_of_an_event_discards_it_and_resumes_from_the_last_
         }
     })
     .await;
-    let mut source = source(&server.url()).build().unwrap();
+    let mut source = source(&server.url("/events")).build().unwrap();
     expect_open(&mut source).await;
     let a = expect_message(&mut source).await;
     assert_eq!((a.data.as_str(), a.last_event_id.as_str()), ("a", "1"));
@@ -140,7 +72,7 @@ async fn a_drop_in_the_middle_of_an_event_discards_it_and_resumes_from_the_last_
 
 #[tokio::test]
 async fn a_server_error_is_retried_with_backoff() {
-    let server = Server::start(|n, mut stream| async move {
+    let server = Server::start(|n, _, mut stream| async move {
         if n == 0 {
             send(
                 &mut stream,
@@ -154,7 +86,7 @@ async fn a_server_error_is_retried_with_backoff() {
         }
     })
     .await;
-    let mut source = source(&server.url()).build().unwrap();
+    let mut source = source(&server.url("/events")).build().unwrap();
     let (reason, delay) = expect_reconnecting(&mut source).await;
     assert!(
         matches!(
@@ -171,7 +103,7 @@ async fn a_server_error_is_retried_with_backoff() {
 
 #[tokio::test]
 async fn retry_after_on_a_503_is_honoured() {
-    let server = Server::start(|n, mut stream| async move {
+    let server = Server::start(|n, _, mut stream| async move {
         if n == 0 {
             send(
                 &mut stream,
@@ -185,7 +117,7 @@ async fn retry_after_on_a_503_is_honoured() {
         }
     })
     .await;
-    let mut source = source(&server.url()).build().unwrap();
+    let mut source = source(&server.url("/events")).build().unwrap();
     let (reason, delay) = expect_reconnecting(&mut source).await;
     assert!(
         matches!(
@@ -208,21 +140,21 @@ async fn retry_after_on_a_503_is_honoured() {
 
 #[tokio::test]
 async fn no_content_stops_for_good() {
-    let mut server = Server::start(|_, mut stream| async move {
+    let mut server = Server::start(|_, _, mut stream| async move {
         send(&mut stream, "HTTP/1.1 204 No Content\r\n\r\n").await;
         hold(&mut stream).await;
     })
     .await;
-    let mut source = source(&server.url()).build().unwrap();
+    let mut source = source(&server.url("/events")).build().unwrap();
     assert!(matches!(next_event(&mut source).await, Event::Closed));
     assert!(next(&mut source).await.is_none());
     server.request().await;
-    assert!(server.requests.try_recv().is_err(), "no second request");
+    assert!(server.no_more_requests(), "no second request");
 }
 
 #[tokio::test]
 async fn a_wrong_content_type_fails_without_retrying() {
-    let mut server = Server::start(|_, mut stream| async move {
+    let mut server = Server::start(|_, _, mut stream| async move {
         send(
             &mut stream,
             "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 2\r\n\r\nhi",
@@ -231,21 +163,21 @@ async fn a_wrong_content_type_fails_without_retrying() {
         hold(&mut stream).await;
     })
     .await;
-    let mut source = source(&server.url()).build().unwrap();
+    let mut source = source(&server.url("/events")).build().unwrap();
     match next(&mut source).await {
         Some(Err(Error::ContentType(Some(value)))) => assert_eq!(value, "text/html"),
         other => panic!("expected a content type error, got {other:?}"),
     }
     assert!(next(&mut source).await.is_none());
     server.request().await;
-    assert!(server.requests.try_recv().is_err(), "no second request");
+    assert!(server.no_more_requests(), "no second request");
 }
 
 #[tokio::test]
 async fn a_client_error_fails_without_retrying_and_says_why() {
     const WHY: &str =
         r#"{"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}"#;
-    let server = Server::start(|_, mut stream| async move {
+    let server = Server::start(|_, _, mut stream| async move {
         let head = format!(
             "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\nwww-authenticate: Bearer\r\ncontent-length: {}\r\n\r\n",
             WHY.len()
@@ -254,7 +186,7 @@ async fn a_client_error_fails_without_retrying_and_says_why() {
         hold(&mut stream).await;
     })
     .await;
-    let mut source = source(&server.url()).build().unwrap();
+    let mut source = source(&server.url("/events")).build().unwrap();
     match next(&mut source).await {
         Some(Err(Error::Status(response))) => {
             assert_eq!(response.status, StatusCode::UNAUTHORIZED);
@@ -275,7 +207,7 @@ async fn a_client_error_fails_without_retrying_and_says_why() {
 async fn a_body_that_trickles_one_byte_at_a_time() {
     const BODY: &str =
         "\u{FEFF}: hi\r\nevent: tick\r\nid: 9\r\ndata: one\r\ndata: two\r\n\r\ndata: é✓\n\n";
-    let server = Server::start(|_, mut stream| async move {
+    let server = Server::start(|_, _, mut stream| async move {
         send(&mut stream, STREAM_HEAD).await;
         for byte in BODY.as_bytes() {
             send(&mut stream, [*byte]).await;
@@ -284,7 +216,7 @@ async fn a_body_that_trickles_one_byte_at_a_time() {
         hold(&mut stream).await;
     })
     .await;
-    let mut source = source(&server.url()).build().unwrap();
+    let mut source = source(&server.url("/events")).build().unwrap();
     expect_open(&mut source).await;
     let first = expect_message(&mut source).await;
     assert_eq!(
@@ -304,7 +236,7 @@ async fn a_body_that_trickles_one_byte_at_a_time() {
 
 #[tokio::test]
 async fn an_event_larger_than_the_limit_is_a_typed_error() {
-    let server = Server::start(|_, mut stream| async move {
+    let server = Server::start(|_, _, mut stream| async move {
         send(&mut stream, STREAM_HEAD).await;
         send(&mut stream, "data: small\n\n").await;
         let big = "x".repeat(600);
@@ -317,7 +249,10 @@ async fn an_event_larger_than_the_limit_is_a_typed_error() {
     let limits = DecodeLimits::default()
         .max_line_len(1024)
         .max_event_len(4096);
-    let mut source = source(&server.url()).limits(limits).build().unwrap();
+    let mut source = source(&server.url("/events"))
+        .limits(limits)
+        .build()
+        .unwrap();
     expect_open(&mut source).await;
     assert_eq!(expect_message(&mut source).await.data, "small");
     match next(&mut source).await {
@@ -329,7 +264,7 @@ async fn an_event_larger_than_the_limit_is_a_typed_error() {
 
 #[tokio::test]
 async fn headers_then_silence_trips_the_idle_watchdog() {
-    let mut server = Server::start(|n, mut stream| async move {
+    let mut server = Server::start(|n, _, mut stream| async move {
         send(&mut stream, STREAM_HEAD).await;
         if n == 0 {
             send(&mut stream, "id: 1\ndata: first\n\n").await;
@@ -340,7 +275,7 @@ async fn headers_then_silence_trips_the_idle_watchdog() {
     })
     .await;
     let idle = Duration::from_millis(300);
-    let mut source = source(&server.url())
+    let mut source = source(&server.url("/events"))
         .idle_timeout(Some(idle))
         .build()
         .unwrap();
@@ -359,7 +294,7 @@ async fn headers_then_silence_trips_the_idle_watchdog() {
 
 #[tokio::test]
 async fn keep_alive_comments_keep_the_watchdog_quiet() {
-    let server = Server::start(|_, mut stream| async move {
+    let server = Server::start(|_, _, mut stream| async move {
         send(&mut stream, STREAM_HEAD).await;
         for _ in 0..8 {
             send(&mut stream, ": keep-alive\n\n").await;
@@ -370,7 +305,7 @@ async fn keep_alive_comments_keep_the_watchdog_quiet() {
     })
     .await;
     let idle = Duration::from_millis(400);
-    let mut source = source(&server.url())
+    let mut source = source(&server.url("/events"))
         .idle_timeout(Some(idle))
         .build()
         .unwrap();
@@ -409,13 +344,13 @@ async fn a_refused_connection_is_retried_until_max_failures() {
 
 #[tokio::test]
 async fn post_with_a_body_headers_and_an_initial_last_event_id() {
-    let mut server = Server::start(|_, mut stream| async move {
+    let mut server = Server::start(|_, _, mut stream| async move {
         send(&mut stream, STREAM_HEAD).await;
         send(&mut stream, "data: token\n\n").await;
         hold(&mut stream).await;
     })
     .await;
-    let mut source = source(&server.url())
+    let mut source = source(&server.url("/events"))
         .method(http::Method::POST)
         .bearer_auth("sk-test")
         .header("content-type", "application/json")

@@ -11,7 +11,10 @@
 
 mod common;
 
-use common::{TIMEOUT, expect_message, expect_open, header, hold, next, next_event, send};
+use common::{
+    STREAM_HEAD, Server, TIMEOUT, expect_message, expect_open, header, hold, next, next_event,
+    read_head, send,
+};
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -22,83 +25,9 @@ use sse_client::http::{Method, StatusCode, header};
 use sse_client::{
     DecodeError, Error, Event, EventSource, ReconnectConfig, ReconnectReason, RedirectError,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
-
-const STREAM_HEAD: &str =
-    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\r\n";
-
-/// A server that hands each connection, numbered from 0, its request head (lower
-/// case) and the stream; every head also goes to [`Server::request`].
-struct Server {
-    addr: std::net::SocketAddr,
-    requests: mpsc::UnboundedReceiver<String>,
-}
-
-impl Server {
-    async fn start<F, Fut>(serve: F) -> Server
-    where
-        F: Fn(usize, String, TcpStream) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = ()> + Send + 'static,
-    {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, requests) = mpsc::unbounded_channel();
-        let serve = Arc::new(serve);
-        tokio::spawn(async move {
-            for n in 0.. {
-                let Ok((mut stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let tx = tx.clone();
-                let serve = serve.clone();
-                tokio::spawn(async move {
-                    let head = read_head(&mut stream).await;
-                    let _ = tx.send(head.clone());
-                    serve(n, head, stream).await;
-                });
-            }
-        });
-        Server { addr, requests }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    async fn request(&mut self) -> String {
-        tokio::time::timeout(TIMEOUT, self.requests.recv())
-            .await
-            .expect("a request in time")
-            .expect("the server runs")
-    }
-
-    /// Whether another request came (without waiting).
-    fn no_more_requests(&mut self) -> bool {
-        self.requests.try_recv().is_err()
-    }
-}
-
-/// Reads a request head and a `content-length` body; returns the head and body,
-/// lower-cased.
-async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> String {
-    let mut bytes = Vec::new();
-    let mut byte = [0u8; 1];
-    while !bytes.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut byte).await.unwrap_or(0) == 0 {
-            break;
-        }
-        bytes.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&bytes).to_lowercase();
-    let length = header(&head, "content-length")
-        .and_then(|n| n.parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    let _ = stream.read_exact(&mut body).await;
-    head + &String::from_utf8_lossy(&body)
-}
 
 fn headers<'h>(head: &'h str, name: &str) -> Vec<&'h str> {
     head.lines()
