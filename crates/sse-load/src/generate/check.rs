@@ -13,12 +13,50 @@ use sse_core::MessageEvent;
 
 use super::words::{checkpoint_before, word};
 
+/// Where a response's opening stands: every reply starts with a `retry:` of one
+/// second, then the comment `generating`; only keep-alive comments come after.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Opening(u8);
+
+impl Opening {
+    /// The opening of a resumed connection, which has none.
+    pub(crate) const OVER: Opening = Opening(2);
+
+    /// A `retry:` field: only the opening's.
+    pub(crate) fn retry(&mut self, retry: Duration) -> Result<(), String> {
+        if self.0 == 0 && retry == Duration::from_secs(1) {
+            self.0 = 1;
+            Ok(())
+        } else {
+            Err(format!("unexpected retry: {} ms", retry.as_millis()))
+        }
+    }
+
+    /// A comment: the opening one, or a keep-alive after it.
+    pub(crate) fn comment(&mut self, text: &str) -> Result<(), String> {
+        match self.0 {
+            1 if text == "generating" => self.0 = 2,
+            2 => {}
+            _ => {
+                return Err(format!(
+                    "comment {text:?} before the opening retry and comment"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether both were seen: events may come.
+    pub(crate) fn is_over(self) -> bool {
+        self.0 == 2
+    }
+}
+
 /// Where a stream stands against its request.
 #[derive(Debug)]
 pub(crate) struct StreamCheck {
     words: u64,
-    /// Items of the opening seen: 0, 1 (retry), 2 (the comment too).
-    opening: u8,
+    opening: Opening,
     /// Words received so far.
     next: u64,
     done: bool,
@@ -44,7 +82,7 @@ impl StreamCheck {
     pub(crate) fn new(words: u64) -> Self {
         StreamCheck {
             words,
-            opening: 0,
+            opening: Opening::default(),
             next: 0,
             done: false,
             error: None,
@@ -71,21 +109,15 @@ impl StreamCheck {
 
     /// A `retry:` field.
     pub(crate) fn retry(&mut self, retry: Duration) {
-        if self.opening == 0 && retry == Duration::from_secs(1) {
-            self.opening = 1;
-        } else {
-            self.fail(|| format!("unexpected retry: {} ms", retry.as_millis()));
+        if let Err(error) = self.opening.retry(retry) {
+            self.fail(|| error);
         }
     }
 
     /// A comment: the opening one, or a keep-alive.
     pub(crate) fn comment(&mut self, text: &str) {
-        match self.opening {
-            1 if text == "generating" => self.opening = 2,
-            2 => {}
-            _ => {
-                self.fail(|| format!("comment {text:?} before the opening retry and comment"));
-            }
+        if let Err(error) = self.opening.comment(text) {
+            self.fail(|| error);
         }
     }
 
@@ -94,7 +126,7 @@ impl StreamCheck {
         if self.error.is_some() {
             return Item::Wrong;
         }
-        if self.opening < 2 {
+        if !self.opening.is_over() {
             return self.fail(|| "an event before the opening retry and comment".into());
         }
         if self.done {

@@ -15,16 +15,15 @@ use std::time::Duration;
 
 use sse_core::MessageEvent;
 
-use super::check::{Item, StreamCheck};
+use super::check::{Item, Opening, StreamCheck};
 use super::words::word;
 
 /// Where a resumable reply stands, across its connections.
 #[derive(Debug)]
 pub(crate) struct ResumableCheck {
     words: u64,
-    /// Items of this connection's opening seen: 0, 1 (retry), 2 (the comment
-    /// too, or a resumed connection, which has none).
-    opening: u8,
+    /// This connection's opening.
+    opening: Opening,
     /// The position the next message must have.
     next: u64,
     /// From the `stream` event.
@@ -39,7 +38,7 @@ impl ResumableCheck {
     pub(crate) fn new(words: u64) -> Self {
         ResumableCheck {
             words,
-            opening: 0,
+            opening: Opening::default(),
             next: 1,
             key: None,
             ended: false,
@@ -70,7 +69,7 @@ impl ResumableCheck {
     /// The connection dropped; the reply goes on on a new one, which has no
     /// opening and starts after [`last_event_id`](Self::last_event_id).
     pub(crate) fn resumed(&mut self) {
-        self.opening = 2;
+        self.opening = Opening::OVER;
     }
 
     fn fail(&mut self, message: impl FnOnce() -> String) -> Item {
@@ -82,21 +81,15 @@ impl ResumableCheck {
 
     /// A `retry:` field: the `POST`'s opening.
     pub(crate) fn retry(&mut self, retry: Duration) {
-        if self.opening == 0 && retry == Duration::from_secs(1) {
-            self.opening = 1;
-        } else {
-            self.fail(|| format!("unexpected retry: {} ms", retry.as_millis()));
+        if let Err(error) = self.opening.retry(retry) {
+            self.fail(|| error);
         }
     }
 
     /// A comment: the opening one, or a keep-alive.
     pub(crate) fn comment(&mut self, text: &str) {
-        match self.opening {
-            1 if text == "generating" => self.opening = 2,
-            2 => {}
-            _ => {
-                self.fail(|| format!("comment {text:?} before the opening retry and comment"));
-            }
+        if let Err(error) = self.opening.comment(text) {
+            self.fail(|| error);
         }
     }
 
@@ -105,7 +98,7 @@ impl ResumableCheck {
         if self.error.is_some() {
             return Item::Wrong;
         }
-        if self.opening < 2 {
+        if !self.opening.is_over() {
             return self.fail(|| "an event before the opening retry and comment".into());
         }
         if self.ended {
