@@ -135,6 +135,27 @@ pub(crate) async fn generate_stops_when_the_client_goes_away(adapter: Adapter) {
         .await;
 }
 
+/// `HEAD` on a per-request stream gets the head alone, and the producer the
+/// handler started for it stops at once (its stream is dropped unread), over every
+/// protocol.
+pub(crate) async fn generate_head_gets_the_head_alone(adapter: Adapter) {
+    let server = adapter.start(&[]);
+    for &protocol in adapter.protocols() {
+        let url = server.url("/generate?words=1000000&rate=1000");
+        let response = protocol.client().head(url).send().await.expect("HEAD");
+        assert_eq!(response.status(), 200, "{protocol:?}");
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let body = response.bytes().await.expect("the (empty) body");
+        assert!(body.is_empty(), "{protocol:?}: {body:?}");
+    }
+    let n = adapter.protocols().len();
+    server
+        .wait_for_stats("every producer to stop", |s| {
+            s["generate"]["cancelled"] == n && s["generate"]["active"] == 0
+        })
+        .await;
+}
+
 /// A fallible stream that fails: what came before arrives, then the application's
 /// `error` event, then the response ends cleanly (no transport error).
 pub(crate) async fn generate_failure_ends_the_response_cleanly(adapter: Adapter) {

@@ -73,6 +73,7 @@ macro_rules! adapter_tests {
                 generate::generate_spaced_words_arrive_as_made,
                 generate::generate_idle_stream_gets_keep_alive,
                 generate::generate_stops_when_the_client_goes_away,
+                generate::generate_head_gets_the_head_alone,
                 generate::generate_failure_ends_the_response_cleanly,
                 generate::generate_resumes_after_last_event_id,
                 generate::generate_invalid_request_is_400,

@@ -18,7 +18,7 @@ async fn main() -> std::io::Result<()> {
     tokio::spawn(demo.clone().run(tokio::time::sleep));
     sse_axum::spawn_keep_alive(&hub);
     let app = Router::new()
-        .route("/events", any(sse_axum::handler))
+        .route("/events", any(sse_axum::events))
         .fallback(move |request| respond(demo.clone(), request))
         .with_state(hub.clone());
 

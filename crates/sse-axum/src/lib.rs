@@ -3,10 +3,11 @@
 //!
 //! | item | use |
 //! |---|---|
-//! | [`handler`] | a ready `/events` handler: `get(sse_axum::handler)` with the hub as state |
-//! | [`Sse`] | the response ([`IntoResponse`]): from a request, or after your own auth with the id and topics you choose |
-//! | [`Sse::from_stream`] ([`SseStream`]) | your own events as the response, from `GET` or `POST` handlers: an LLM's tokens, a job's progress, from a stream or a [`channel`](sse_core::channel) |
-//! | [`ClientId`], [`LastEventId`] | extractors for your own handlers |
+//! | [`events`] | a ready `/events` handler: `get(sse_axum::events)` with the hub as state |
+//! | [`Sse`] | the one response type ([`IntoResponse`]) of every handler here, hub or not |
+//! | [`Sse::respond`], [`Sse::connect`] | a hub client's stream: reading what the request asks for, or after your own auth with the id and topics you choose |
+//! | [`Sse::from_stream`] | your own events as the response, from `GET` or `POST` handlers: an LLM's tokens, a job's progress, from a stream, a [`channel`](sse_core::channel) or a list ([`ResponseStream`]) |
+//! | [`LastEventId`], [`ClientId`] | extractors for your own handlers |
 //! | [`spawn_keep_alive`] | keep-alive comments on tokio's timer |
 //! | [`serve`], [`Timeouts`] | serves a `Router` with every timeout an open port needs (request head and body, idle connections whatever HTTP/2 PINGs arrive, write stalls and stuck readers) |
 //! | [`serve_with_limits`], [`ConnectionLimits`] | the same, with at most so many connections per peer address and in all |
@@ -25,6 +26,10 @@
 //! slowly, a reader that left a few KiB unread, or an HTTP/2 connection kept open
 //! by PINGs alone.
 //!
+//! The names are the same on every adapter (see `sse_core`'s "Names"): `respond`,
+//! `connect`, `from_stream`, `events`, `last_event_id` (here the [`LastEventId`]
+//! extractor).
+//!
 //! Encoding, policy, the response head and refusals (405, 503 with `Retry-After`,
 //! the admission hook's status) are `sse-core`'s; the body is `sse-hyper`'s, which
 //! returns `Pending` (so hyper flushes) whenever no frame is ready. HTTP/1.1 and
@@ -40,7 +45,7 @@
 //! let hub = Hub::default();
 //! sse_axum::spawn_keep_alive(&hub);
 //! let app = Router::new()
-//!     .route("/events", get(sse_axum::handler))
+//!     .route("/events", get(sse_axum::events))
 //!     .with_state(hub.clone());
 //! hub.broadcast(&Event::new("hello")); // From anywhere, any time.
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
@@ -66,15 +71,16 @@
 //! ```
 //!
 //! Streaming your own events: an LLM-style `POST` handler whose generation stops
-//! when the client goes away.
+//! when the client goes away. Keep-alive, a `retry:` hint and the like are set on
+//! the [`ResponseStream`], the same on every adapter.
 //!
 //! ```
 //! use std::time::Duration;
 //!
-//! use sse_axum::{Sse, SseStream};
-//! use sse_core::{Event, channel};
+//! use sse_axum::Sse;
+//! use sse_core::{Event, ResponseStream, channel};
 //!
-//! async fn generate(prompt: String) -> SseStream {
+//! async fn generate(prompt: String) -> Sse {
 //!     let (sender, receiver) = channel(64);
 //!     tokio::spawn(async move {
 //!         for word in prompt.split_whitespace() {
@@ -84,23 +90,46 @@
 //!             }
 //!         }
 //!     });
-//!     Sse::from_stream(receiver).keep_alive(Duration::from_secs(10))
+//!     Sse::from_stream(ResponseStream::from(receiver).keep_alive(Duration::from_secs(10)))
 //! }
 //! # let _: axum::Router = axum::Router::new().route("/generate", axum::routing::post(generate));
+//! ```
+//!
+//! One handler, two sources: both become an [`Sse`] (or, before that, a
+//! [`ResponseStream`], which any source converts into), so no boxing is needed.
+//!
+//! ```
+//! use axum::extract::Path;
+//! use sse_axum::Sse;
+//! use sse_core::{Event, channel};
+//!
+//! async fn job(Path(id): Path<u32>) -> Sse {
+//!     if id == 0 {
+//!         // Known at once: a list.
+//!         let done = [Event::new("done").with_event("end").unwrap()];
+//!         return Sse::from_stream(done.into_iter().collect::<sse_core::ResponseStream>());
+//!     }
+//!     let (sender, receiver) = channel(16);
+//!     tokio::spawn(async move {
+//!         let _ = sender.send(Event::new(format!("job {id} started"))).await;
+//!     });
+//!     Sse::from_stream(receiver)
+//! }
+//! # let _: axum::Router = axum::Router::new().route("/jobs/{id}", axum::routing::get(job));
 //! ```
 //!
 //! [axum]: https://docs.rs/axum/0.8
 #![forbid(unsafe_code)]
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use sse_core::{ConnectOptions, IntoResponseStream, ResponseStream};
-use sse_hyper::SseBody;
+#[cfg(doc)]
+use sse_core::ResponseStream;
+use sse_core::{ConnectOptions, IntoResponseStream};
 
 pub use sse_core::Hub;
 pub use sse_hyper::{ConnectionLimits, Timeouts, spawn_keep_alive};
@@ -112,18 +141,20 @@ pub use sse_hyper::{ConnectionLimits, Timeouts, spawn_keep_alive};
 ///
 /// Use it with the hub as state, or as part of any state `Hub` can be taken from
 /// ([`FromRef`]).
-pub async fn handler(State(hub): State<Hub>, request: Request) -> Sse {
+pub async fn events(State(hub): State<Hub>, request: Request) -> Sse {
     Sse::respond(&hub, request)
 }
 
-/// An SSE response: the stream, or a refusal as a JSON error.
+/// An SSE response ([`IntoResponse`]): a hub client's stream, your own stream, or
+/// a refusal as a JSON error. Every handler here returns it, whichever it answers
+/// with.
 #[derive(Debug)]
 #[must_use = "a response does nothing until it is returned"]
-pub struct Sse(http::Response<SseBody>);
+pub struct Sse(http::Response<sse_hyper::Body>);
 
 impl Sse {
     /// Answers `request`, reading what the client asks for from its headers and
-    /// query, as [`handler`] does.
+    /// query, as [`events`] does.
     pub fn respond(hub: &Hub, request: Request) -> Self {
         Sse(sse_hyper::respond(hub, request))
     }
@@ -131,50 +162,24 @@ impl Sse {
     /// Answers a request with the options you chose (the id and topics your
     /// authentication allows, say).
     pub fn connect(hub: &Hub, request: &Parts, options: ConnectOptions) -> Self {
-        Sse(sse_hyper::respond_with(hub, request, options))
+        Sse(sse_hyper::connect(hub, request, options))
     }
-}
 
-impl Sse {
     /// Answers with your own events: a [`channel`](sse_core::channel)'s receiver,
-    /// any stream of messages (events, comments, text), or a
-    /// [`ResponseStream`] you configured (opening comment, error handling). Every
-    /// message ready is sent at once, one write for all of them; dropping the
-    /// response (the client went away) drops your stream, so its producer stops.
-    /// Keep-alive comments run on tokio's timer.
-    pub fn from_stream(stream: impl IntoResponseStream) -> SseStream {
-        SseStream(stream.into_response_stream())
+    /// any stream of messages (events, comments, text), or a [`ResponseStream`]
+    /// you configured (keep-alive, a `retry:` hint, an opening comment, error
+    /// handling) or collected from a list. Every message ready is sent at once, one
+    /// write for all of them; dropping the response (the client went away) drops
+    /// your stream, so its producer stops. Keep-alive comments run on tokio's
+    /// timer.
+    pub fn from_stream(stream: impl IntoResponseStream) -> Self {
+        Sse(sse_hyper::from_stream(stream))
     }
 }
 
 impl IntoResponse for Sse {
     fn into_response(self) -> Response {
         self.0.map(Body::new)
-    }
-}
-
-/// A per-request SSE response ([`IntoResponse`]), made by [`Sse::from_stream`].
-#[derive(Debug)]
-#[must_use = "a response does nothing until it is returned"]
-pub struct SseStream(ResponseStream);
-
-impl SseStream {
-    /// Sends a keep-alive comment when the stream has been idle this long (default
-    /// 15 s; `None` for none).
-    pub fn keep_alive(self, interval: impl Into<Option<Duration>>) -> Self {
-        SseStream(self.0.keep_alive(interval))
-    }
-
-    /// Opens the response with a `retry:` hint: how long the client waits before
-    /// reconnecting.
-    pub fn retry(self, retry: Duration) -> Self {
-        SseStream(self.0.retry(retry))
-    }
-}
-
-impl IntoResponse for SseStream {
-    fn into_response(self) -> Response {
-        sse_hyper::respond_stream(self.0).map(Body::new)
     }
 }
 
@@ -226,7 +231,7 @@ impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
 /// # async fn run() -> std::io::Result<()> {
 /// let hub = Hub::default();
 /// sse_axum::spawn_keep_alive(&hub);
-/// let app = Router::new().route("/events", get(sse_axum::handler)).with_state(hub.clone());
+/// let app = Router::new().route("/events", get(sse_axum::events)).with_state(hub.clone());
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 /// let shutdown = async move {
 ///     let _ = tokio::signal::ctrl_c().await;

@@ -7,6 +7,7 @@
 //! so a reused buffer never reallocates.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -169,10 +170,14 @@ impl Frame {
     /// assert!(Frame::checkpoint("7\ndata: forged").is_err());
     /// # Ok::<(), sse_core::EventError>(())
     /// ```
-    pub fn checkpoint(id: &str) -> Result<Frame, EventError> {
-        check_id(id)?;
-        let mut buf = BytesMut::with_capacity(checkpoint_len(id));
-        put_checkpoint(&mut buf, id);
+    ///
+    /// It takes the id as [`Message::checkpoint`](crate::Message::checkpoint) and
+    /// [`Event::with_id`] do: borrowed or owned.
+    pub fn checkpoint<'a>(id: impl Into<Cow<'a, str>>) -> Result<Frame, EventError> {
+        let id = id.into();
+        check_id(&id)?;
+        let mut buf = BytesMut::with_capacity(checkpoint_len(&id));
+        put_checkpoint(&mut buf, &id);
         Ok(Frame(buf.freeze()))
     }
 

@@ -131,14 +131,16 @@ impl<'a> Event<'a> {
         self.retry
     }
 
-    /// Copies whatever this event borrows, so it can outlive its inputs.
+    /// Copies whatever this event borrows, so it can outlive its inputs; what it
+    /// owns is moved.
     #[must_use]
+    #[inline]
     pub fn into_owned(self) -> Event<'static> {
         Event {
-            event: self.event.map(|e| Cow::Owned(e.into_owned())),
-            data: Cow::Owned(self.data.into_owned()),
+            event: self.event.map(owned),
+            data: owned(self.data),
             multiline: self.multiline,
-            id: self.id.map(|id| Cow::Owned(id.into_owned())),
+            id: self.id.map(owned),
             retry: self.retry,
         }
     }
@@ -215,10 +217,20 @@ impl<'a> Comment<'a> {
     /// assert_eq!(comment.text(), "progress: 50%");
     /// ```
     #[must_use]
+    #[inline]
     pub fn into_owned(self) -> Comment<'static> {
         Comment {
-            text: Cow::Owned(self.text.into_owned()),
+            text: owned(self.text),
         }
+    }
+}
+
+/// `text`, owned: moved if it is, copied if borrowed.
+#[inline]
+fn owned(text: Cow<'_, str>) -> Cow<'static, str> {
+    match text {
+        Cow::Borrowed(text) => Cow::Owned(text.to_owned()),
+        Cow::Owned(text) => Cow::Owned(text),
     }
 }
 

@@ -30,6 +30,25 @@
 //! The hub's own module documentation follows a frame file by file, and says how a
 //! client waits.
 //!
+//! # Names
+//!
+//! One idea has one name, on every adapter, in its framework's idiom; a new entry
+//! point follows these:
+//!
+//! | idea | name |
+//! |---|---|
+//! | the response, whether it streams a hub client, your own events or a refusal | one type per adapter: the framework's own (`http::Response<Body>` on hyper and smol), or `Sse` where the framework has a response trait (axum's `IntoResponse`, warp's `Reply`) |
+//! | your own stream (a [`channel`]'s receiver, any stream of messages, a [`ResponseStream`] you configured or collected from a list) as that response | `from_stream` |
+//! | a hub client as the response, reading what the request asks for | `respond` |
+//! | the same, with the [`ConnectOptions`] you chose | `connect` (as [`Hub::connect`]) |
+//! | a ready-made hub endpoint (handler, filter, route) | `events` |
+//! | the `Last-Event-ID` a reconnecting client sent | `last_event_id` ([`last_event_id`]; axum's extractor is `LastEventId`) |
+//! | how often idle streams get a comment; the client's reconnection delay | `keep_alive`, `retry`: set on [`HubConfig`], [`ResponseStream`] or [`ResumeConfig`], never on an adapter |
+//!
+//! Verbs answer a request (`respond`, `connect`, `attach`), `from_*` converts into
+//! a response, and a setting is named after what it sets, the same wherever it is
+//! set.
+//!
 //! # Examples
 //!
 //! ```

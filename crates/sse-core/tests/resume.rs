@@ -502,7 +502,7 @@ fn a_token_allocates_its_frame_and_an_idle_wake_nothing() {
     let mut send_and_read = |tokens: usize| {
         let mut bytes = 0;
         for _ in 0..tokens {
-            producer.try_send(Event::new(TOKEN)).expect("live");
+            producer.try_send(TOKEN).expect("live");
             bytes += poll_ready(&mut response, &mut cx);
         }
         bytes

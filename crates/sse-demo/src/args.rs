@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use sse_core::{HubConfig, LagPolicy, ResumeConfig};
-use sse_hyper::{ConnectionLimits, Timeouts};
+use sse_net::{ConnectionLimits, Timeouts};
 
 /// How long the demo keeps generating a resumable reply no one watches.
 const ABANDON_AFTER: Duration = Duration::from_secs(60);
@@ -82,7 +82,7 @@ const MAX_CONNECTIONS_PER_PEER: usize = 256;
 /// What the open-file limit holds in all, and per address the lesser of
 /// [`MAX_CONNECTIONS_PER_PEER`] and a quarter of that.
 fn default_connection_limits() -> ConnectionLimits {
-    let total = sse_hyper::connections_within_file_limit();
+    let total = sse_net::connections_within_file_limit();
     let per_peer = total.map_or(MAX_CONNECTIONS_PER_PEER, |total| {
         MAX_CONNECTIONS_PER_PEER.min(total / 4).max(1)
     });

@@ -142,7 +142,7 @@ impl Demo {
                 return self.keep_alive(answer);
             }
             Some(Action::Cancel(key)) => return self.replies.cancel(key, retry_after).await,
-            None if request.method == Method::GET => {
+            None if request.method == Method::GET || request.method == Method::HEAD => {
                 Generate::from_query(request.uri.query().unwrap_or_default())
             }
             None => crate::require_json(request).and_then(|()| Generate::from_json(body)),

@@ -81,8 +81,10 @@ pub fn route(method: &Method, path: &str) -> Route {
         "/" => allow(&Method::GET, Route::Page, "GET, HEAD"),
         "/events" => Route::Events,
         "/publish" => allow(&Method::POST, Route::Publish, "POST"),
-        "/generate" if method == Method::GET || method == Method::POST => Route::Generate,
-        "/generate" => Route::MethodNotAllowed("GET, POST"),
+        "/generate" if [Method::GET, Method::HEAD, Method::POST].contains(method) => {
+            Route::Generate
+        }
+        "/generate" => Route::MethodNotAllowed("GET, HEAD, POST"),
         "/disconnect" => allow(&Method::POST, Route::Disconnect, "POST"),
         "/stats" => allow(&Method::GET, Route::Stats, "GET, HEAD"),
         "/metrics" => allow(&Method::GET, Route::Metrics, "GET, HEAD"),
@@ -349,13 +351,13 @@ pub fn too_large() -> http::Response<Bytes> {
 }
 
 /// The answer to a request whose body could not be read: 408 when it took longer
-/// than the body timeout (`sse_hyper::BodyTimeout`, anywhere in `error`'s
+/// than the body timeout (`sse_net::BodyTimeout`, anywhere in `error`'s
 /// sources), else 413 (over [`MAX_BODY`]).
 #[must_use]
 pub fn unreadable_body(error: &(dyn std::error::Error + 'static)) -> http::Response<Bytes> {
     let mut cause = Some(error);
     while let Some(error) = cause {
-        if error.is::<sse_hyper::BodyTimeout>() {
+        if error.is::<sse_net::BodyTimeout>() {
             return self::error(StatusCode::REQUEST_TIMEOUT, &error.to_string());
         }
         cause = error.source();

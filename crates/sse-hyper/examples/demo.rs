@@ -7,7 +7,7 @@ use std::convert::Infallible;
 
 use http_body_util::{BodyExt, Limited};
 use sse_demo::{Answer, Demo, DemoArgs, MAX_BODY, Route};
-use sse_hyper::{RequestBody, SseBody};
+use sse_hyper::{Body, RequestBody};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -31,11 +31,11 @@ async fn main() -> std::io::Result<()> {
     Ok(())
 }
 
-/// Every answer is an [`SseBody`]: a stream, or a whole JSON or HTML body.
+/// Every answer is an [`Body`]: a stream, or a whole JSON or HTML body.
 async fn handle(
     demo: Demo,
     request: http::Request<RequestBody>,
-) -> Result<http::Response<SseBody>, Infallible> {
+) -> Result<http::Response<Body>, Infallible> {
     let route = sse_demo::route(request.method(), request.uri().path());
     if route == Route::Events {
         return Ok(sse_hyper::respond(demo.hub(), request));
@@ -45,7 +45,7 @@ async fn handle(
         Ok(body) => body.to_bytes(),
         Err(error) => {
             let response = sse_demo::unreadable_body(&*error);
-            return Ok(response.map(SseBody::from));
+            return Ok(response.map(Body::from));
         }
     };
     let response = if route == Route::Generate {
@@ -55,7 +55,7 @@ async fn handle(
             .await
         {
             Answer::Stream(stream, headers) => {
-                let mut response = sse_hyper::respond_stream(stream);
+                let mut response = sse_hyper::from_stream(stream);
                 response.headers_mut().extend(headers);
                 return Ok(response);
             }
@@ -64,5 +64,5 @@ async fn handle(
     } else {
         demo.respond(&parts, &body).await
     };
-    Ok(response.map(SseBody::from))
+    Ok(response.map(Body::from))
 }

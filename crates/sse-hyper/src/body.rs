@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use futures_core::Stream;
-use http_body::{Body, Frame, SizeHint};
+use http_body::{Frame, SizeHint};
 use sse_core::{ClientStream, IntoResponseStream, ResponseStream};
 
 /// The body of an SSE response, for hyper and every framework on it (axum and warp
@@ -20,13 +20,13 @@ use sse_core::{ClientStream, IntoResponseStream, ResponseStream};
 /// per write, and with 10 000 clients at full speed the demo delivered 0.67× the
 /// frames per second, 34 per write against 61 (`sse-load`, 2026-11-28).
 ///
-/// It streams a hub client ([`new`](Self::new)): dropping it (the connection
-/// closed) removes the client from the hub. Or it streams your own events
-/// ([`from_stream`](Self::from_stream)): dropping it drops your stream, and a
-/// channel's sender fails. It can also hold a whole, fixed body (a refusal's JSON),
-/// so one response type serves all three.
+/// It streams a hub client (`Body::from(client_stream)`): dropping it (the
+/// connection closed) removes the client from the hub. Or it streams your own
+/// events ([`from_stream`](Self::from_stream)): dropping it drops your stream, and
+/// a channel's sender fails. It can also hold a whole, fixed body (a refusal's
+/// JSON, a page: `Body::from(bytes)`), so one response type serves all three.
 #[derive(Debug)]
-pub struct SseBody {
+pub struct Body {
     inner: Inner,
 }
 
@@ -37,15 +37,7 @@ enum Inner {
     Full(Option<Bytes>),
 }
 
-impl SseBody {
-    /// A body that streams `stream`.
-    #[must_use]
-    pub fn new(stream: ClientStream) -> Self {
-        SseBody {
-            inner: Inner::Stream(stream),
-        }
-    }
-
+impl Body {
     /// A body that streams your own events: a [`ResponseStream`] you configured, a
     /// [`channel`](sse_core::channel)'s receiver, or any stream of messages
     /// ([`IntoResponseStream`]). Keep-alive comments run on tokio's timer (every 15
@@ -57,13 +49,13 @@ impl SseBody {
     /// use sse_core::Event;
     ///
     /// let tokens = stream::iter(["Hel", "lo"].map(Event::new));
-    /// let body = sse_hyper::SseBody::from_stream(tokens);
+    /// let body = sse_hyper::Body::from_stream(tokens);
     /// # let _ = body;
     /// ```
     #[must_use]
     pub fn from_stream(stream: impl IntoResponseStream) -> Self {
         let stream = stream.into_response_stream().timer(tokio::time::sleep);
-        SseBody {
+        Body {
             inner: Inner::Response(stream),
         }
     }
@@ -71,19 +63,28 @@ impl SseBody {
     /// An empty body (the answer to `HEAD`).
     #[must_use]
     pub fn empty() -> Self {
-        SseBody::from(Bytes::new())
+        Body::from(Bytes::new())
     }
 }
 
-impl From<Bytes> for SseBody {
+impl From<ClientStream> for Body {
+    /// A body that streams a hub client.
+    fn from(stream: ClientStream) -> Self {
+        Body {
+            inner: Inner::Stream(stream),
+        }
+    }
+}
+
+impl From<Bytes> for Body {
     fn from(bytes: Bytes) -> Self {
-        SseBody {
+        Body {
             inner: Inner::Full((!bytes.is_empty()).then_some(bytes)),
         }
     }
 }
 
-impl Body for SseBody {
+impl http_body::Body for Body {
     type Data = Bytes;
     type Error = Infallible;
 
@@ -122,11 +123,12 @@ impl Body for SseBody {
 mod tests {
     use super::*;
     use futures_lite::stream;
+    use http_body::Body as _;
     use http_body_util::BodyExt;
     use sse_core::{ConnectOptions, Event, Hub};
 
     /// The data frames `body` yields until it ends.
-    async fn chunks(mut body: SseBody) -> Vec<Bytes> {
+    async fn chunks(mut body: Body) -> Vec<Bytes> {
         let mut chunks = Vec::new();
         while let Some(frame) = body.frame().await {
             chunks.push(frame.expect("infallible").into_data().expect("data"));
@@ -142,7 +144,7 @@ mod tests {
             hub.broadcast(&Event::new(data));
         }
         hub.shutdown(None);
-        let sent = chunks(SseBody::new(stream)).await;
+        let sent = chunks(Body::from(stream)).await;
         assert_eq!(sent.len(), 1, "{sent:?}");
         let text = String::from_utf8(sent[0].to_vec()).expect("UTF-8");
         let frames: Vec<&str> = text.split_terminator("\n\n").collect();
@@ -160,13 +162,13 @@ mod tests {
     #[tokio::test]
     async fn a_stream_of_messages_and_a_whole_body() {
         let tokens = stream::iter(["Hel", "lo"].map(Event::new));
-        let body = SseBody::from_stream(tokens);
+        let body = Body::from_stream(tokens);
         let sent = chunks(body).await;
         assert_eq!(sent.concat(), b"data: Hel\n\ndata: lo\n\n");
 
-        let full = SseBody::from(Bytes::from_static(b"{}"));
+        let full = Body::from(Bytes::from_static(b"{}"));
         assert_eq!(full.size_hint().exact(), Some(2));
         assert_eq!(chunks(full).await, [Bytes::from_static(b"{}")]);
-        assert!(SseBody::empty().is_end_stream());
+        assert!(Body::empty().is_end_stream());
     }
 }

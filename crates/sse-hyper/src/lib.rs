@@ -3,14 +3,20 @@
 //!
 //! | item | use |
 //! |---|---|
-//! | [`respond`], [`respond_with`] | a hub client's stream as the response |
-//! | [`respond_stream`], [`SseBody::from_stream`] | your own events as the response (tokens, progress), from a stream or a [`channel`](sse_core::channel) |
+//! | [`respond`] | a hub client's stream as the response, reading what the request asks for |
+//! | [`connect`] | the same with the [`ConnectOptions`] you chose (after your own authentication) |
+//! | [`from_stream`] | your own events as the response (tokens, progress), from a stream, a [`channel`](sse_core::channel) or a list ([`ResponseStream`](sse_core::ResponseStream)) |
+//! | [`Body`] | the body of all three, and of whole responses (`Body::from(bytes)`): one response type, `http::Response<Body>` |
+//! | [`last_event_id`] | the `Last-Event-ID` a reconnecting client sent, for a stream of your own that can resume |
 //! | [`spawn_keep_alive`] | the hub's keep-alive comments on tokio's timer |
 //! | [`serve`], [`Timeouts`] | an accept loop on hyper-util with every timeout an open port needs: request head and body, idle connections (HTTP/2 PINGs do not keep one), write stalls and stuck readers; graceful shutdown |
 //! | [`serve_with_limits`], [`ConnectionLimits`], [`connections_within_file_limit`] | the same, with at most so many connections per peer address and in all |
 //! | [`TimeoutIo`] | the idle, write-stall and stuck-reader timeouts, for a server loop of your own |
 //!
-//! [`respond`] turns a request into a streaming response whose body, [`SseBody`],
+//! The names are the same on every adapter (see `sse_core`'s "Names"): `respond`,
+//! `connect`, `from_stream`, `last_event_id`.
+//!
+//! [`respond`] turns a request into a streaming response whose body, [`Body`],
 //! hands every batch of ready frames to hyper at once, as one `Bytes` (so hyper
 //! writes them with one system call), and returns `Pending` when nothing is ready,
 //! which is when hyper flushes: a frame never waits for the next one. Works over
@@ -51,7 +57,7 @@
 //! ```
 //!
 //! Streaming your own events, one response per request (read the request's
-//! `Last-Event-ID` with [`sse_core::last_event_id`] if the stream can resume):
+//! `Last-Event-ID` with [`last_event_id`] if the stream can resume):
 //!
 //! ```no_run
 //! use std::convert::Infallible;
@@ -60,7 +66,7 @@
 //!
 //! async fn generate(
 //!     request: http::Request<hyper::body::Incoming>,
-//! ) -> Result<http::Response<sse_hyper::SseBody>, Infallible> {
+//! ) -> Result<http::Response<sse_hyper::Body>, Infallible> {
 //!     let (sender, receiver) = channel(64);
 //!     tokio::spawn(async move {
 //!         for token in ["Hel", "lo", "!"] {
@@ -70,7 +76,7 @@
 //!             }
 //!         }
 //!     });
-//!     Ok(sse_hyper::respond_stream(receiver))
+//!     Ok(sse_hyper::from_stream(receiver))
 //! }
 //! ```
 //!
@@ -82,11 +88,11 @@ mod io;
 mod open;
 mod serve;
 
-pub use body::SseBody;
+pub use body::Body;
 pub use io::TimeoutIo;
-pub use serve::{BodyTimeout, RequestBody, Timeouts, serve, serve_with_limits};
-pub use sse_core::Hub;
-pub use sse_net::{ConnectionLimits, connections_within_file_limit};
+pub use serve::{RequestBody, serve, serve_with_limits};
+pub use sse_core::{Hub, last_event_id};
+pub use sse_net::{BodyTimeout, ConnectionLimits, Timeouts, connections_within_file_limit};
 
 use sse_core::{ConnectOptions, IntoResponseStream};
 
@@ -95,33 +101,43 @@ use sse_core::{ConnectOptions, IntoResponseStream};
 /// response's `sse-clientid` header) unless
 /// [`HubConfig::trust_client_id`](sse_core::HubConfig::trust_client_id) is set. A
 /// refusal (405, 503, the admission hook's status) is answered with a JSON error.
-pub fn respond<B>(hub: &Hub, request: http::Request<B>) -> http::Response<SseBody> {
+pub fn respond<B>(hub: &Hub, request: http::Request<B>) -> http::Response<Body> {
     let (parts, _body) = request.into_parts();
     let options = ConnectOptions::from_parts(&parts, hub.config());
-    respond_with(hub, &parts, options)
+    connect(hub, &parts, options)
 }
 
 /// Answers an SSE request with the connect options you chose (say, the id and
 /// topics your authentication allows).
-pub fn respond_with(
+pub fn connect(
     hub: &Hub,
     request: &http::request::Parts,
     options: ConnectOptions,
-) -> http::Response<SseBody> {
+) -> http::Response<Body> {
     match hub.accept(request, options) {
         Ok(accepted) => {
-            let body = accepted.stream.map_or_else(SseBody::empty, SseBody::new);
+            let body = accepted.stream.map_or_else(Body::empty, Body::from);
             accepted.head.map(|()| body)
         }
-        Err(rejection) => rejection.into_response().map(SseBody::from),
+        Err(rejection) => rejection.into_response().map(Body::from),
     }
 }
 
 /// Answers a request with your own stream of events (a
-/// [`ResponseStream`](sse_core::ResponseStream), a [`channel`](sse_core::channel)'s receiver, or any
-/// stream of messages): the SSE response head and [`SseBody::from_stream`].
-pub fn respond_stream(stream: impl IntoResponseStream) -> http::Response<SseBody> {
-    sse_core::response_head(http::Version::HTTP_11).map(|()| SseBody::from_stream(stream))
+/// [`channel`](sse_core::channel)'s receiver, any stream of messages, or a
+/// [`ResponseStream`](sse_core::ResponseStream) you configured or collected from a
+/// list): the SSE response head and [`Body::from_stream`]. Keep-alive comments run
+/// on tokio's timer.
+///
+/// ```
+/// use sse_core::{Event, ResponseStream};
+///
+/// let steps: ResponseStream = [Event::new("one"), Event::new("two")].into_iter().collect();
+/// let response = sse_hyper::from_stream(steps);
+/// assert_eq!(response.headers()["content-type"], "text/event-stream");
+/// ```
+pub fn from_stream(stream: impl IntoResponseStream) -> http::Response<Body> {
+    sse_core::response_head(http::Version::HTTP_11).map(|()| Body::from_stream(stream))
 }
 
 /// Spawns [`Hub::run_keep_alive`] on tokio, with tokio's timer: idle clients get a

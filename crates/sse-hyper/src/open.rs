@@ -71,18 +71,26 @@ impl Drop for Open {
 }
 
 pin_project_lite::pin_project! {
-    /// A response body that keeps its request counted as open while it lives.
+    /// A response body that keeps its request counted as open while it lives;
+    /// for a `HEAD` request, one that ends before its first frame, whatever the
+    /// handler answered (hyper sends HTTP/2 a body's frames even then, which the
+    /// client takes as a protocol error).
     #[derive(Debug)]
     pub(crate) struct Counted<B> {
         #[pin]
         body: B,
         open: Open,
+        head_only: bool,
     }
 }
 
 impl<B> Counted<B> {
-    pub(crate) fn new(body: B, open: Open) -> Self {
-        Counted { body, open }
+    pub(crate) fn new(body: B, open: Open, head_only: bool) -> Self {
+        Counted {
+            body,
+            open,
+            head_only,
+        }
     }
 }
 
@@ -98,13 +106,20 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        self.project().body.poll_frame(cx)
+        let this = self.project();
+        if *this.head_only {
+            return Poll::Ready(None);
+        }
+        this.body.poll_frame(cx)
     }
 
+    /// Ended at once for `HEAD`: hyper then sends the head alone and drops the
+    /// body unread, so a stream's producer stops.
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.head_only || self.body.is_end_stream()
     }
 
+    /// The body's, so a `HEAD` answer tells the length a `GET` would have.
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
     }

@@ -14,92 +14,14 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use sse_net::{ACCEPT_BACKOFF, AcceptFailure, ConnectionLimits, Connections};
+use sse_net::{
+    ACCEPT_BACKOFF, AcceptFailure, BodyTimeout, ConnectionLimits, Connections, Timeouts,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
 
 use crate::TimeoutIo;
 use crate::open::{Counted, OpenRequests};
-
-/// How long a connection may take at each step before it is closed. The defaults
-/// suit a server open to the internet; every one is bounded.
-///
-/// | timeout | default | closes a connection that |
-/// |---|---|---|
-/// | [`head`](Self::head) | 10 s | sends no request head, or half of one, or sits idle between requests (HTTP/1.1); opens no request at all ([`serve`], HTTP/2 included) |
-/// | [`body`](Self::body) | 30 s | has not sent its whole request body by then |
-/// | [`idle`](Self::idle) | 60 s | moves no byte either way for that long; or ([`serve`]) has no request open for that long, whatever else it sends (HTTP/2 PINGs included); keep it above the keep-alive interval, or idle streams are closed |
-/// | [`write_stall`](Self::write_stall) | 30 s | takes none of the bytes waiting for it, or (a TCP socket on Linux) leaves what it was sent unread that long while more is written, keep-alive comments included, however little it holds (see [`TimeoutIo`]): its stream's client is removed |
-/// | [`shutdown`](Self::shutdown) | 5 s | is still open that long after shutdown began |
-///
-/// Keep the keep-alive interval below `write_stall` as well: a stuck reader's
-/// window is checked at each write, so one is found at the first write past
-/// `write_stall`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Timeouts {
-    /// Reading a request head, from the connection's start or the end of the
-    /// previous response (HTTP/1.1); the first request, from the connection's
-    /// start (any protocol, with [`serve`]).
-    pub head: Duration,
-    /// Reading a whole request body, from the handler's first read.
-    pub body: Duration,
-    /// No byte read or written; with [`serve`], also no request open.
-    pub idle: Duration,
-    /// Bytes waiting, none taken by the socket; or bytes left unread by the peer.
-    pub write_stall: Duration,
-    /// How long connections may take to end once shutdown began.
-    pub shutdown: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            head: Duration::from_secs(10),
-            body: Duration::from_secs(30),
-            idle: Duration::from_secs(60),
-            write_stall: Duration::from_secs(30),
-            shutdown: Duration::from_secs(5),
-        }
-    }
-}
-
-impl Timeouts {
-    /// Sets [`head`](Self::head).
-    #[must_use]
-    pub fn head(mut self, head: Duration) -> Self {
-        self.head = head;
-        self
-    }
-
-    /// Sets [`body`](Self::body).
-    #[must_use]
-    pub fn body(mut self, body: Duration) -> Self {
-        self.body = body;
-        self
-    }
-
-    /// Sets [`idle`](Self::idle).
-    #[must_use]
-    pub fn idle(mut self, idle: Duration) -> Self {
-        self.idle = idle;
-        self
-    }
-
-    /// Sets [`write_stall`](Self::write_stall).
-    #[must_use]
-    pub fn write_stall(mut self, write_stall: Duration) -> Self {
-        self.write_stall = write_stall;
-        self
-    }
-
-    /// Sets [`shutdown`](Self::shutdown).
-    #[must_use]
-    pub fn shutdown(mut self, shutdown: Duration) -> Self {
-        self.shutdown = shutdown;
-        self
-    }
-}
 
 /// Serves HTTP/1.1 and HTTP/2 (prior knowledge, or after the preface) on
 /// `listener` with hyper-util, answering each request with `respond`, until
@@ -115,6 +37,10 @@ impl Timeouts {
 /// waiting for the last one's acknowledgement (Nagle's algorithm). A failed
 /// `accept` never stops the server nor spins: out of file descriptors (or memory),
 /// accepting pauses for 100 ms while the connected clients are served.
+///
+/// A `HEAD` request gets the head of what `respond` answered, never its body (over
+/// HTTP/2 too, where hyper would send it): a stream is dropped unread, so its
+/// producer stops.
 ///
 /// `respond` should return a boxed future: hyper keeps room for the service's
 /// future for the connection's whole life, so a box takes a pointer's room there
@@ -228,10 +154,11 @@ pub async fn serve_with_limits<F, B>(
             let requests = Arc::clone(&requests);
             hyper::service::service_fn(move |request: http::Request<Incoming>| {
                 let open = requests.open();
+                let head_only = request.method() == http::Method::HEAD;
                 let response = respond(request.map(|body| RequestBody::new(body, timeouts.body)));
                 async move {
                     let response = response.await?;
-                    Ok::<_, Infallible>(response.map(|body| Counted::new(body, open)))
+                    Ok::<_, Infallible>(response.map(|body| Counted::new(body, open, head_only)))
                 }
             })
         };
@@ -295,18 +222,6 @@ impl RequestBody {
         }
     }
 }
-
-/// A request body took longer than [`Timeouts::body`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BodyTimeout;
-
-impl std::fmt::Display for BodyTimeout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the request body took too long")
-    }
-}
-
-impl Error for BodyTimeout {}
 
 impl Body for RequestBody {
     type Data = Bytes;

@@ -3,7 +3,7 @@
 //! `syscw` of `/proc/PID/io` counts `write` and `writev` but not `send`, `sendto` or
 //! `sendmsg`, and Rust's `std::net::TcpStream::write` is a `send` (with
 //! `MSG_NOSIGNAL`): a writer that writes one buffer at a time through it (as
-//! `sse-smol`'s `write_stream` does) would go uncounted. So where `perf` can count
+//! `sse-smol` writes a per-request stream) would go uncounted. So where `perf` can count
 //! the syscall tracepoints, the per-request scenario counts all four.
 
 use std::io::Read;

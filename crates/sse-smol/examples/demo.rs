@@ -37,11 +37,12 @@ fn main() -> std::io::Result<()> {
             .max_body(MAX_BODY)
             .head_timeout(timeouts.head)
             .body_timeout(timeouts.body);
-        let server = Server::new(hub.clone())
+        let server = Server::new()
+            .events("/events", hub.clone())
             .limits(limits)
             .write_stall(timeouts.write_stall)
             .connection_limits(args.connections)
-            .fallback(move |request| {
+            .handler(move |request| {
                 let demo = demo.clone();
                 async move {
                     let route = sse_demo::route(request.method(), request.uri().path());
@@ -52,7 +53,7 @@ fn main() -> std::io::Result<()> {
                     let spawn = |task| smol::spawn(task).detach();
                     match demo.generate(&parts, &body, spawn, Timer::after).await {
                         Answer::Stream(stream, headers) => {
-                            let mut response = sse_smol::stream_response(stream);
+                            let mut response = sse_smol::from_stream(stream);
                             response.headers_mut().extend(headers);
                             response
                         }

@@ -1,5 +1,5 @@
-//! A small HTTP/1.1 server: one path streams from the hub, the rest goes to your
-//! handler.
+//! A small HTTP/1.1 server: your handler for every request, and the hub's stream
+//! at one path if there is a hub.
 
 use std::future::Future;
 use std::io::{self, Read};
@@ -11,69 +11,31 @@ use async_net::{TcpListener, TcpStream};
 use bytes::Bytes;
 use futures_lite::future;
 use http::StatusCode;
-use sse_core::{ClientStream, ConnectOptions, Hub, ResponseStream};
+use sse_core::Hub;
 use sse_net::{ACCEPT_BACKOFF, AcceptFailure, ConnectionLimits, Connections, Permit};
 
+use crate::body::{Body, Inner};
 use crate::request::{Limits, read_request};
 use crate::stall::WriteTimeout;
-use crate::writer::{write_events, write_head, write_response, write_stream};
+use crate::writer::{
+    with_length, write_events, write_full, write_head, write_response, write_stream,
+};
 
 type Handler = dyn Fn(http::Request<Bytes>) -> future::Boxed<http::Response<Body>> + Send + Sync;
 
-/// The body of a [`Server::fallback`]'s response: whole bytes, or your own
-/// stream of events (a per-request stream: its head is written and flushed at
-/// once, then every message as it is ready).
-#[derive(Debug)]
-pub enum Body {
-    /// A whole body, sent with its `Content-Length`.
-    Full(Bytes),
-    /// Your events, as [`write_stream`](crate::write_stream) writes them.
-    Stream(ResponseStream),
-}
-
-impl From<Bytes> for Body {
-    fn from(bytes: Bytes) -> Self {
-        Body::Full(bytes)
-    }
-}
-
-impl From<ResponseStream> for Body {
-    fn from(stream: ResponseStream) -> Self {
-        Body::Stream(stream)
-    }
-}
-
-/// A per-request SSE response for [`Server::fallback`]: the SSE head and your
-/// stream (a [`channel`](sse_core::channel)'s receiver, any stream of messages, or
-/// a [`ResponseStream`] you configured).
-///
-/// ```
-/// use sse_core::{Event, channel};
-///
-/// let server = sse_smol::Server::new(sse_core::Hub::default()).fallback(|_request| async {
-///     let (sender, receiver) = channel(16);
-///     smol::spawn(async move {
-///         let _ = sender.send(Event::new("working")).await;
-///     })
-///     .detach();
-///     sse_smol::stream_response(receiver)
-/// });
-/// # let _ = server;
-/// ```
-pub fn stream_response(stream: impl sse_core::IntoResponseStream) -> http::Response<Body> {
-    sse_core::response_head(http::Version::HTTP_11)
-        .map(|()| Body::Stream(stream.into_response_stream()))
-}
-
-/// An HTTP/1.1 server for a hub: requests for [`events_path`](Self::events_path)
-/// (`/events` by default) stream (`GET`, `HEAD`; other methods get 405), every
-/// other request goes to the [`fallback`](Self::fallback) (404 by default).
+/// A small HTTP/1.1 server: every request goes to your [`handler`](Self::handler)
+/// (404 without one), and, if you give it a hub, one path streams the hub's
+/// clients ([`events`](Self::events): `GET`, `HEAD`; other methods get 405).
 ///
 /// Every connection is its own task; requests are bounded by [`Limits`] (malformed,
 /// oversized or slow ones get 400, 431, 413, 408 and are closed), so a misbehaving
-/// client never affects the others. Keep-alive comments run on `async-io` timers.
+/// client never affects the others. A `HEAD` request is answered with the head
+/// alone: a stream your handler returned is dropped unread, so its producer stops.
+/// Keep-alive comments run on `async-io` timers.
 ///
 /// # Examples
+///
+/// A hub at `/events`, and a page elsewhere:
 ///
 /// ```no_run
 /// use sse_core::{Event, Hub};
@@ -87,25 +49,28 @@ pub fn stream_response(stream: impl sse_core::IntoResponseStream) -> http::Respo
 ///         async move { hub.broadcast(&Event::new("hello")) }
 ///     })
 ///     .detach();
+///     let server = Server::new()
+///         .events("/events", hub)
+///         .handler(|_request| async { http::Response::new(bytes::Bytes::from("<p>hi</p>")) });
 ///     // Serves until `hub.shutdown(..)` is called and every stream has ended.
-///     Server::new(hub).run(listener).await
+///     server.run(listener).await
 /// })
 /// # .unwrap();
 /// ```
 #[derive(Clone)]
 pub struct Server {
-    hub: Hub,
-    events_path: Arc<str>,
+    /// The hub, and the path that streams it.
+    hub: Option<(Arc<str>, Hub)>,
     limits: Limits,
     write_stall: Duration,
     connections: ConnectionLimits,
-    fallback: Arc<Handler>,
+    handler: Arc<Handler>,
 }
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
-            .field("events_path", &self.events_path)
+            .field("events", &self.hub.as_ref().map(|(path, _)| path))
             .field("limits", &self.limits)
             .field("write_stall", &self.write_stall)
             .field("connections", &self.connections)
@@ -113,28 +78,34 @@ impl std::fmt::Debug for Server {
     }
 }
 
+impl Default for Server {
+    fn default() -> Self {
+        Server::new()
+    }
+}
+
 impl Server {
-    /// A server streaming `hub` at `/events`, answering 404 elsewhere.
+    /// A server that answers 404 to everything until it is given a
+    /// [`handler`](Self::handler) or a hub ([`events`](Self::events)).
     #[must_use]
-    pub fn new(hub: Hub) -> Self {
+    pub fn new() -> Self {
         Server {
-            hub,
-            events_path: "/events".into(),
+            hub: None,
             limits: Limits::default(),
             write_stall: Duration::from_secs(30),
             connections: ConnectionLimits::default(),
-            fallback: Arc::new(|_| {
-                Box::pin(async {
-                    crate::json_error(StatusCode::NOT_FOUND, "not found").map(Body::Full)
-                })
+            handler: Arc::new(|_| {
+                Box::pin(async { crate::json_error(StatusCode::NOT_FOUND, "not found") })
             }),
         }
     }
 
-    /// Sets the path that streams.
+    /// Streams `hub` at `path` (as [`respond`](crate::respond) answers): its
+    /// clients connect there, and [`run`](Self::run) returns once the hub has shut
+    /// down and every stream has ended. Runs the hub's keep-alive.
     #[must_use]
-    pub fn events_path(mut self, path: &str) -> Self {
-        self.events_path = path.into();
+    pub fn events(mut self, path: &str, hub: Hub) -> Self {
+        self.hub = Some((path.into(), hub));
         self
     }
 
@@ -167,25 +138,28 @@ impl Server {
         self
     }
 
-    /// Answers every other request with `handler` (its body read, within the
-    /// limits): a whole response (`http::Response<Bytes>`), or a per-request stream
-    /// ([`stream_response`]).
+    /// Answers every request (but the hub's path) with `handler`, its body read
+    /// within the limits: a whole response (`http::Response<Bytes>`), a stream of
+    /// your own ([`from_stream`](crate::from_stream)), or a hub client
+    /// ([`respond`](crate::respond), [`connect`](crate::connect)).
     #[must_use]
-    pub fn fallback<F, R, B>(mut self, handler: F) -> Self
+    pub fn handler<F, R, B>(mut self, handler: F) -> Self
     where
         F: Fn(http::Request<Bytes>) -> R + Send + Sync + 'static,
         R: Future<Output = http::Response<B>> + Send + 'static,
         B: Into<Body>,
     {
-        self.fallback = Arc::new(move |request| {
+        self.handler = Arc::new(move |request| {
             let response = handler(request);
             Box::pin(async move { response.await.map(Into::into) })
         });
         self
     }
 
-    /// Accepts connections until the hub shuts down, then waits until every client
-    /// is gone. Runs keep-alive meanwhile.
+    /// Accepts connections: with a hub ([`events`](Self::events)), until it shuts
+    /// down, then waits until every client is gone, running keep-alive meanwhile;
+    /// without one, until the listener fails (race it with your own shutdown
+    /// signal to stop).
     ///
     /// A failed accept does not stop the server, nor spin: a connection that went
     /// away is skipped, and running out of file descriptors (or memory) pauses
@@ -195,10 +169,10 @@ impl Server {
     ///
     /// When the listener itself is unusable (not listening).
     pub async fn run(self, listener: TcpListener) -> io::Result<()> {
-        let keep_alive = {
-            let hub = self.hub.clone();
-            smol::spawn(async move { hub.run_keep_alive(Timer::after).await })
-        };
+        let hub = self.hub.as_ref().map(|(_, hub)| hub.clone());
+        let keep_alive = hub
+            .clone()
+            .map(|hub| smol::spawn(async move { hub.run_keep_alive(Timer::after).await }));
         let connections = Connections::new(self.connections);
         let accept = async {
             loop {
@@ -224,13 +198,18 @@ impl Server {
                 }
             }
         };
+        let Some(hub) = hub else {
+            return accept.await;
+        };
         let stopping = async {
-            self.hub.shutting_down().await;
+            hub.shutting_down().await;
             Ok(())
         };
         let accepted: io::Result<()> = future::or(accept, stopping).await;
-        self.hub.closed().await;
-        keep_alive.cancel().await;
+        hub.closed().await;
+        if let Some(keep_alive) = keep_alive {
+            keep_alive.cancel().await;
+        }
         accepted
     }
 
@@ -242,32 +221,40 @@ impl Server {
             Ok(request) => request,
             Err(error) => {
                 if let Some(status) = error.status() {
-                    let _ =
-                        write_response(&mut writer, crate::json_error(status, &error.to_string()))
-                            .await;
+                    let error = crate::json_error(status, &error.to_string());
+                    let _ = write_response(&mut writer, error).await;
                 }
                 return;
             }
         };
         drop(reader);
-        let (head, body) = if request.uri().path() == &*self.events_path {
-            self.events(request)
-        } else {
-            match (self.fallback)(request).await.into_parts() {
-                (head, Body::Full(bytes)) => (head, Reply::Full(bytes)),
-                (head, Body::Stream(stream)) => (head, Reply::Stream(stream)),
-            }
+        let head_only = request.method() == http::Method::HEAD;
+        let response = match &self.hub {
+            Some((path, hub)) if request.uri().path() == &**path => crate::respond(hub, request),
+            _ => (self.handler)(request).await,
         };
-        let body = match body {
-            Reply::Full(bytes) => {
-                let _ = write_response(&mut writer, http::Response::from_parts(head, bytes)).await;
+        let (head, body) = response.into_parts();
+        let body = match body.into_inner() {
+            Inner::Full(bytes) if head_only => {
+                // The length the body would have had, unless it has none.
+                let head = match bytes.len() {
+                    0 => http::Response::from_parts(head, ()),
+                    length => with_length(head, length),
+                };
+                let _ = write_head(&mut writer, &head).await;
                 return;
             }
-            body => body,
+            Inner::Full(bytes) => {
+                let _ = write_full(&mut writer, head, &bytes).await;
+                return;
+            }
+            stream => stream,
         };
+        // A `HEAD` gets the head alone: the stream is dropped here, unread.
         if write_head(&mut writer, &http::Response::from_parts(head, ()))
             .await
             .is_err()
+            || head_only
         {
             return;
         }
@@ -291,40 +278,13 @@ impl Server {
         };
         let write = async {
             match body {
-                Reply::Events(stream) => write_events(&mut writer, stream).await,
-                Reply::Stream(stream) => write_stream(&mut writer, stream).await,
-                Reply::Full(_) | Reply::Empty => Ok(()),
+                Inner::Events(stream) => write_events(&mut writer, stream).await,
+                Inner::Stream(stream) => write_stream(&mut writer, stream).await,
+                Inner::Full(_) => Ok(()),
             }
         };
         let _ = future::or(write, future::or(peer_closed(&socket), stuck)).await;
     }
-
-    /// Connects a client to the hub, or refuses it.
-    fn events(&self, request: http::Request<Bytes>) -> (http::response::Parts, Reply) {
-        let (parts, _body) = request.into_parts();
-        let options = ConnectOptions::from_parts(&parts, self.hub.config());
-        match self.hub.accept(&parts, options) {
-            Ok(accepted) => {
-                let body = accepted.stream.map_or(Reply::Empty, Reply::Events);
-                (accepted.head.into_parts().0, body)
-            }
-            Err(rejection) => {
-                let (head, bytes) = rejection.into_response().into_parts();
-                (head, Reply::Full(bytes))
-            }
-        }
-    }
-}
-
-/// What a request is answered with, after its head.
-enum Reply {
-    Full(Bytes),
-    /// A hub client's stream.
-    Events(ClientStream),
-    /// A per-request stream.
-    Stream(ResponseStream),
-    /// Nothing after the head (`HEAD`).
-    Empty,
 }
 
 /// Resolves when the client closes its side (or the connection fails), even while

@@ -4,14 +4,16 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::Poll;
 
-use async_io::Timer;
 use bytes::Buf;
 use futures_lite::{AsyncWrite, AsyncWriteExt, Stream, StreamExt, future};
-use sse_core::{BATCH_CAPACITY, Batch, ClientStream, IntoResponseStream};
+use sse_core::{BATCH_CAPACITY, Batch, ClientStream, ResponseStream};
+
+use crate::body::{Body, Inner};
 
 /// Writes a response head as HTTP/1.1, with `Connection: close` (the body, a
 /// stream or not, ends when the connection does), and flushes it so the client sees
-/// it at once (a browser's `onopen` fires without waiting for an event).
+/// it at once (a browser's `onopen` fires without waiting for an event). Alone, it
+/// is the answer to a `HEAD` request.
 ///
 /// # Errors
 ///
@@ -38,28 +40,58 @@ pub async fn write_head<W: AsyncWrite + Unpin, B>(
     writer.flush().await
 }
 
-/// Writes a whole response: its head (with `Content-Length`) and body.
+/// Writes a response, whatever its [`Body`]: a whole one with its
+/// `Content-Length`; a stream (a hub client's, or your own) after its head, every
+/// frame ready in one write and then a flush, until the stream ends.
+///
+/// Returning (or failing) drops a stream, which removes a hub client from the hub
+/// and makes your stream's producer stop (a channel's sender fails). A
+/// [`Server`](crate::Server) adds write-stall and stuck-reader timeouts; in a loop of
+/// your own, wrap the writer in a [`WriteTimeout`](crate::WriteTimeout).
 ///
 /// # Errors
 ///
-/// Whatever writing fails with.
+/// Whatever writing fails with (the peer is gone, usually).
 pub async fn write_response<W: AsyncWrite + Unpin>(
     writer: &mut W,
-    mut response: http::Response<bytes::Bytes>,
+    response: http::Response<Body>,
 ) -> io::Result<()> {
-    let length = http::HeaderValue::from(response.body().len());
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_LENGTH, length);
-    write_head(writer, &response).await?;
-    writer.write_all(response.body()).await?;
+    let (head, body) = response.into_parts();
+    match body.into_inner() {
+        Inner::Full(bytes) => write_full(writer, head, &bytes).await,
+        Inner::Events(stream) => {
+            write_head(writer, &http::Response::from_parts(head, ())).await?;
+            write_events(writer, stream).await
+        }
+        Inner::Stream(stream) => {
+            write_head(writer, &http::Response::from_parts(head, ())).await?;
+            write_stream(writer, stream).await
+        }
+    }
+}
+
+/// Writes `head` with the `Content-Length` of `bytes`, then `bytes`.
+pub(crate) async fn write_full<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    head: http::response::Parts,
+    bytes: &[u8],
+) -> io::Result<()> {
+    write_head(writer, &with_length(head, bytes.len())).await?;
+    writer.write_all(bytes).await?;
     writer.flush().await
+}
+
+/// `head` saying its body has `length` bytes.
+pub(crate) fn with_length(mut head: http::response::Parts, length: usize) -> http::Response<()> {
+    let length = http::HeaderValue::from(length);
+    head.headers.insert(http::header::CONTENT_LENGTH, length);
+    http::Response::from_parts(head, ())
 }
 
 /// The most frames gathered into one vectored write.
 const MAX_SLICES: usize = 4 * BATCH_CAPACITY;
 
-/// Streams a client's frames to `writer` until the stream ends: each time the
+/// Streams a hub client's frames to `writer` until the stream ends: each time the
 /// stream yields, every ready frame is written (with vectored writes, up to 128
 /// frames each) and then flushed once, so no frame waits for the next.
 ///
@@ -72,7 +104,7 @@ const MAX_SLICES: usize = 4 * BATCH_CAPACITY;
 /// # Errors
 ///
 /// Whatever writing fails with (the peer is gone, usually).
-pub async fn write_events<W: AsyncWrite + Unpin>(
+pub(crate) async fn write_events<W: AsyncWrite + Unpin>(
     writer: &mut W,
     mut stream: ClientStream,
 ) -> io::Result<()> {
@@ -89,26 +121,16 @@ pub async fn write_events<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// Streams your own events to `writer` until the stream ends: a
-/// [`channel`](sse_core::channel)'s receiver, any stream of messages, or a
-/// [`ResponseStream`](sse_core::ResponseStream) you configured. Every message ready
-/// is written with one write, then flushed, so none waits for the next;
-/// keep-alive comments run on `async-io`'s timer. Write the head first
-/// ([`write_head`] with [`sse_core::response_head`]), or answer with
-/// [`Body::Stream`](crate::Body::Stream) from the [`Server`](crate::Server)'s
-/// fallback, which does both.
-///
-/// Returning (or failing) drops the stream, so its producer stops (a channel's
-/// sender fails).
+/// Streams your own events to `writer` until the stream ends: every message
+/// ready is written with one write, then flushed, so none waits for the next.
 ///
 /// # Errors
 ///
 /// Whatever writing fails with (the peer is gone, usually).
-pub async fn write_stream<W: AsyncWrite + Unpin>(
+pub(crate) async fn write_stream<W: AsyncWrite + Unpin>(
     writer: &mut W,
-    stream: impl IntoResponseStream,
+    mut stream: ResponseStream,
 ) -> io::Result<()> {
-    let mut stream = stream.into_response_stream().timer(Timer::after);
     while let Some(chunk) = stream.next().await {
         writer.write_all(&chunk).await?;
         writer.flush().await?;

@@ -49,8 +49,7 @@ async fn main() -> std::io::Result<()> {
                         .await
                     {
                         Answer::Stream(stream, headers) => {
-                            let mut response =
-                                sse_warp::SseReply::from_stream(stream).into_response();
+                            let mut response = sse_warp::Sse::from_stream(stream).into_response();
                             response.headers_mut().extend(headers);
                             response
                         }

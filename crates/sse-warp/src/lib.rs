@@ -5,14 +5,18 @@
 //! |---|---|
 //! | [`events`] | a ready filter: `warp::path!("events").and(sse_warp::events(hub))` |
 //! | [`request_parts`] | a filter extracting the request's method, URI and headers as [`Parts`] |
-//! | [`SseReply`] | the response ([`Reply`]): from a request, or after your own auth with the id and topics you choose |
-//! | [`SseReply::from_stream`] | your own events as the response (tokens, progress), from a stream or a [`channel`](sse_core::channel) |
+//! | [`Sse`] | the one response type ([`Reply`]) here, hub or not |
+//! | [`Sse::respond`], [`Sse::connect`] | a hub client's stream: reading what the request asks for, or after your own auth with the id and topics you choose |
+//! | [`Sse::from_stream`] | your own events as the response (tokens, progress), from a stream, a [`channel`](sse_core::channel) or a list ([`ResponseStream`](sse_core::ResponseStream)) |
 //! | [`last_event_id`] | a filter extracting the `Last-Event-ID` a reconnecting client sent |
 //! | [`spawn_keep_alive`] | keep-alive comments on tokio's timer |
 //!
+//! The names are the same on every adapter (see `sse_core`'s "Names"): `respond`,
+//! `connect`, `from_stream`, `events`, `last_event_id` (here a filter).
+//!
 //! Encoding, policy, the response head and refusals (405, 503 with `Retry-After`,
 //! the admission hook's status) are `sse-core`'s. The stream is `sse-hyper`'s
-//! [`SseBody`], every ready frame in one chunk, handed to warp
+//! [`Body`], every ready frame in one chunk, handed to warp
 //! through [`warp::reply::stream`] (warp 0.4's one public streaming body): it is
 //! `Pending` whenever no frame is ready, which is when hyper flushes, so a frame
 //! never waits for the next one. Dropping the reply or its body (the client went
@@ -54,7 +58,7 @@
 //! ```
 //! use http::request::Parts;
 //! use sse_core::{ConnectOptions, Hub};
-//! use sse_warp::SseReply;
+//! use sse_warp::Sse;
 //! use warp::{Filter, Reply};
 //!
 //! let hub = Hub::default();
@@ -65,14 +69,14 @@
 //!         let options = ConnectOptions::from_request(&parts, hub.config())
 //!             .client_id(user)
 //!             .topic(format!("user/{user}"));
-//!         SseReply::connect(&hub, &parts, options)
+//!         Sse::connect(&hub, &parts, options)
 //!     }
 //! });
 //! # let _ = me;
 //!
 //! // The reply on its own, without a server:
 //! let (parts, ()) = http::Request::get("/me").body(()).unwrap().into_parts();
-//! let response = SseReply::connect(&hub, &parts, ConnectOptions::new()).into_response();
+//! let response = Sse::connect(&hub, &parts, ConnectOptions::new()).into_response();
 //! assert_eq!(response.status(), 200);
 //! assert_eq!(response.headers()["content-type"], "text/event-stream");
 //! assert_eq!(hub.metrics().active, 1);
@@ -84,7 +88,7 @@
 //!
 //! ```
 //! use sse_core::{Event, channel};
-//! use sse_warp::SseReply;
+//! use sse_warp::Sse;
 //! use warp::Filter;
 //!
 //! let generate = warp::path!("generate").and(warp::post()).map(|| {
@@ -96,7 +100,7 @@
 //!             }
 //!         }
 //!     });
-//!     SseReply::from_stream(receiver)
+//!     Sse::from_stream(receiver)
 //! });
 //! # let _ = generate;
 //! ```
@@ -111,14 +115,14 @@ use http::Uri;
 use http::request::Parts;
 use http_body_util::BodyDataStream;
 use sse_core::{ConnectOptions, IntoResponseStream};
-use sse_hyper::SseBody;
+use sse_hyper::Body;
 use warp::path::FullPath;
 use warp::{Filter, Reply};
 
 pub use sse_core::Hub;
 pub use sse_hyper::spawn_keep_alive;
 
-/// A ready SSE filter: answers any request it sees with an [`SseReply`], reading
+/// A ready SSE filter: answers any request it sees with an [`Sse`], reading
 /// topics (`topic=`) and `Last-Event-ID`, as [`ConnectOptions::from_parts`] reads
 /// them; the hub issues the client's id (told in the response's `sse-clientid`
 /// header) unless [`HubConfig::trust_client_id`](sse_core::HubConfig::trust_client_id)
@@ -131,14 +135,14 @@ pub use sse_hyper::spawn_keep_alive;
 /// let route = warp::path!("events").and(sse_warp::events(hub));
 /// # let _ = route;
 /// ```
-pub fn events(hub: Hub) -> impl Filter<Extract = (SseReply,), Error = Infallible> + Clone {
-    request_parts().map(move |parts: Parts| SseReply::respond(&hub, &parts))
+pub fn events(hub: Hub) -> impl Filter<Extract = (Sse,), Error = Infallible> + Clone {
+    request_parts().map(move |parts: Parts| Sse::respond(&hub, &parts))
 }
 
 /// Extracts what the hub reads from a request: its method, URI (path and query)
 /// and headers, as [`Parts`] (the version is HTTP/1.1: warp does not show it).
 /// For handlers that choose the client's [`ConnectOptions`] themselves and answer
-/// with [`SseReply::connect`].
+/// with [`Sse::connect`].
 pub fn request_parts() -> impl Filter<Extract = (Parts,), Error = Infallible> + Copy {
     // `query::raw` refuses a request without a query; that is an empty one here.
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
@@ -171,14 +175,14 @@ pub fn last_event_id() -> impl Filter<Extract = (Option<String>,), Error = Infal
 /// An SSE response ([`Reply`]): the stream, or a refusal as a JSON error.
 #[derive(Debug)]
 #[must_use = "a reply does nothing until it is returned"]
-pub struct SseReply(warp::reply::Response);
+pub struct Sse(warp::reply::Response);
 
-impl SseReply {
+impl Sse {
     /// Answers `request`, reading what the client asks for from its headers and
     /// query, as [`events`] does.
     pub fn respond(hub: &Hub, request: &Parts) -> Self {
         let options = ConnectOptions::from_parts(request, hub.config());
-        SseReply::connect(hub, request, options)
+        Sse::connect(hub, request, options)
     }
 
     /// Answers a request with the options you chose (the id and topics your
@@ -188,12 +192,12 @@ impl SseReply {
         // only a live stream goes through `warp::reply::stream`.
         let response = match hub.accept(request, options) {
             Ok(accepted) => match accepted.stream {
-                Some(stream) => streaming(accepted.head, SseBody::new(stream)),
+                Some(stream) => streaming(accepted.head, Body::from(stream)),
                 None => accepted.head.map(|()| Bytes::new()).into_response(),
             },
             Err(rejection) => rejection.into_response().into_response(),
         };
-        SseReply(response)
+        Sse(response)
     }
 
     /// Answers with your own events: a [`channel`](sse_core::channel)'s receiver,
@@ -204,19 +208,19 @@ impl SseReply {
     /// timer.
     pub fn from_stream(stream: impl IntoResponseStream) -> Self {
         let head = sse_core::response_head(http::Version::HTTP_11);
-        SseReply(streaming(head, SseBody::from_stream(stream)))
+        Sse(streaming(head, Body::from_stream(stream)))
     }
 }
 
 /// `head` with a streaming body, through [`warp::reply::stream`] (warp 0.4's one
 /// public streaming body).
-fn streaming(head: http::Response<()>, body: SseBody) -> warp::reply::Response {
+fn streaming(head: http::Response<()>, body: Body) -> warp::reply::Response {
     let frames = BodyDataStream::new(body);
     let body = warp::reply::stream(frames).into_response().into_body();
     head.map(|()| body)
 }
 
-impl Reply for SseReply {
+impl Reply for Sse {
     fn into_response(self) -> warp::reply::Response {
         self.0
     }

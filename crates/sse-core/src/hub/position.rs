@@ -23,8 +23,8 @@ impl Position {
     /// The id-only frame that moves a client's last event id here.
     pub(crate) fn checkpoint(&self) -> Option<Bytes> {
         let frame = match self {
-            Position::Sequence(sequence) => Frame::checkpoint(&sequence.to_string()),
-            Position::Relayed(id) => Frame::checkpoint(id),
+            Position::Sequence(sequence) => Frame::checkpoint(sequence.to_string()),
+            Position::Relayed(id) => Frame::checkpoint(&**id),
         };
         frame.ok().map(Frame::into_bytes)
     }

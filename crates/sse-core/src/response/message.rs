@@ -13,11 +13,17 @@ use crate::event::{Comment, Event, EventError, check_id};
 /// checkpoint, or a frame already encoded.
 ///
 /// A stream given to [`ResponseStream`](super::ResponseStream) yields anything that
-/// converts into a `Message`: an [`Event<'static>`](Event), a
-/// [`Comment<'static>`](Comment), a [`Frame`], or plain text (a `String` or a
-/// `&'static str`, sent as an event's data). Messages are encoded straight into the
-/// response's buffer, several at a time, so sending one costs no allocation of its
-/// own.
+/// converts into a `Message`: an [`Event`], a [`Comment`], a [`Frame`], or plain
+/// text (a `String` or a `&'static str`, sent as an event's data). Messages are
+/// encoded straight into the response's buffer, several at a time, so sending one
+/// costs no allocation of its own.
+///
+/// A message outlives the code that made it (it waits in a channel, or in the
+/// response), so it owns its text: a `String` (alone, or in an event) is moved in,
+/// never copied, and plain `&'static str` text is kept as it is; an event or a
+/// comment that borrows its text (`Event::new(&text)`, or `Event::new("literal")`)
+/// is copied once, when it becomes a message ([`Event::into_owned`]). Send owned
+/// text on a hot path.
 ///
 /// # Examples
 ///
@@ -49,7 +55,7 @@ pub(crate) enum Kind {
     Comment(Comment<'static>),
     Retry(Duration),
     /// A checked id.
-    Checkpoint(Cow<'static, str>),
+    Checkpoint(String),
     Frame(Frame),
 }
 
@@ -68,10 +74,10 @@ impl Message {
     /// # Errors
     ///
     /// As [`Event::with_id`]: a line break or NUL in `id`.
-    pub fn checkpoint(id: impl Into<Cow<'static, str>>) -> Result<Self, EventError> {
+    pub fn checkpoint<'a>(id: impl Into<Cow<'a, str>>) -> Result<Self, EventError> {
         let id = id.into();
         check_id(&id)?;
-        Ok(Message(Kind::Checkpoint(id)))
+        Ok(Message(Kind::Checkpoint(id.into_owned())))
     }
 
     /// What the message is.
@@ -118,15 +124,20 @@ impl Message {
     }
 }
 
-impl From<Event<'static>> for Message {
-    fn from(event: Event<'static>) -> Self {
-        Message(Kind::Event(event))
+impl<'a> From<Event<'a>> for Message {
+    /// The event, owned: what it borrows is copied ([`Event::into_owned`]), what it
+    /// owns is moved.
+    #[inline]
+    fn from(event: Event<'a>) -> Self {
+        Message(Kind::Event(event.into_owned()))
     }
 }
 
-impl From<Comment<'static>> for Message {
-    fn from(comment: Comment<'static>) -> Self {
-        Message(Kind::Comment(comment))
+impl<'a> From<Comment<'a>> for Message {
+    /// The comment, owned: borrowed text is copied, owned text moved.
+    #[inline]
+    fn from(comment: Comment<'a>) -> Self {
+        Message(Kind::Comment(comment.into_owned()))
     }
 }
 
@@ -141,14 +152,14 @@ impl From<Frame> for Message {
 impl From<String> for Message {
     /// An event with this data and nothing else.
     fn from(data: String) -> Self {
-        Event::new(data).into()
+        Message(Kind::Event(Event::new(data)))
     }
 }
 
 impl From<&'static str> for Message {
-    /// An event with this data and nothing else.
+    /// An event with this data and nothing else (not copied).
     fn from(data: &'static str) -> Self {
-        Event::new(data).into()
+        Message(Kind::Event(Event::new(data)))
     }
 }
 
@@ -179,6 +190,21 @@ mod tests {
         assert_eq!(wire(frame.clone()), frame.as_bytes());
         assert_eq!(wire("plain"), "data: plain\n\n");
         assert_eq!(wire(String::from("")), "data: \n\n");
+    }
+
+    #[test]
+    fn borrowed_text_is_copied_into_the_message() {
+        let text = String::from("borrowed");
+        let event: Message = Event::new(text.as_str())
+            .with_id(&text)
+            .expect("valid")
+            .into();
+        let comment: Message = Comment::new(text.as_str()).into();
+        let checkpoint = Message::checkpoint(text.as_str()).expect("valid");
+        drop(text);
+        assert_eq!(wire(event), "id: borrowed\ndata: borrowed\n\n");
+        assert_eq!(wire(comment), ": borrowed\n\n");
+        assert_eq!(wire(checkpoint), "id: borrowed\n\n");
     }
 
     #[test]

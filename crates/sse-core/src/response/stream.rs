@@ -86,6 +86,9 @@ pub struct ResponseStream {
     opening: Option<Comment<'static>>,
     keep_alive: Option<Duration>,
     max_batch: usize,
+    /// A message that would have taken the chunk past `max_batch`: the next
+    /// chunk's first (boxed: rare, and the stream stays small).
+    held: Option<Box<Message>>,
     /// When bytes were last handed out (or the stream was first polled).
     last_sent: Option<Instant>,
 }
@@ -164,6 +167,7 @@ impl ResponseStream {
             opening: None,
             keep_alive: Some(Duration::from_secs(15)),
             max_batch: 64 * 1024,
+            held: None,
             last_sent: None,
         }
     }
@@ -201,9 +205,10 @@ impl ResponseStream {
         self
     }
 
-    /// The most bytes taken into one chunk (default 64 KiB; a message larger than
-    /// that is one chunk of its own). Messages ready beyond it wait for the next
-    /// poll, so one busy response cannot hold a writer forever.
+    /// The most bytes taken into one chunk (default 64 KiB): a message that would
+    /// take a chunk past it starts the next one, and a message larger than that
+    /// is one chunk of its own. Messages ready beyond it wait for the next poll, so
+    /// one busy response cannot hold a writer forever.
     pub fn max_batch(mut self, bytes: usize) -> Self {
         self.max_batch = bytes.max(1);
         self
@@ -231,12 +236,35 @@ impl ResponseStream {
 
     /// Encodes `message` after what is buffered.
     fn push(buf: &mut BytesMut, message: &Message) {
-        let len = message.encoded_len();
+        Self::reserve(buf, message.encoded_len());
+        message.encode(buf);
+    }
+
+    /// Room for `len` more bytes.
+    fn reserve(buf: &mut BytesMut, len: usize) {
         if buf.capacity() - buf.len() < len {
             // Reclaims the buffer's own room once the bytes handed out are gone.
             buf.reserve(len.max(MIN_BUFFER));
         }
+    }
+
+    /// Encodes `message` after what is buffered if the chunk stays within
+    /// `max_batch` (or holds nothing yet); else holds it for the next chunk and
+    /// returns `false`.
+    fn push_within(
+        buf: &mut BytesMut,
+        max_batch: usize,
+        held: &mut Option<Box<Message>>,
+        message: Message,
+    ) -> bool {
+        let len = message.encoded_len();
+        if !buf.is_empty() && buf.len() + len > max_batch {
+            *held = Some(Box::new(message));
+            return false;
+        }
+        Self::reserve(buf, len);
         message.encode(buf);
+        true
     }
 
     /// The opening frames, on the first poll.
@@ -258,6 +286,10 @@ impl ResponseStream {
     fn take_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let max_batch = self.max_batch;
         let buf = &mut self.buf;
+        let held = &mut self.held;
+        if let Some(message) = held.take() {
+            Self::push(buf, &message);
+        }
         let parts = self.parts.get_mut().unwrap_or_else(PoisonError::into_inner);
         match parts.source.as_mut() {
             None => Poll::Ready(()),
@@ -266,7 +298,9 @@ impl ResponseStream {
                     let Some(message) = receiver.next_taken() else {
                         break;
                     };
-                    Self::push(buf, &message);
+                    if !Self::push_within(buf, max_batch, held, message) {
+                        return Poll::Pending;
+                    }
                 }
                 if buf.len() >= max_batch {
                     return Poll::Pending;
@@ -293,7 +327,11 @@ impl ResponseStream {
                         return Poll::Ready(());
                     };
                     match source.as_mut().poll_next(cx) {
-                        Poll::Ready(Some(Ok(message))) => Self::push(buf, &message),
+                        Poll::Ready(Some(Ok(message))) => {
+                            if !Self::push_within(buf, max_batch, held, message) {
+                                return Poll::Pending;
+                            }
+                        }
                         Poll::Ready(Some(Err(error))) => {
                             parts.source = None;
                             let last = parts.on_error.take().and_then(|on_error| on_error(error));
@@ -399,6 +437,38 @@ where
 {
     fn into_response_stream(self) -> ResponseStream {
         ResponseStream::new(self)
+    }
+}
+
+impl<M: Into<Message>> FromIterator<M> for ResponseStream {
+    /// A response of messages all known at once (a `Vec`, an array, any
+    /// iterator): every one is sent, then the response ends.
+    ///
+    /// ```
+    /// use futures_lite::{StreamExt, future};
+    /// use sse_core::{Event, ResponseStream};
+    ///
+    /// let steps = vec![Event::new("step 1"), Event::new("step 2")];
+    /// let mut response: ResponseStream = steps.into_iter().collect();
+    /// let body = future::block_on(response.next()).unwrap();
+    /// assert_eq!(body, "data: step 1\n\ndata: step 2\n\n");
+    /// assert_eq!(future::block_on(response.next()), None);
+    /// ```
+    fn from_iter<I: IntoIterator<Item = M>>(messages: I) -> Self {
+        let messages: Vec<Message> = messages.into_iter().map(Into::into).collect();
+        let source = Source::Stream(Box::pin(Listed(messages.into_iter())));
+        ResponseStream::from_source(Some(source))
+    }
+}
+
+/// Messages all known at once.
+struct Listed(std::vec::IntoIter<Message>);
+
+impl Stream for Listed {
+    type Item = Result<Message, BoxError>;
+
+    fn poll_next(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Poll::Ready(self.get_mut().0.next().map(Ok))
     }
 }
 

@@ -57,11 +57,62 @@ fn opens_with_the_retry_hint_then_the_comment() {
 
 #[test]
 fn a_chunk_stops_at_max_batch() {
+    // 12 bytes each: two fit in 24, not in 20.
     let words = stream::iter(["aaaa", "bbbb", "cccc"]);
-    let mut response = ResponseStream::new(words).max_batch(20);
+    let mut response = ResponseStream::new(words).max_batch(24);
     assert_eq!(text(poll(&mut response)), "data: aaaa\n\ndata: bbbb\n\n");
     assert_eq!(text(poll(&mut response)), "data: cccc\n\n");
     assert_eq!(poll(&mut response), Poll::Ready(None));
+
+    let words = stream::iter(["aaaa", "bbbb", "cccc"]);
+    let mut response = ResponseStream::new(words).max_batch(20);
+    for word in ["aaaa", "bbbb", "cccc"] {
+        assert_eq!(text(poll(&mut response)), format!("data: {word}\n\n"));
+    }
+    assert_eq!(poll(&mut response), Poll::Ready(None));
+}
+
+#[test]
+fn a_message_over_max_batch_is_a_chunk_of_its_own() {
+    let big = "x".repeat(100_000);
+    let expected_big = format!("data: {big}\n\n");
+    let messages = || vec!["small".to_owned(), big.clone(), "after".to_owned()];
+
+    // From any stream.
+    let mut response = ResponseStream::new(stream::iter(messages())).max_batch(64 * 1024);
+    assert_eq!(text(poll(&mut response)), "data: small\n\n");
+    assert_eq!(text(poll(&mut response)), expected_big);
+    assert_eq!(text(poll(&mut response)), "data: after\n\n");
+    assert_eq!(poll(&mut response), Poll::Ready(None));
+
+    // From a channel, all three ready at once.
+    let (sender, receiver) = channel(8);
+    for message in messages() {
+        sender.try_send(message).expect("room");
+    }
+    drop(sender);
+    let mut response = ResponseStream::new(receiver).max_batch(64 * 1024);
+    assert_eq!(text(poll(&mut response)), "data: small\n\n");
+    assert_eq!(text(poll(&mut response)), expected_big);
+    assert_eq!(text(poll(&mut response)), "data: after\n\n");
+    assert_eq!(poll(&mut response), Poll::Ready(None));
+}
+
+#[test]
+fn any_list_of_messages_is_a_response() {
+    let steps = vec![Event::new("one"), Event::new("two")];
+    let mut response: ResponseStream = steps.into_iter().collect();
+    assert_eq!(text(poll(&mut response)), "data: one\n\ndata: two\n\n");
+    assert_eq!(poll(&mut response), Poll::Ready(None));
+
+    let borrowed = String::from("borrowed");
+    let mut response =
+        ResponseStream::from_iter([Event::new(borrowed.as_str()), Event::new("static")]);
+    drop(borrowed);
+    assert_eq!(
+        text(poll(&mut response)),
+        "data: borrowed\n\ndata: static\n\n"
+    );
 }
 
 #[test]
@@ -210,9 +261,12 @@ proptest! {
     ) {
         let expected: Vec<u8> = events.iter().flat_map(|e| e.to_frame().into_bytes()).collect();
         let mut response = ResponseStream::new(stream::iter(events.clone())).max_batch(max_batch);
+        let largest = events.iter().map(|e| e.to_frame().len()).max().unwrap_or(0);
         let body: Vec<u8> = future::block_on(async {
             let mut body = Vec::new();
             while let Some(chunk) = response.next().await {
+                // Within the limit, or one message larger than it.
+                assert!(chunk.len() <= max_batch.max(largest), "{} > {max_batch}", chunk.len());
                 body.extend_from_slice(&chunk);
             }
             body
