@@ -79,11 +79,31 @@ macro_rules! figures {
     };
 }
 
-/// Reports `figures` through the [`metrics`] crate's facade, each as
-/// `{prefix}_{name}` (a counter's absolute value, or a gauge), described once with
-/// its help; any exporter installed (Prometheus, StatsD, ...) then serves them.
-/// Call it whenever the exporter is about to read (before rendering `/metrics`, or
-/// on a timer). Feature `metrics`.
+impl Figure {
+    /// Its name as an exporter reports it, after Prometheus's conventions:
+    /// `{prefix}_{name}`, and a counter's ends in `_total`.
+    ///
+    /// ```
+    /// let metrics = sse_core::Hub::default().metrics();
+    /// let names: Vec<String> = metrics.figures().map(|f| f.metric_name("sse")).collect();
+    /// assert!(names.contains(&"sse_active".to_owned()));
+    /// assert!(names.contains(&"sse_connects_total".to_owned()));
+    /// ```
+    #[must_use]
+    pub fn metric_name(&self, prefix: &str) -> String {
+        match self.kind {
+            FigureKind::Counter => format!("{prefix}_{}_total", self.name),
+            FigureKind::Gauge => format!("{prefix}_{}", self.name),
+        }
+    }
+}
+
+/// Reports `figures` through the [`metrics`] crate's facade, each named by
+/// [`Figure::metric_name`] (a counter's absolute value, or a gauge), described
+/// once with its help; any exporter installed (Prometheus, StatsD, ...) then
+/// serves them. Call it whenever the exporter is about to read (before rendering
+/// `/metrics`, or on a timer). The histograms streams record as they go are
+/// [`HISTOGRAMS`](crate::HISTOGRAMS). Feature `metrics`.
 ///
 /// ```
 /// let hub = sse_core::Hub::default();
@@ -92,7 +112,7 @@ macro_rules! figures {
 #[cfg(feature = "metrics")]
 pub fn record_figures(prefix: &str, figures: impl IntoIterator<Item = Figure>) {
     for figure in figures {
-        let name = format!("{prefix}_{}", figure.name);
+        let name = figure.metric_name(prefix);
         match figure.kind {
             FigureKind::Counter => {
                 metrics::describe_counter!(name.clone(), figure.help);

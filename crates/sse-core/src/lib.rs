@@ -75,6 +75,7 @@ mod event;
 mod figures;
 mod http;
 mod hub;
+mod observe;
 mod reconnect;
 mod response;
 mod resume;
@@ -94,6 +95,11 @@ pub use hub::{
     BATCH_CAPACITY, Batch, ClientInfo, ClientStream, ConnectError, ConnectOptions, ConnectRequest,
     DisconnectReason, DuplicateIdPolicy, Hooks, Hub, HubBuilder, HubConfig, LagPolicy, Metrics,
     NoHooks, ReplayFuture, ReplayRequest, ReplaySource, Replayed, SendError, SendResult,
+};
+#[cfg(feature = "metrics")]
+pub use observe::describe_histograms;
+pub use observe::{
+    FRAMES_PER_WRITE, HISTOGRAMS, HistogramSpec, STREAM_DURATION, TIME_TO_FIRST_EVENT,
 };
 pub use reconnect::{
     Decision, DefaultPolicy, Outcome, Policy, Reconnect, ReconnectAction, ReconnectConfig,

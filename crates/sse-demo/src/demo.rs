@@ -38,6 +38,8 @@ impl Demo {
     ///
     /// When Redis cannot be reached.
     pub async fn open(args: &DemoArgs) -> Result<Demo, sse_redis::Error> {
+        // Before the first stream, which records histograms as it goes.
+        crate::metrics::install();
         let builder = Hub::builder().config(args.config.clone());
         let replies = &args.replies;
         let (hub, backplane, streams) = match &args.redis {
@@ -78,8 +80,10 @@ impl Demo {
     }
 
     /// The demo's work in the background until the hub shuts down: relays the
-    /// Redis stream to the hub (with `--redis`), and expires the resumable replies
-    /// whose linger is over. Spawn it with the runtime's timer.
+    /// Redis stream to the hub (with `--redis`), expires the resumable replies
+    /// whose linger is over, and folds the histograms' samples in (so they take no
+    /// more room however long no one reads `/metrics`). Spawn it with the
+    /// runtime's timer.
     pub async fn run<F: Future>(self, sleep: impl Fn(Duration) -> F) {
         let relay = async {
             match &self.backplane {
@@ -100,7 +104,14 @@ impl Demo {
                 },
             }
         };
-        future::or(self.hub.shutting_down(), future::or(relay, expire)).await;
+        let histograms = async {
+            loop {
+                sleep(crate::metrics::UPKEEP_EVERY).await;
+                crate::metrics::install().run_upkeep();
+            }
+        };
+        let work = future::or(relay, future::or(expire, histograms));
+        future::or(self.hub.shutting_down(), work).await;
     }
 
     /// `/generate` and below ([`Route::Generate`]): a generated reply, word by

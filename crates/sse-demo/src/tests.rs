@@ -236,7 +236,7 @@ fn stats_and_metrics_show_every_figure_of_the_hub() {
             sse_core::FigureKind::Counter => "counter",
             sse_core::FigureKind::Gauge => "gauge",
         };
-        let name = format!("sse_{}", figure.name);
+        let name = figure.metric_name("sse");
         assert!(
             text.contains(&format!("# TYPE {name} {kind}\n")),
             "{name}: {text}"
@@ -247,6 +247,54 @@ fn stats_and_metrics_show_every_figure_of_the_hub() {
         );
     }
     assert!(text.contains("\nsse_active 1\n"), "{text}");
+    assert!(text.contains("\nsse_connects_total 1\n"), "{text}");
+}
+
+#[test]
+fn metrics_show_the_histograms_streams_record() {
+    let args = DemoArgs::parse(Vec::new()).unwrap().unwrap();
+    let demo = futures_lite::future::block_on(Demo::open(&args)).expect("no Redis needed");
+    let mut stream: sse_core::ResponseStream = ["a", "b", "c"]
+        .into_iter()
+        .map(sse_core::Event::new)
+        .collect();
+    futures_lite::future::block_on(async {
+        use futures_lite::StreamExt;
+        while stream.next().await.is_some() {}
+    });
+    drop(stream);
+    let mut client = demo.hub().connect(ConnectOptions::new()).unwrap();
+    demo.hub().broadcast(&sse_core::Event::new("one"));
+    futures_lite::future::block_on(async {
+        use futures_lite::StreamExt;
+        client.next().await.expect("a batch");
+    });
+    drop(client);
+    let get = http::Request::get("/metrics")
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    let metrics = futures_lite::future::block_on(demo.respond(&get, b""));
+    let text = std::str::from_utf8(metrics.body()).unwrap();
+    for histogram in sse_core::HISTOGRAMS {
+        let name = histogram.name;
+        assert!(
+            text.contains(&format!("# TYPE {name} histogram\n")),
+            "{name}: {text}"
+        );
+        let count = format!("{name}_count{{stream=\"response\"}} ");
+        assert!(text.contains(&count), "{count}: {text}");
+    }
+    for histogram in [sse_core::FRAMES_PER_WRITE, sse_core::STREAM_DURATION] {
+        let count = format!("{}_count{{stream=\"hub\"}} ", histogram.name);
+        assert!(text.contains(&count), "{count}: {text}");
+    }
+    let buckets = format!(
+        "{}_bucket{{stream=\"response\",le=\"4\"}}",
+        sse_core::FRAMES_PER_WRITE.name
+    );
+    assert!(text.contains(&buckets), "{buckets}: {text}");
 }
 
 fn demo(flags: &[&str]) -> Demo {

@@ -16,6 +16,7 @@ use super::registry::ClientKey;
 use super::replay::ReplayFuture;
 use super::state::Read;
 use crate::Frame;
+use crate::observe::{Kind, Observed};
 
 /// The frames for one client, as a [`Stream`] of [`Batch`]es.
 ///
@@ -41,6 +42,7 @@ pub struct ClientStream {
     remote: Option<Box<RemoteReplay>>,
     started: bool,
     finished: bool,
+    observed: Observed,
 }
 
 impl ClientStream {
@@ -61,6 +63,7 @@ impl ClientStream {
             remote: remote.map(Box::new),
             started: false,
             finished: false,
+            observed: Observed::new(Kind::Hub),
         }
     }
 
@@ -210,6 +213,7 @@ impl ClientStream {
             shared.hooks.before_first_send(&self.info);
         }
         Counters::add(&shared.counters.delivered, batch.len() as u64);
+        self.observed.write(batch.len());
         let result = SendResult::Sent {
             frames: batch.len(),
             bytes: batch.remaining(),

@@ -14,6 +14,7 @@ use futures_core::Stream;
 use super::channel::Ready;
 use super::{Message, Receiver};
 use crate::event::Comment;
+use crate::observe::{Kind, Observed};
 
 /// An error a fallible stream ends with, as the response's error hook gets it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -91,6 +92,7 @@ pub struct ResponseStream {
     held: Option<Box<Message>>,
     /// When bytes were last handed out (or the stream was first polled).
     last_sent: Option<Instant>,
+    observed: Observed,
 }
 
 struct Parts {
@@ -169,6 +171,7 @@ impl ResponseStream {
             max_batch: 64 * 1024,
             held: None,
             last_sent: None,
+            observed: Observed::new(Kind::Response),
         }
     }
 
@@ -275,9 +278,11 @@ impl ResponseStream {
         self.last_sent = Some(Instant::now());
         if let Some(retry) = self.retry.take() {
             Self::push(&mut self.buf, &Message::retry(retry));
+            self.observed.frame();
         }
         if let Some(comment) = self.opening.take() {
             Self::push(&mut self.buf, &comment.into());
+            self.observed.frame();
         }
     }
 
@@ -287,8 +292,10 @@ impl ResponseStream {
         let max_batch = self.max_batch;
         let buf = &mut self.buf;
         let held = &mut self.held;
+        let observed = &mut self.observed;
         if let Some(message) = held.take() {
             Self::push(buf, &message);
+            observed.message();
         }
         let parts = self.parts.get_mut().unwrap_or_else(PoisonError::into_inner);
         match parts.source.as_mut() {
@@ -301,6 +308,7 @@ impl ResponseStream {
                     if !Self::push_within(buf, max_batch, held, message) {
                         return Poll::Pending;
                     }
+                    observed.message();
                 }
                 if buf.len() >= max_batch {
                     return Poll::Pending;
@@ -331,12 +339,14 @@ impl ResponseStream {
                             if !Self::push_within(buf, max_batch, held, message) {
                                 return Poll::Pending;
                             }
+                            observed.message();
                         }
                         Poll::Ready(Some(Err(error))) => {
                             parts.source = None;
                             let last = parts.on_error.take().and_then(|on_error| on_error(error));
                             if let Some(message) = last {
                                 Self::push(buf, &message);
+                                observed.message();
                             }
                         }
                         Poll::Ready(None) => parts.source = None,
@@ -372,6 +382,7 @@ impl ResponseStream {
     }
 
     fn hand_out(&mut self) -> Bytes {
+        self.observed.written();
         if self.keep_alive.is_some() {
             self.last_sent = Some(Instant::now());
         }
@@ -402,6 +413,7 @@ impl Stream for ResponseStream {
         }
         std::task::ready!(this.poll_keep_alive(cx));
         Self::push(&mut this.buf, &Comment::new(KEEP_ALIVE).into());
+        this.observed.frame();
         Poll::Ready(Some(this.hand_out()))
     }
 }
