@@ -65,34 +65,14 @@ pub fn describe_histograms() {
     }
 }
 
-/// Which kind of stream a histogram's sample is from.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Kind {
-    /// A hub client.
-    Hub,
-    /// A per-request stream.
-    Response,
-}
-
-impl Kind {
-    #[cfg(feature = "metrics")]
-    fn label(self) -> &'static str {
-        match self {
-            Kind::Hub => "hub",
-            Kind::Response => "response",
-        }
-    }
-}
-
-/// One stream's samples: its writes as they go, its first message and its
-/// duration. Its histograms are registered once, when the stream starts, so a
+/// A per-request stream's samples: its writes as they go, its first message and
+/// its duration. Its histograms are registered once, when the stream starts, so a
 /// write costs one sample, not a lookup; boxed, so a stream grows by a pointer.
 #[cfg(feature = "metrics")]
 pub(crate) struct Observed(Box<Samples>);
 
 #[cfg(feature = "metrics")]
 struct Samples {
-    kind: Kind,
     started: Instant,
     /// Until the first message.
     waiting: bool,
@@ -103,19 +83,13 @@ struct Samples {
 
 #[cfg(feature = "metrics")]
 impl Observed {
-    pub(crate) fn new(kind: Kind) -> Self {
+    pub(crate) fn new() -> Self {
         Observed(Box::new(Samples {
-            kind,
             started: Instant::now(),
             waiting: true,
             frames: 0,
-            writes: metrics::histogram!(FRAMES_PER_WRITE.name, "stream" => kind.label()),
+            writes: metrics::histogram!(FRAMES_PER_WRITE.name, "stream" => "response"),
         }))
-    }
-
-    /// `frames` went to the writer at once.
-    pub(crate) fn write(&mut self, frames: usize) {
-        self.0.writes.record(frames as f64);
     }
 
     /// A frame that is not a message (an opening hint, a keep-alive) joined the
@@ -124,21 +98,20 @@ impl Observed {
         self.0.frames += 1;
     }
 
-    /// The chunk being made went to the writer.
-    pub(crate) fn written(&mut self) {
-        let frames = std::mem::take(&mut self.0.frames);
-        self.write(frames);
-    }
-
     /// A message joined the chunk being made: the first one is timed.
     pub(crate) fn message(&mut self) {
         let samples = &mut *self.0;
         samples.frames += 1;
         if std::mem::take(&mut samples.waiting) {
             let waited = samples.started.elapsed().as_secs_f64();
-            metrics::histogram!(TIME_TO_FIRST_EVENT.name, "stream" => samples.kind.label())
-                .record(waited);
+            metrics::histogram!(TIME_TO_FIRST_EVENT.name, "stream" => "response").record(waited);
         }
+    }
+
+    /// The chunk being made went to the writer.
+    pub(crate) fn written(&mut self) {
+        let frames = std::mem::take(&mut self.0.frames);
+        self.0.writes.record(frames as f64);
     }
 }
 
@@ -146,7 +119,65 @@ impl Observed {
 impl Drop for Observed {
     fn drop(&mut self) {
         let lasted = self.0.started.elapsed().as_secs_f64();
-        metrics::histogram!(STREAM_DURATION.name, "stream" => self.0.kind.label()).record(lasted);
+        metrics::histogram!(STREAM_DURATION.name, "stream" => "response").record(lasted);
+    }
+}
+
+/// A hub's histograms, registered when the hub is made (install the recorder
+/// before), shared by its clients: a client holds only when it started
+/// ([`Started`]).
+#[cfg(feature = "metrics")]
+#[derive(Debug)]
+pub(crate) struct HubHistograms {
+    writes: metrics::Histogram,
+    durations: metrics::Histogram,
+}
+
+#[cfg(feature = "metrics")]
+impl Default for HubHistograms {
+    fn default() -> Self {
+        HubHistograms {
+            writes: metrics::histogram!(FRAMES_PER_WRITE.name, "stream" => "hub"),
+            durations: metrics::histogram!(STREAM_DURATION.name, "stream" => "hub"),
+        }
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl HubHistograms {
+    /// A client's batch of `frames` went to its writer.
+    pub(crate) fn write(&self, frames: usize) {
+        self.writes.record(frames as f64);
+    }
+
+    /// A client that started at `started` ended.
+    pub(crate) fn ended(&self, started: Started) {
+        self.durations.record(started.elapsed_secs());
+    }
+}
+
+/// When a hub client started, in milliseconds since the process's first, as a
+/// `u32` (wrapping: a duration under 49 days is exact), so that it fits beside a
+/// client's flags and the client grows by nothing.
+#[cfg(feature = "metrics")]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Started(u32);
+
+#[cfg(feature = "metrics")]
+impl Started {
+    pub(crate) fn now() -> Self {
+        Started(Self::millis())
+    }
+
+    fn elapsed_secs(self) -> f64 {
+        f64::from(Self::millis().wrapping_sub(self.0)) / 1000.0
+    }
+
+    /// Milliseconds since the first call, wrapping.
+    fn millis() -> u32 {
+        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        // Truncated on purpose: only differences are read, wrapping.
+        EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u32
     }
 }
 
@@ -157,19 +188,43 @@ pub(crate) struct Observed;
 #[cfg(not(feature = "metrics"))]
 impl Observed {
     #[inline]
-    pub(crate) fn new(_kind: Kind) -> Self {
+    pub(crate) fn new() -> Self {
         Observed
     }
-
-    #[inline]
-    pub(crate) fn write(&mut self, _frames: usize) {}
 
     #[inline]
     pub(crate) fn frame(&mut self) {}
 
     #[inline]
-    pub(crate) fn written(&mut self) {}
+    pub(crate) fn message(&mut self) {}
 
     #[inline]
-    pub(crate) fn message(&mut self) {}
+    pub(crate) fn written(&mut self) {}
+}
+
+/// Without the `metrics` feature: nothing, at no cost.
+#[cfg(not(feature = "metrics"))]
+#[derive(Debug, Default)]
+pub(crate) struct HubHistograms;
+
+#[cfg(not(feature = "metrics"))]
+impl HubHistograms {
+    #[inline]
+    pub(crate) fn write(&self, _frames: usize) {}
+
+    #[inline]
+    pub(crate) fn ended(&self, _started: Started) {}
+}
+
+/// Without the `metrics` feature: nothing, at no cost.
+#[cfg(not(feature = "metrics"))]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Started;
+
+#[cfg(not(feature = "metrics"))]
+impl Started {
+    #[inline]
+    pub(crate) fn now() -> Self {
+        Started
+    }
 }

@@ -69,6 +69,8 @@ pub(crate) struct Counters {
     pub(crate) evicted: AtomicU64,
     pub(crate) topics_expired: AtomicU64,
     pub(crate) topics_refused: AtomicU64,
+    /// Feature `metrics`: recorded through the facade as clients go.
+    pub(crate) histograms: crate::observe::HubHistograms,
 }
 
 impl Counters {

@@ -16,7 +16,7 @@ use super::registry::ClientKey;
 use super::replay::ReplayFuture;
 use super::state::Read;
 use crate::Frame;
-use crate::observe::{Kind, Observed};
+use crate::observe::Started;
 
 /// The frames for one client, as a [`Stream`] of [`Batch`]es.
 ///
@@ -40,9 +40,8 @@ pub struct ClientStream {
     /// A replay from the hub's replay source, fetched, then delivered, before the
     /// hub's own logs are read.
     remote: Option<Box<RemoteReplay>>,
-    started: bool,
-    finished: bool,
-    observed: Observed,
+    phase: Phase,
+    started_at: Started,
 }
 
 impl ClientStream {
@@ -61,9 +60,8 @@ impl ClientStream {
             lead,
             checkpoint,
             remote: remote.map(Box::new),
-            started: false,
-            finished: false,
-            observed: Observed::new(Kind::Hub),
+            phase: Phase::Waiting,
+            started_at: Started::now(),
         }
     }
 
@@ -132,7 +130,8 @@ impl ClientStream {
     }
 
     fn finish(&mut self, reason: DisconnectReason) {
-        if !std::mem::replace(&mut self.finished, true) {
+        if std::mem::replace(&mut self.phase, Phase::Finished) != Phase::Finished {
+            self.shared.counters.histograms.ended(self.started_at);
             self.shared.remove(self.key, reason);
         }
     }
@@ -143,7 +142,7 @@ impl Stream for ClientStream {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Batch>> {
         let this = self.get_mut();
-        if this.finished {
+        if this.phase == Phase::Finished {
             return Poll::Ready(None);
         }
         match this.poll_remote_fetch(cx) {
@@ -209,11 +208,12 @@ impl ClientStream {
     /// Counts a batch about to be yielded, and tells the hooks.
     fn deliver(&mut self, batch: Batch) -> Batch {
         let shared = &*self.shared;
-        if !std::mem::replace(&mut self.started, true) {
+        if self.phase == Phase::Waiting {
+            self.phase = Phase::Sending;
             shared.hooks.before_first_send(&self.info);
         }
         Counters::add(&shared.counters.delivered, batch.len() as u64);
-        self.observed.write(batch.len());
+        shared.counters.histograms.write(batch.len());
         let result = SendResult::Sent {
             frames: batch.len(),
             bytes: batch.remaining(),
@@ -221,6 +221,17 @@ impl ClientStream {
         shared.hooks.on_send(&self.info, result);
         batch
     }
+}
+
+/// Where a client's stream stands: one byte, where two flags took two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Nothing sent yet: the first batch runs the `before_first_send` hook.
+    Waiting,
+    /// Sending.
+    Sending,
+    /// Ended: the client is out of the hub.
+    Finished,
 }
 
 /// The frames a stream owes before anything else, shared by every stream of the hub.
@@ -265,7 +276,7 @@ impl fmt::Debug for ClientStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientStream")
             .field("id", &self.info.id())
-            .field("finished", &self.finished)
+            .field("finished", &(self.phase == Phase::Finished))
             .finish_non_exhaustive()
     }
 }

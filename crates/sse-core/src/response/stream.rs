@@ -14,7 +14,7 @@ use futures_core::Stream;
 use super::channel::Ready;
 use super::{Message, Receiver};
 use crate::event::Comment;
-use crate::observe::{Kind, Observed};
+use crate::observe::Observed;
 
 /// An error a fallible stream ends with, as the response's error hook gets it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -171,7 +171,7 @@ impl ResponseStream {
             max_batch: 64 * 1024,
             held: None,
             last_sent: None,
-            observed: Observed::new(Kind::Response),
+            observed: Observed::new(),
         }
     }
 
