@@ -38,8 +38,10 @@
 //! curl -N http://127.0.0.1:3000/chat/chat-0123abcd... -H 'Last-Event-ID: 12'
 //! ```
 //!
-//! In a browser, `sse-client`, or anything that reads `Resume-Location`, the
-//! resume is automatic: `sse-client` resumes a broken `POST` by `GET` there.
+//! `sse-client` resumes by itself: when the stream of its `POST` breaks, it
+//! reconnects by `GET` to the `Resume-Location`, with `Last-Event-ID`. A page
+//! reads the `POST` with `fetch` and does the same (an `EventSource` cannot
+//! `POST`, but it can follow `GET /chat/{key}` from the start).
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
@@ -263,21 +265,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = std::env::var("PORT").map_or(Ok(3000), |port| port.parse())?;
     let upstream = Upstream::from_env();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    println!(
-        "relaying {} on http://{}",
-        upstream.url,
-        listener.local_addr()?
-    );
+    let address = listener.local_addr()?;
+    println!("relaying {} on http://{address}", upstream.url);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    sse_axum::serve(
-        listener,
-        app(upstream),
-        sse_axum::Timeouts::default(),
-        shutdown,
-    )
-    .await;
+    let timeouts = sse_axum::Timeouts::default();
+    sse_axum::serve(listener, app(upstream), timeouts, shutdown).await;
     Ok(())
 }
 
@@ -301,7 +295,7 @@ mod tests {
         /// Holds back after this many tokens until `go_on` is notified.
         pause_after: Option<usize>,
         go_on: Notify,
-        /// Notified when the relay hangs up before the end.
+        /// Notified when the relay closed its stream (after `[DONE]`, or before).
         hung_up: Notify,
         fail: Option<StatusCode>,
         /// Each request's `Authorization` header and body.
@@ -329,15 +323,18 @@ mod tests {
                 if fake.pause_after == Some(n) {
                     tokio::select! {
                         () = fake.go_on.notified() => {}
-                        () = sender.closed() => return fake.hung_up.notify_one(),
+                        () = sender.closed() => break,
                     }
                 }
                 let chunk = json!({"choices": [{"index": 0, "delta": {"content": token}}]});
                 if sender.send(Event::json(&chunk).unwrap()).await.is_err() {
-                    return fake.hung_up.notify_one();
+                    break;
                 }
             }
             let _ = sender.send("[DONE]").await;
+            // The relay hangs up once it read `[DONE]`, or before when cancelled.
+            sender.closed().await;
+            fake.hung_up.notify_one();
         });
         Sse::from_stream(receiver).into_response()
     }
@@ -459,9 +456,13 @@ mod tests {
         for _ in 0..3 {
             seen.push(message(&mut viewer).await);
         }
-        // The tab closes; the upstream goes on, and the relay keeps reading it.
+        // The tab closes; the upstream goes on, and the relay reads it to its end
+        // with no one watching.
         drop(viewer);
         fake.go_on.notify_one();
+        tokio::time::timeout(TIMEOUT, fake.hung_up.notified())
+            .await
+            .expect("the relay read the upstream to its end");
 
         let last = seen.last().unwrap().last_event_id.clone();
         let mut resumed = EventSource::builder(format!("{relay}{location}"))

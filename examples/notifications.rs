@@ -88,15 +88,11 @@ async fn events(State(hub): State<Hub>, request: Parts) -> Sse {
 /// `POST /notify/{user}`: the body, to every stream of that user.
 async fn notify(State(hub): State<Hub>, Path(user): Path<String>, text: String) -> Response {
     if !USERS.iter().any(|(_, known)| *known == user) {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "no such user"})),
-        )
-            .into_response();
+        let error = Json(json!({"error": format!("no user {user:?}")}));
+        return (StatusCode::NOT_FOUND, error).into_response();
     }
-    let event = Event::new(text)
-        .with_event("notification")
-        .expect("a valid name");
+    let event = Event::new(text).with_event("notification");
+    let event = event.expect("a valid event name");
     let id = hub.publish(&topic(&user), &event);
     (StatusCode::ACCEPTED, Json(json!({"id": id.to_string()}))).into_response()
 }

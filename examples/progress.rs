@@ -107,31 +107,28 @@ fn follow(mut job: watch::Receiver<u8>) -> Receiver {
     tokio::spawn(async move {
         loop {
             let percent = *job.borrow_and_update();
-            let event = Event::json(&json!({"percent": percent})).expect("JSON");
-            let event = event
-                .with_event("progress")
-                .and_then(|e| e.with_id(percent.to_string()));
-            if sender
-                .send(event.expect("a valid name and id"))
-                .await
-                .is_err()
-            {
+            let id = percent.to_string();
+            if sender.send(event("progress", id, percent)).await.is_err() {
                 return; // The watcher left.
             }
-            if percent >= 100 {
-                break;
+            if percent == 100 {
+                let _ = sender.send(event("done", "done".into(), 100)).await;
+                return;
             }
             tokio::select! {
-                changed = job.changed() => if changed.is_err() { return }, // The job died.
-                () = sender.closed() => return,
+                changed = job.changed() => if changed.is_err() { return }, // The job is gone.
+                () = sender.closed() => return, // The watcher left.
             }
         }
-        let done = Event::new(r#"{"percent":100}"#).with_event("done");
-        let _ = sender
-            .send(done.and_then(|e| e.with_id("done")).expect("valid"))
-            .await;
     });
     receiver
+}
+
+/// `event: {name}`, `id: {id}`, `data: {"percent": n}`.
+fn event(name: &'static str, id: String, percent: u8) -> Event<'static> {
+    let event = Event::json(&json!({"percent": percent})).expect("a JSON value serialises");
+    let event = event.with_event(name).and_then(|event| event.with_id(id));
+    event.expect("a valid name and id")
 }
 
 /// Serves `app` on `listener` until `shutdown`, with every timeout an open port

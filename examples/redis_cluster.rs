@@ -46,11 +46,10 @@ async fn connect(redis_url: &str) -> Result<Backplane, sse_redis::Error> {
 }
 
 fn app(backplane: &Backplane) -> Router {
+    // The hub streams to this process's clients; the backplane publishes.
+    let hub = backplane.hub().clone();
     Router::new()
-        .route(
-            "/events",
-            get(sse_axum::handler).with_state(backplane.hub().clone()),
-        )
+        .route("/events", get(sse_axum::handler).with_state(hub))
         .route("/publish", post(publish).with_state(backplane.clone()))
 }
 
@@ -92,13 +91,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = tokio::signal::ctrl_c().await;
         hub.shutdown(None); // Every stream ends; the clients reconnect elsewhere.
     };
-    sse_axum::serve(
-        listener,
-        app(&backplane),
-        sse_axum::Timeouts::default(),
-        shutdown,
-    )
-    .await;
+    let timeouts = sse_axum::Timeouts::default();
+    sse_axum::serve(listener, app(&backplane), timeouts, shutdown).await;
     Ok(())
 }
 
