@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use sse_core::{Event, Receiver};
-use sse_warp::SseReply;
+use sse_warp::Sse;
 use tokio::sync::watch;
 use tower_service::Service as _;
 use warp::http::StatusCode;
@@ -95,7 +95,7 @@ fn app(step: Duration) -> impl Filter<Extract = (impl Reply,), Error = warp::Rej
                 // It saw the end already: 204 tells an `EventSource` to stop.
                 return StatusCode::NO_CONTENT.into_response();
             }
-            SseReply::from_stream(follow(job)).into_response()
+            Sse::from_stream(follow(job)).into_response()
         });
     start.or(progress)
 }

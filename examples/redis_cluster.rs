@@ -49,7 +49,7 @@ fn app(backplane: &Backplane) -> Router {
     // The hub streams to this process's clients; the backplane publishes.
     let hub = backplane.hub().clone();
     Router::new()
-        .route("/events", get(sse_axum::handler).with_state(hub))
+        .route("/events", get(sse_axum::events).with_state(hub))
         .route("/publish", post(publish).with_state(backplane.clone()))
 }
 
@@ -104,16 +104,6 @@ mod tests {
     use sse_testkit::redis::RedisServer;
 
     use super::*;
-
-    /// A throwaway `redis-server` on a free port.
-    fn redis_server() -> RedisServer {
-        assert!(
-            RedisServer::available(),
-            "this test needs redis-server: install it with \
-             `apt-get install -y --no-install-recommends redis-server`"
-        );
-        RedisServer::start().expect("redis-server starts")
-    }
 
     /// One process's worth: the app on a free loopback port, on `redis`; its
     /// base URL.
@@ -181,7 +171,10 @@ mod tests {
 
     #[tokio::test]
     async fn two_processes_share_their_events_and_their_history() {
-        let redis = redis_server();
+        // Skipped (and says so) without redis-server, but under CI, which has it.
+        let Some(redis) = RedisServer::start_for_test() else {
+            return;
+        };
         let (a, b) = (start(&redis).await, start(&redis).await);
         let mut on_a = follow(&a, None).await;
         let mut on_b = follow(&b, None).await;
