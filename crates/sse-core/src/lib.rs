@@ -77,6 +77,7 @@ mod http;
 mod hub;
 mod observe;
 mod reconnect;
+mod request;
 mod response;
 mod resume;
 mod scan;
@@ -90,7 +91,7 @@ pub use event::{Comment, Event, EventError};
 #[cfg(feature = "metrics")]
 pub use figures::record_figures;
 pub use figures::{Figure, FigureKind};
-pub use http::{Accepted, LAST_EVENT_ID, RESUME_LOCATION, Rejection, last_event_id, response_head};
+pub use http::{Accepted, RESUME_LOCATION, response_head};
 pub use hub::{
     BATCH_CAPACITY, Batch, ClientInfo, ClientStream, ConnectError, ConnectOptions, ConnectRequest,
     DisconnectReason, DuplicateIdPolicy, Hooks, Hub, HubBuilder, HubConfig, LagPolicy, Metrics,
@@ -105,6 +106,7 @@ pub use reconnect::{
     Decision, DefaultPolicy, Outcome, Policy, Reconnect, ReconnectAction, ReconnectConfig,
     RetryDelay, StopReason, Verdict, parse_retry_after,
 };
+pub use request::{LAST_EVENT_ID, Rejection, last_event_id};
 pub use response::{
     BoxError, Closed, IntoResponseStream, Message, Receiver, ResponseStream, Sender, TrySendError,
     channel,

@@ -10,19 +10,16 @@
 //!
 //! An adapter maps its framework's request to [`http::request::Parts`], calls
 //! [`Hub::accept`], and streams [`Accepted::stream`] into its body type.
+//!
+//! Its layer: above the hub, whose public API it uses, and above `crate::request`
+//! (the request reading and [`Rejection`] it shares with the hub); nothing in the
+//! hub imports it.
 
-use std::borrow::Cow;
-use std::fmt;
-use std::time::Duration;
-
-use bytes::Bytes;
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{HeaderName, Method, StatusCode, Version};
 
 use crate::hub::{ClientStream, ConnectError, ConnectOptions, Hub, HubConfig};
-
-/// The header a browser sends back with the last event id it saw when it reconnects.
-pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+use crate::request::{LAST_EVENT_ID, Rejection, header, query_pairs};
 
 /// The header with which a response that starts a resumable stream names where to
 /// resume it: a URL (absolute, or relative to the request's) that a client whose
@@ -73,100 +70,6 @@ pub struct Accepted {
     /// The client's frames; `None` for a `HEAD` request.
     pub stream: Option<ClientStream>,
 }
-
-/// A refused request: its status, a message, and for 503 how long to wait.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rejection {
-    status: StatusCode,
-    message: String,
-    retry_after: Option<Duration>,
-}
-
-impl Rejection {
-    /// A rejection with `status` (a 4xx or 5xx; anything else becomes 403) and a
-    /// message for the client. The admission hook ([`Hooks::admit`](crate::Hooks::admit))
-    /// refuses with one; an application can answer its own refusals the same way.
-    #[must_use]
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        let status = if status.is_client_error() || status.is_server_error() {
-            status
-        } else {
-            StatusCode::FORBIDDEN
-        };
-        Rejection {
-            status,
-            message: message.into(),
-            retry_after: None,
-        }
-    }
-
-    /// 401 Unauthorized.
-    #[must_use]
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Rejection::new(StatusCode::UNAUTHORIZED, message)
-    }
-
-    /// 403 Forbidden.
-    #[must_use]
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Rejection::new(StatusCode::FORBIDDEN, message)
-    }
-
-    /// The HTTP status.
-    #[must_use]
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// The message for the client.
-    #[must_use]
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
-    /// For a 503: when to try again.
-    #[must_use]
-    pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
-    }
-
-    /// The response: the status, `Retry-After` (503), `Allow` (405), and a JSON body
-    /// `{"error": "..."}`.
-    ///
-    /// ```
-    /// # use sse_core::Hub;
-    /// let request = http::Request::post("/events").body(()).unwrap();
-    /// let (parts, ()) = request.into_parts();
-    /// let rejection = Hub::default().accept(&parts, Default::default()).unwrap_err();
-    /// let response = rejection.into_response();
-    /// assert_eq!(response.status(), 405);
-    /// assert_eq!(response.headers()["allow"], "GET, HEAD");
-    /// assert_eq!(response.body(), r#"{"error":"method not allowed: use GET"}"#);
-    /// ```
-    #[must_use]
-    pub fn into_response(self) -> http::Response<Bytes> {
-        let body = format!(r#"{{"error":{}}}"#, json_string(&self.message));
-        let mut response = http::Response::new(Bytes::from(body));
-        *response.status_mut() = self.status;
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(retry_after) = self.retry_after {
-            headers.insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
-        }
-        if self.status == StatusCode::METHOD_NOT_ALLOWED {
-            headers.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        }
-        response
-    }
-}
-
-impl fmt::Display for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.status, self.message)
-    }
-}
-
-impl std::error::Error for Rejection {}
 
 impl Hub {
     /// Decides what to do with an SSE request: 405 for a method other than `GET` or
@@ -232,9 +135,9 @@ impl Hub {
             }
             Err(ConnectError::Refused(rejection)) => Err(rejection),
             Err(error) => {
-                let mut rejection = Rejection::from(error);
-                if rejection.status == StatusCode::SERVICE_UNAVAILABLE {
-                    rejection.retry_after = Some(self.retry_after());
+                let rejection = Rejection::from(error);
+                if rejection.status() == StatusCode::SERVICE_UNAVAILABLE {
+                    return Err(rejection.with_retry_after(self.retry_after()));
                 }
                 Err(rejection)
             }
@@ -246,39 +149,6 @@ impl From<ConnectError> for Rejection {
     fn from(error: ConnectError) -> Self {
         Rejection::new(error.status(), error.to_string())
     }
-}
-
-/// The `Last-Event-ID` a reconnecting client sent: the header, else the
-/// `lastEventId=` query parameter some polyfills use. Not UTF-8 is read lossily;
-/// empty is none.
-///
-/// A per-request stream that can resume (as MCP's Streamable HTTP does) reads it
-/// here and decides what to send again: that is the application's choice.
-///
-/// ```
-/// let (parts, ()) = http::Request::post("/generate")
-///     .header("last-event-id", "job-7/3")
-///     .body(())
-///     .unwrap()
-///     .into_parts();
-/// assert_eq!(sse_core::last_event_id(&parts).as_deref(), Some("job-7/3"));
-/// ```
-#[must_use]
-pub fn last_event_id(request: &http::request::Parts) -> Option<String> {
-    header(request, &LAST_EVENT_ID).or_else(|| {
-        ConnectOptions::new()
-            .with_query(request.uri.query().unwrap_or_default())
-            .last_event_id
-    })
-}
-
-/// A header's value, read lossily; `None` when missing or empty.
-fn header(request: &http::request::Parts, name: &HeaderName) -> Option<String> {
-    request
-        .headers
-        .get(name)
-        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
-        .filter(|value| !value.is_empty())
 }
 
 impl ConnectOptions {
@@ -312,16 +182,6 @@ impl ConnectOptions {
             options.client_id = None;
         }
         options
-    }
-
-    /// The client id a request asks for, trusted or not: for the admission hook.
-    pub(crate) fn requested_id(
-        request: &http::request::Parts,
-        config: &HubConfig,
-    ) -> Option<String> {
-        ConnectOptions::from_request(request, config)
-            .with_query(request.uri.query().unwrap_or_default())
-            .client_id
     }
 
     /// Reads the client id (header [`HubConfig::client_id_header`], `sse-clientid`
@@ -365,61 +225,6 @@ impl ConnectOptions {
         }
         self
     }
-}
-
-/// The `name=value` pairs of a URL query, decoded.
-fn query_pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(name), percent_decode(value))
-        })
-}
-
-fn percent_decode(text: &str) -> Cow<'_, str> {
-    if !text.contains(['%', '+']) {
-        return Cow::Borrowed(text);
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |at: usize| bytes.get(at).and_then(|&b| (b as char).to_digit(16));
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match (hex(i + 1), hex(i + 2)) {
-                (Some(high), Some(low)) => {
-                    out.push((high * 16 + low) as u8);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            byte => out.push(byte),
-        }
-        i += 1;
-    }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
-}
-
-/// `text` as a JSON string literal.
-fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

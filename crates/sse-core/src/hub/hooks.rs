@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::http::Rejection;
+use crate::request::Rejection;
 
 /// Callbacks the hub runs at each step of a client's life. Every method has a
 /// default that does nothing (or admits), so implement only what you need.

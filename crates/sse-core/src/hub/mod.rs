@@ -132,7 +132,7 @@ use http::StatusCode;
 
 use crate::encode::sequence_id_and_end_len;
 use crate::event::{Event, EventError};
-use crate::http::Rejection;
+use crate::request::Rejection;
 use crate::{Comment, EncodedEvent, Frame};
 use logs::Published;
 use metrics::Counters;
@@ -333,7 +333,8 @@ impl Hub {
         http: Option<&http::request::Parts>,
     ) -> Result<ClientStream, ConnectError> {
         let shared = &self.shared;
-        let requested = http.and_then(|parts| ConnectOptions::requested_id(parts, &shared.config));
+        let requested = http
+            .and_then(|parts| crate::request::client_id(parts, &shared.config.client_id_header));
         let request = ConnectRequest {
             client_id: options.client_id.as_deref(),
             requested_id: requested.as_deref().or(options.client_id.as_deref()),
