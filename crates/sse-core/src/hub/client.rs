@@ -11,10 +11,9 @@ use slab::Slab;
 use super::batch::Batch;
 use super::config::LagPolicy;
 use super::hooks::{ClientInfo, DisconnectReason};
+use super::keys::{ClientKey, LogRef};
 use super::log::{Cursor, Log};
-use super::logs::LogRef;
 use super::merge::{Run, next_run};
-use super::registry::ClientKey;
 
 /// A frame addressed to this client alone, with its sequence.
 type Direct = (u64, Bytes);

@@ -14,18 +14,10 @@ use bytes::Bytes;
 use slab::Slab;
 
 use super::config::HubConfig;
+use super::keys::LogRef;
 use super::log::{Cursor, Entry, Log};
 use super::order::{Order, Tier, log_mut};
 use super::waiters::Waiters;
-
-/// Which log: the broadcast log, or a topic's by its index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LogRef {
-    /// The log every client reads.
-    Broadcast,
-    /// A topic's log, by its index in the topic slab.
-    Topic(usize),
-}
 
 /// What a publish did, besides appending.
 #[derive(Clone, Copy, Debug)]
@@ -584,7 +576,7 @@ mod tests {
     fn a_log_with_waiters_is_found_by_its_ref() {
         let mut logs = logs(HubConfig::default());
         let topic = logs.topic_log("news");
-        let key = crate::hub::registry::ClientKey {
+        let key = crate::hub::keys::ClientKey {
             index: 0,
             generation: 0,
         };

@@ -17,8 +17,8 @@
 
 use slab::Slab;
 
+use super::keys::LogRef;
 use super::log::Log;
-use super::logs::LogRef;
 
 /// Which list a log is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,16 +12,7 @@ use slab::Slab;
 
 use super::client::Client;
 use super::hooks::ClientInfo;
-
-/// A client's place in the registry: a slab index plus the generation of the entry,
-/// so a key kept after its client left never reaches a newer client in the same slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct ClientKey {
-    /// The client's slot in the slab.
-    pub(crate) index: usize,
-    /// The generation of the entry in that slot.
-    pub(crate) generation: u64,
-}
+use super::keys::ClientKey;
 
 /// The connected clients, and the index of their ids.
 #[derive(Debug)]

@@ -1,6 +1,6 @@
 //! The readers waiting on a log, to wake on its next append.
 
-use super::registry::ClientKey;
+use super::keys::ClientKey;
 
 /// How many keys of departed clients may pile up, at least, before they are swept.
 const SWEEP_FROM: usize = 32;
