@@ -18,7 +18,7 @@ use bytes::Bytes;
 use super::batch::Batch;
 use super::chunk::{CHUNK_LEN, Chunk, ChunkWriter};
 use super::config::HubConfig;
-use super::order::Links;
+use super::order::{Linked, Links};
 use super::waiters::Waiters;
 
 /// Frames of at least this many bytes are freed as their entry is evicted, not
@@ -68,8 +68,9 @@ pub(crate) struct Log {
     pub(crate) waiters: Waiters,
     /// How many clients read this log (0 for the broadcast log: every client does).
     pub(crate) readers: usize,
-    /// Its place in the hub's eviction order (see [`Order`](super::order::Order)).
-    pub(crate) links: Links,
+    /// Its place in the hub's eviction order (see [`Order`](super::order::Order)),
+    /// which alone writes it, through [`Linked`].
+    links: Links,
     /// Since when no client reads it and nothing was published to it (set only
     /// while it has no reader): an idle topic log is freed after
     /// [`HubConfig::idle_topic_lifetime`].
@@ -320,6 +321,18 @@ impl Log {
     /// (entries are evicted oldest first, and a chunk goes with its last entry).
     fn chunk_first(&self) -> u64 {
         self.first - self.first % CHUNK_LEN as u64
+    }
+}
+
+impl Linked for Log {
+    #[inline]
+    fn is_unread_topic(&self) -> bool {
+        Log::is_unread_topic(self)
+    }
+
+    #[inline]
+    fn links_mut(&mut self) -> &mut Links {
+        &mut self.links
     }
 }
 

@@ -14,11 +14,23 @@
 //! A log joins a list when it is published to, moves between the lists when its
 //! first reader comes or its last one leaves, and leaves them when it is emptied
 //! or freed.
+//!
+//! Its layer: logs. It sees a log only through [`Linked`] (which `log.rs`
+//! implements), so it imports nothing from `log.rs`, which holds its [`Links`].
 
 use slab::Slab;
 
 use super::keys::LogRef;
-use super::log::Log;
+
+/// A log as the eviction order sees it: which list it belongs in, and its
+/// [`Links`], which the log holds and only the order writes.
+pub(crate) trait Linked {
+    /// Whether it is a topic's log that no client reads.
+    fn is_unread_topic(&self) -> bool;
+
+    /// Its neighbours in its list.
+    fn links_mut(&mut self) -> &mut Links;
+}
 
 /// Which list a log is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +46,8 @@ impl Tier {
     pub(crate) const EVICTION_ORDER: [Tier; 2] = [Tier::Unread, Tier::Read];
 
     /// The list `log` belongs in.
-    pub(crate) fn of(log: &Log) -> Tier {
+    #[inline]
+    pub(crate) fn of(log: &impl Linked) -> Tier {
         if log.is_unread_topic() {
             Tier::Unread
         } else {
@@ -63,11 +76,11 @@ pub(crate) struct Order {
 
 /// The log `log_ref` names, if it exists.
 #[inline]
-pub(crate) fn log_mut<'a>(
-    broadcast: &'a mut Log,
-    topics: &'a mut Slab<Log>,
+pub(crate) fn log_mut<'a, L>(
+    broadcast: &'a mut L,
+    topics: &'a mut Slab<L>,
     log_ref: LogRef,
-) -> Option<&'a mut Log> {
+) -> Option<&'a mut L> {
     match log_ref {
         LogRef::Broadcast => Some(broadcast),
         LogRef::Topic(index) => topics.get_mut(index),
@@ -82,45 +95,55 @@ impl Order {
 
     /// Puts `log_ref` at the newest end of the list it belongs in now (moving it
     /// from where it was). O(1); nothing when it is there already.
-    pub(crate) fn touch(&mut self, broadcast: &mut Log, topics: &mut Slab<Log>, log_ref: LogRef) {
+    pub(crate) fn touch<L: Linked>(
+        &mut self,
+        broadcast: &mut L,
+        topics: &mut Slab<L>,
+        log_ref: LogRef,
+    ) {
         let Some(log) = log_mut(broadcast, topics, log_ref) else {
             return;
         };
         let tier = Tier::of(log);
-        if log.links.tier == Some(tier) && self.newest[tier as usize] == Some(log_ref) {
+        if log.links_mut().tier == Some(tier) && self.newest[tier as usize] == Some(log_ref) {
             return;
         }
         self.remove(broadcast, topics, log_ref);
         let newest = self.newest[tier as usize];
         if let Some(log) = log_mut(broadcast, topics, log_ref) {
-            log.links = Links {
+            *log.links_mut() = Links {
                 tier: Some(tier),
                 older: newest,
                 newer: None,
             };
         }
         match newest.and_then(|newest| log_mut(broadcast, topics, newest)) {
-            Some(newest) => newest.links.newer = Some(log_ref),
+            Some(newest) => newest.links_mut().newer = Some(log_ref),
             None => self.oldest[tier as usize] = Some(log_ref),
         }
         self.newest[tier as usize] = Some(log_ref);
     }
 
     /// Takes `log_ref` out of its list, if it is in one. O(1).
-    pub(crate) fn remove(&mut self, broadcast: &mut Log, topics: &mut Slab<Log>, log_ref: LogRef) {
+    pub(crate) fn remove<L: Linked>(
+        &mut self,
+        broadcast: &mut L,
+        topics: &mut Slab<L>,
+        log_ref: LogRef,
+    ) {
         let Some(log) = log_mut(broadcast, topics, log_ref) else {
             return;
         };
-        let Links { tier, older, newer } = std::mem::take(&mut log.links);
+        let Links { tier, older, newer } = std::mem::take(log.links_mut());
         let Some(tier) = tier else {
             return;
         };
         match older.and_then(|older| log_mut(broadcast, topics, older)) {
-            Some(older) => older.links.newer = newer,
+            Some(older) => older.links_mut().newer = newer,
             None => self.oldest[tier as usize] = newer,
         }
         match newer.and_then(|newer| log_mut(broadcast, topics, newer)) {
-            Some(newer) => newer.links.older = older,
+            Some(newer) => newer.links_mut().older = older,
             None => self.newest[tier as usize] = older,
         }
     }
@@ -130,7 +153,36 @@ impl Order {
 mod tests {
     use super::*;
 
-    fn walk(order: &Order, broadcast: &mut Log, topics: &mut Slab<Log>, tier: Tier) -> Vec<LogRef> {
+    /// A log as the order sees it, and no more.
+    #[derive(Default)]
+    struct TestLog {
+        unread_topic: bool,
+        links: Links,
+    }
+
+    impl Linked for TestLog {
+        fn is_unread_topic(&self) -> bool {
+            self.unread_topic
+        }
+
+        fn links_mut(&mut self) -> &mut Links {
+            &mut self.links
+        }
+    }
+
+    fn topic() -> TestLog {
+        TestLog {
+            unread_topic: true,
+            links: Links::default(),
+        }
+    }
+
+    fn walk(
+        order: &Order,
+        broadcast: &mut TestLog,
+        topics: &mut Slab<TestLog>,
+        tier: Tier,
+    ) -> Vec<LogRef> {
         let mut seen = Vec::new();
         let mut next = order.oldest(tier);
         while let Some(log_ref) = next {
@@ -142,10 +194,10 @@ mod tests {
 
     #[test]
     fn logs_move_to_the_newest_end_and_between_lists() {
-        let mut broadcast = Log::new(None);
+        let mut broadcast = TestLog::default();
         let mut topics = Slab::new();
-        let a = LogRef::Topic(topics.insert(Log::new(Some("a".into()))));
-        let b = LogRef::Topic(topics.insert(Log::new(Some("b".into()))));
+        let a = LogRef::Topic(topics.insert(topic()));
+        let b = LogRef::Topic(topics.insert(topic()));
         let mut order = Order::default();
         for log_ref in [a, LogRef::Broadcast, b, a] {
             order.touch(&mut broadcast, &mut topics, log_ref);
@@ -159,8 +211,7 @@ mod tests {
             [LogRef::Broadcast]
         );
         // A reader comes to `b`: it moves to the other list.
-        topics[0].readers = 0;
-        topics[1].readers = 1;
+        topics[1].unread_topic = false;
         order.touch(&mut broadcast, &mut topics, b);
         assert_eq!(walk(&order, &mut broadcast, &mut topics, Tier::Unread), [a]);
         assert_eq!(
