@@ -107,6 +107,7 @@ mod merge;
 mod metrics;
 mod order;
 mod position;
+mod queue;
 mod registry;
 mod replay;
 mod state;

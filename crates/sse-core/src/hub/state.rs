@@ -11,13 +11,14 @@ use std::time::Instant;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::batch::Batch;
-use super::client::{Client, QueueFull};
+use super::client::Client;
 use super::config::{DuplicateIdPolicy, HubConfig};
 use super::hooks::{ClientInfo, DisconnectReason};
 use super::keys::{ClientKey, LogRef};
 use super::lag::apply_lag_policy;
 use super::logs::{Logs, Published};
 use super::position::{Position, Relayed};
+use super::queue::QueueFull;
 use super::registry::Registry;
 use super::waiters::Waiters;
 use super::{ConnectError, ConnectOptions, SendError, distinct_topics};
