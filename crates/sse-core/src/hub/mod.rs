@@ -98,6 +98,7 @@ mod builder;
 mod chunk;
 mod client;
 mod config;
+mod errors;
 mod hooks;
 mod keys;
 mod lag;
@@ -105,6 +106,7 @@ pub(crate) mod log;
 mod logs;
 mod merge;
 mod metrics;
+mod options;
 mod order;
 mod position;
 mod queue;
@@ -119,8 +121,10 @@ pub(crate) mod wake;
 pub use batch::{BATCH_CAPACITY, Batch};
 pub use builder::HubBuilder;
 pub use config::{DuplicateIdPolicy, HubConfig, LagPolicy};
+pub use errors::{ConnectError, SendError};
 pub use hooks::{ClientInfo, ConnectRequest, DisconnectReason, Hooks, NoHooks, SendResult};
 pub use metrics::Metrics;
+pub use options::ConnectOptions;
 pub use replay::{ReplayFuture, ReplayRequest, ReplaySource, Replayed};
 pub use stream::ClientStream;
 
@@ -130,15 +134,14 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use http::StatusCode;
 
 use crate::encode::sequence_id_and_end_len;
 use crate::event::{Event, EventError};
-use crate::request::Rejection;
 use crate::{Comment, EncodedEvent, Frame};
 use keys::ClientKey;
 use logs::Published;
 use metrics::Counters;
+use options::distinct_topics;
 use position::Position;
 use state::{Replay, State, WakeList};
 use stream::{Lead, RemoteReplay};
@@ -807,23 +810,6 @@ impl Shared {
     }
 }
 
-/// `topics` without repeats, in their order; [`ConnectError::TooManyTopics`] when
-/// there are more than `limit`. O(`topics` × `limit`): it stops at the first topic
-/// past the limit.
-pub(crate) fn distinct_topics(topics: &[String], limit: usize) -> Result<Vec<&str>, ConnectError> {
-    let mut distinct: Vec<&str> = Vec::with_capacity(topics.len().min(limit));
-    for topic in topics {
-        if distinct.contains(&topic.as_str()) {
-            continue;
-        }
-        if distinct.len() == limit {
-            return Err(ConnectError::TooManyTopics);
-        }
-        distinct.push(topic);
-    }
-    Ok(distinct)
-}
-
 /// Waits until `done` holds, re-checking each time `event` is notified.
 async fn wait_until(event: &event_listener::Event, done: impl Fn() -> bool) {
     loop {
@@ -837,130 +823,3 @@ async fn wait_until(event: &event_listener::Event, done: impl Fn() -> bool) {
         listener.await;
     }
 }
-
-/// What a client asks for when it connects.
-///
-/// ```
-/// # use sse_core::ConnectOptions;
-/// let options = ConnectOptions::new()
-///     .client_id("tab-7")
-///     .topic("prices")
-///     .topic("news")
-///     .last_event_id("1041");
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ConnectOptions {
-    /// The id to register under; `None` or empty lets the hub generate one.
-    pub client_id: Option<String>,
-    /// The topics to subscribe to (besides broadcasts, which every client gets).
-    pub topics: Vec<String>,
-    /// Resume after this event id (the `Last-Event-ID` header).
-    pub last_event_id: Option<String>,
-}
-
-impl ConnectOptions {
-    /// No id, no topics, no replay.
-    #[must_use]
-    pub fn new() -> Self {
-        ConnectOptions::default()
-    }
-
-    /// Sets the client id.
-    #[must_use]
-    pub fn client_id(mut self, id: impl Into<String>) -> Self {
-        self.client_id = Some(id.into());
-        self
-    }
-
-    /// Adds a topic.
-    #[must_use]
-    pub fn topic(mut self, topic: impl Into<String>) -> Self {
-        self.topics.push(topic.into());
-        self
-    }
-
-    /// Sets the `Last-Event-ID` to resume after.
-    #[must_use]
-    pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
-        self.last_event_id = Some(id.into());
-        self
-    }
-}
-
-/// Why a client could not connect.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConnectError {
-    /// The hub is shutting down.
-    ShuttingDown,
-    /// [`HubConfig::max_clients`] are connected.
-    AtCapacity,
-    /// The id is connected and [`DuplicateIdPolicy::RefuseNew`] is set.
-    DuplicateId,
-    /// The admission hook refused.
-    Refused(Rejection),
-    /// The connection asks for more distinct topics than
-    /// [`HubConfig::max_topics_per_client`].
-    TooManyTopics,
-    /// Its topics would need more topic logs than [`HubConfig::max_topics`], even
-    /// after freeing idle ones.
-    TopicsFull,
-}
-
-impl ConnectError {
-    /// The HTTP status this maps to: 503 (shutting down, at capacity, no room for
-    /// its topics), 409 (duplicate id), 400 (too many topics), or the refusal's
-    /// own.
-    #[must_use]
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ConnectError::ShuttingDown | ConnectError::AtCapacity | ConnectError::TopicsFull => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ConnectError::TooManyTopics => StatusCode::BAD_REQUEST,
-            ConnectError::DuplicateId => StatusCode::CONFLICT,
-            ConnectError::Refused(refusal) => refusal.status(),
-        }
-    }
-}
-
-impl fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConnectError::ShuttingDown => f.write_str("the server is shutting down"),
-            ConnectError::AtCapacity => f.write_str("too many clients are connected"),
-            ConnectError::DuplicateId => f.write_str("a client with this id is connected"),
-            ConnectError::Refused(refusal) => f.write_str(refusal.message()),
-            ConnectError::TooManyTopics => f.write_str("too many topics for one connection"),
-            ConnectError::TopicsFull => f.write_str("too many topics are held"),
-        }
-    }
-}
-
-impl std::error::Error for ConnectError {}
-
-/// Why [`Hub::send_to`] did not queue a frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SendError {
-    /// No client with this id is connected.
-    UnknownClient,
-    /// The client's queue was full; under [`LagPolicy::Disconnect`] it was
-    /// disconnected.
-    QueueFull,
-    /// The hub is shutting down.
-    ShuttingDown,
-}
-
-impl fmt::Display for SendError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SendError::UnknownClient => "no client with this id is connected",
-            SendError::QueueFull => "the client's queue is full",
-            SendError::ShuttingDown => "the server is shutting down",
-        })
-    }
-}
-
-impl std::error::Error for SendError {}

@@ -13,15 +13,16 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::batch::Batch;
 use super::client::Client;
 use super::config::{DuplicateIdPolicy, HubConfig};
+use super::errors::{ConnectError, SendError};
 use super::hooks::{ClientInfo, DisconnectReason};
 use super::keys::{ClientKey, LogRef};
 use super::lag::apply_lag_policy;
 use super::logs::{Logs, Published};
+use super::options::{ConnectOptions, distinct_topics};
 use super::position::{Position, Relayed};
 use super::queue::QueueFull;
 use super::registry::Registry;
 use super::waiters::Waiters;
-use super::{ConnectError, ConnectOptions, SendError, distinct_topics};
 use crate::encode::SequenceIdLine;
 
 /// A frame [`State::send_to`] did not queue: why, and the waker of a client it
