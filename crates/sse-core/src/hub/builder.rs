@@ -2,12 +2,11 @@
 
 use std::fmt;
 
-use super::Hub;
 use super::config::HubConfig;
 use super::hooks::{Hooks, NoHooks};
 use super::replay::ReplaySource;
 
-/// Builds a [`Hub`] with settings, hooks and a [`ReplaySource`], each optional.
+/// Builds a [`Hub`](super::Hub) with settings, hooks and a [`ReplaySource`], each optional.
 ///
 /// ```
 /// use sse_core::{Hub, HubConfig, NoHooks};
@@ -59,11 +58,6 @@ impl HubBuilder {
     pub fn replay_source(mut self, source: impl ReplaySource) -> Self {
         self.replay_source = Some(Box::new(source));
         self
-    }
-
-    /// The hub.
-    pub fn build(self) -> Hub {
-        Hub::from_builder(self)
     }
 }
 

@@ -112,6 +112,7 @@ mod position;
 mod queue;
 mod registry;
 mod replay;
+mod shared;
 mod state;
 mod stream;
 mod sync;
@@ -129,23 +130,21 @@ pub use replay::{ReplayFuture, ReplayRequest, ReplaySource, Replayed};
 pub use stream::ClientStream;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
+use crate::EncodedEvent;
 use crate::encode::sequence_id_and_end_len;
 use crate::event::{Event, EventError};
-use crate::{Comment, EncodedEvent, Frame};
-use keys::ClientKey;
-use logs::Published;
 use metrics::Counters;
 use options::distinct_topics;
 use position::Position;
-use state::{Replay, State, WakeList};
+use shared::Shared;
+use state::{Replay, WakeList};
 use stream::{Lead, RemoteReplay};
-use sync::{Mutex, MutexGuard};
 
 /// The fan-out hub. Cheap to clone (an [`Arc`] inside), `Send + Sync`, and usable
 /// from any runtime.
@@ -227,22 +226,6 @@ pub struct Hub {
     shared: Arc<Shared>,
 }
 
-pub(crate) struct Shared {
-    /// The settings, also held by the state: read here without the lock.
-    config: Arc<HubConfig>,
-    hooks: Box<dyn Hooks>,
-    replay_source: Option<Box<dyn ReplaySource>>,
-    state: Mutex<State>,
-    counters: Counters,
-    /// Notified when shutdown begins.
-    stopping: event_listener::Event,
-    /// Notified when the hub is shutting down and the last client is gone.
-    gone: event_listener::Event,
-    keep_alive_frame: Bytes,
-    retry_frame: Option<Bytes>,
-    replay_miss_frame: Option<Bytes>,
-}
-
 impl Default for Hub {
     fn default() -> Self {
         Hub::new(HubConfig::default())
@@ -274,37 +257,6 @@ impl Hub {
     /// A [`HubBuilder`], for a hub with a [`ReplaySource`] too.
     pub fn builder() -> HubBuilder {
         HubBuilder::default()
-    }
-
-    fn from_builder(builder: HubBuilder) -> Self {
-        let HubBuilder {
-            config,
-            hooks,
-            replay_source,
-        } = builder;
-        let config = Arc::new(config.normalised());
-        let first_sequence = config.first_sequence_taken();
-        let frame = |frame: Frame| frame.into_bytes();
-        Hub {
-            shared: Arc::new(Shared {
-                state: Mutex::new(State::new(config.clone(), first_sequence)),
-                counters: Counters {
-                    newest_sequence: AtomicU64::new(first_sequence),
-                    ..Counters::default()
-                },
-                stopping: event_listener::Event::new(),
-                gone: event_listener::Event::new(),
-                keep_alive_frame: frame(Comment::new("keep-alive").to_frame()),
-                retry_frame: config.retry.map(|retry| frame(Frame::retry(retry))),
-                replay_miss_frame: config
-                    .replay_miss_event
-                    .as_ref()
-                    .map(|e| frame(e.to_frame())),
-                hooks,
-                replay_source,
-                config,
-            }),
-        }
     }
 
     /// The settings (with their bounds applied, and the first sequence taken).
@@ -756,56 +708,11 @@ impl Hub {
     }
 }
 
-impl Shared {
-    /// Counts what a publish did to keep the history within its bounds.
-    fn count_bounds(&self, published: &Published) {
-        Counters::add(&self.counters.evicted, published.evicted);
-        Counters::add(&self.counters.topics_expired, published.expired);
-        if published.log.is_none() {
-            Counters::add(&self.counters.topics_refused, 1);
-        }
-    }
-
-    /// The event that tells a client its id ([`HubConfig::client_id_event`]);
-    /// `None` when there is none or its type is invalid.
-    fn client_id_frame(&self, id: &str) -> Option<Bytes> {
-        let kind = self.config.client_id_event.as_deref()?;
-        let event = Event::new(id).with_event(kind).ok()?;
-        Some(event.to_frame().into_bytes())
-    }
-
-    /// Counts a replay miss and tells the hook.
-    fn replay_missed(&self, client: &ClientInfo, last_event_id: &str) {
-        Counters::add(&self.counters.replay_misses, 1);
-        self.hooks.on_replay_miss(client, last_event_id);
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Nothing that can panic runs under the lock (hooks run outside it), but
-        // should something, the state is still consistent: keep serving.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Takes a client out of the registry (once: a stale key does nothing) and runs
-    /// what follows: counters, the disconnect hook, the shutdown signal.
-    fn remove(&self, key: ClientKey, reason: DisconnectReason) {
-        let (removed, closed) = {
-            let mut state = self.lock();
-            let Some(removed) = state.remove(key, reason) else {
-                return;
-            };
-            self.counters.active.store(removed.active, Relaxed);
-            let closed = state.shutting_down && removed.active == 0;
-            (removed, closed)
-        };
-        Counters::add(&self.counters.disconnects, 1);
-        if removed.reason == DisconnectReason::Lagged {
-            Counters::add(&self.counters.lag_disconnects, 1);
-        }
-        self.hooks
-            .on_disconnect(&removed.info, removed.reason, removed.active);
-        if closed {
-            self.gone.notify(usize::MAX);
+impl HubBuilder {
+    /// The hub.
+    pub fn build(self) -> Hub {
+        Hub {
+            shared: Arc::new(Shared::new(self)),
         }
     }
 }

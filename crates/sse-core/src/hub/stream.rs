@@ -8,12 +8,12 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes};
 use futures_core::Stream;
 
-use super::Shared;
 use super::batch::Batch;
 use super::hooks::{ClientInfo, DisconnectReason, SendResult};
 use super::keys::ClientKey;
 use super::metrics::Counters;
 use super::replay::ReplayFuture;
+use super::shared::Shared;
 use super::state::Read;
 use crate::Frame;
 use crate::observe::Started;
