@@ -438,7 +438,10 @@ mod tests {
         let expected: Vec<Bytes> = (63..93).map(frame).collect();
         assert_eq!(read, expected);
         let mut full = Batch::new();
-        assert_eq!(log.read_into(60, 40, &mut full), crate::hub::BATCH_CAPACITY);
+        assert_eq!(
+            log.read_into(60, 40, &mut full),
+            crate::hub::batch::BATCH_CAPACITY
+        );
         // One by one, the same frames; none outside what is held.
         assert_eq!(log.frame(62), Some(&frame(63)));
         assert_eq!(log.frame(99), Some(&frame(100)));

@@ -42,8 +42,8 @@
 //!    at the end of the broadcast log or the topic's log (`logs.rs` finds or
 //!    makes it), into the log's current [`Chunk`] (`chunk.rs`: fixed-size, behind
 //!    an `Arc`, filled while readers share it). Frames for one client go into its
-//!    own bounded queue (`client.rs`) instead, found by id in the registry
-//!    (`registry.rs`). The history bounds (`history`, `history_bytes`,
+//!    own bounded queue (`queue.rs`, held by `client.rs`) instead, found by id in
+//!    the registry (`registry.rs`). The history bounds (`history`, `history_bytes`,
 //!    `history_budget`, `order.rs`'s eviction order, applied by `logs.rs`) drop
 //!    the oldest frames here.
 //! 3. **Readers woken** (`mod.rs`): the wakers of readers waiting on that log are
@@ -92,6 +92,36 @@
 //!   client whose slab slot was reused) never reaches the newer client: every key
 //!   carries the slot's generation (`registry.rs`, which also keeps the id index
 //!   naming only live clients).
+//!
+//! # Layers
+//!
+//! The hub's files import one another in one direction only: down. A file imports
+//! only files of its own layer or of a layer below, never in a circle (within a
+//! layer the imports go one way too: `mod.rs` → `stream.rs` → `shared.rs` →
+//! `builder.rs`, `registry.rs` → `client.rs`, `lag.rs` → `log.rs` → `order.rs`,
+//! `options.rs` → `errors.rs`, …), and nothing in the hub imports the modules
+//! above it. Each file's `//!` says its layer. `tests/layers.rs` reads this
+//! drawing and enforces it, on every `use super::…`, `use crate::…` and path in
+//! the code, tests included:
+//!
+//! ```text
+//!  4 hub     mod.rs stream.rs shared.rs builder.rs     the public API: the Hub, a client's
+//!            │                                          stream, what they share, the builder
+//!            ▼
+//!  3 state   state.rs                                  behind the lock: coordinates the owners
+//!            ▼
+//!  2 owners  client.rs registry.rs logs.rs             each owns its invariants
+//!            ▼
+//!  1 logs    log.rs chunk.rs batch.rs order.rs         leaf data structures, and the rules
+//!            waiters.rs queue.rs lag.rs merge.rs       that read them
+//!            position.rs wake.rs sync.rs
+//!            ▼
+//!  0 words   config.rs hooks.rs options.rs errors.rs   the types every layer speaks
+//!            keys.rs metrics.rs replay.rs
+//!  ───────────────────────────────────────────────────────────────────────────────────
+//!  below the hub, any layer may import them: crate::{encode, encoded, event, figures, request, scan}
+//!  above the hub, it imports none of them:   crate::{http, resume}
+//! ```
 
 mod batch;
 mod builder;
