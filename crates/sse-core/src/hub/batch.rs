@@ -1,4 +1,6 @@
 //! A batch: the frames a client stream hands out at once, held inline.
+//!
+//! Layer 1 of the hub: logs.
 
 use super::sync::Arc;
 use std::fmt;

@@ -1,4 +1,7 @@
 //! Building a hub from its parts.
+//!
+//! Layer 4 of the hub: hub, the public API. [`HubBuilder::build`] is in `mod.rs`,
+//! so this file need not import the [`Hub`](super::Hub).
 
 use std::fmt;
 

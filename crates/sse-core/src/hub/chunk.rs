@@ -26,6 +26,8 @@
 //!   alone (`&mut`, through `Arc::get_mut`): those slots, a prefix, are counted in
 //!   `dropped`, and read as empty from then on. Slots in `dropped..written` are the
 //!   initialised ones; dropping the chunk drops them, each once.
+//!
+//! Layer 1 of the hub: logs.
 #![allow(unsafe_code)]
 
 use std::mem::MaybeUninit;

@@ -2,6 +2,8 @@
 //! waker, whether and when its stream ends, and its keep-alive state. Its fields
 //! are private: the methods here own its invariants, and the hub's state only
 //! coordinates clients and logs.
+//!
+//! Layer 2 of the hub: owners.
 
 use std::task::Waker;
 

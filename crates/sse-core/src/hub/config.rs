@@ -1,4 +1,6 @@
 //! How a hub behaves: history, slow clients, limits, keep-alive.
+//!
+//! Layer 0 of the hub: words.
 
 use std::time::{Duration, SystemTime};
 

@@ -1,6 +1,7 @@
 //! Why the hub refuses a call: [`ConnectError`] (a connection, with the HTTP status
-//! it maps to) and [`SendError`] (a frame to one client). Its layer: words, the
-//! bottom; it imports nothing from the hub.
+//! it maps to) and [`SendError`] (a frame to one client).
+//!
+//! Layer 0 of the hub: words.
 
 use std::fmt;
 

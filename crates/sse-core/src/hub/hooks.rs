@@ -1,5 +1,8 @@
 //! Hooks: the application's say in a client's life, all with defaults that do
 //! nothing.
+//!
+//! Layer 0 of the hub: words. The [`Rejection`] a hook refuses with comes from
+//! `crate::request`, below the hub.
 
 use std::sync::Arc;
 

@@ -1,7 +1,8 @@
 //! How the hub's parts name each other without holding each other: a client by its
 //! [`ClientKey`] (the registry's), a log by its [`LogRef`] (the logs'). Plain
-//! values, so the logs' waiting lists and eviction order can hold them. Its layer:
-//! words, the bottom; it imports nothing from the hub.
+//! values, so the logs' waiting lists and eviction order can hold them.
+//!
+//! Layer 0 of the hub: words.
 
 /// A client's place in the registry: a slab index plus the generation of the entry,
 /// so a key kept after its client left never reaches a newer client in the same slot.

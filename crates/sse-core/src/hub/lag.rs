@@ -1,4 +1,6 @@
 //! The lag policy: what happens to a reader too far behind, in one place.
+//!
+//! Layer 1 of the hub: logs.
 
 use super::config::{HubConfig, LagPolicy};
 use super::log::{Cursor, Log};

@@ -6,6 +6,8 @@
 //! a run of them with one reference. Entries carry the hub-wide sequence number, so readers
 //! of several logs can merge them into one order, and a `Last-Event-ID` (a sequence)
 //! places a reader in every log at once.
+//!
+//! Layer 1 of the hub: logs.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -4,6 +4,8 @@
 //! invariants: `history_bytes` is what every log's history costs, an own id maps
 //! to the newest event still held that has it, and a topic log made anew cannot
 //! replay from before what a freed one held.
+//!
+//! Layer 2 of the hub: owners.
 
 use std::collections::HashMap;
 use std::ops::RangeInclusive;

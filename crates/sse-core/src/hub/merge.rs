@@ -1,5 +1,7 @@
 //! The merge: a client's sources (its own queue, the broadcast log, its topics'
 //! logs), read in one order, the hub's sequence, a run at a time.
+//!
+//! Layer 1 of the hub: logs.
 
 /// What to read next: from `source` (the one whose next frame has the lowest
 /// sequence), every frame with a sequence below `stop` (the lowest next sequence

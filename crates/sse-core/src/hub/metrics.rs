@@ -1,4 +1,6 @@
 //! Counters, and the snapshot the hub hands out.
+//!
+//! Layer 0 of the hub: words.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 

@@ -3,6 +3,9 @@
 //! A [`Hub`] is the `SSE` value of the Go package this library redesigns: a registry
 //! of clients, and the fan-out to them.
 //!
+//! Layer 4 of the hub, the top: the [`Hub`] and its public API. [Layers](#layers)
+//! draws every layer, and which file may import which.
+//!
 //! | you call | what happens |
 //! |---|---|
 //! | [`Hub::connect`] | registers a client, returns its [`ClientStream`] |

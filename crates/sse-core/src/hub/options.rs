@@ -1,6 +1,8 @@
 //! What a client asks for when it connects: [`ConnectOptions`], and the rule its
 //! topics meet ([`distinct_topics`]), which both the hub's early check and its
-//! state apply. Its layer: words, the bottom; it imports only `errors.rs`.
+//! state apply.
+//!
+//! Layer 0 of the hub: words.
 
 use super::errors::ConnectError;
 

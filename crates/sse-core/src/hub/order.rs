@@ -15,7 +15,7 @@
 //! first reader comes or its last one leaves, and leaves them when it is emptied
 //! or freed.
 //!
-//! Its layer: logs. It sees a log only through [`Linked`] (which `log.rs`
+//! Layer 1 of the hub: logs. It sees a log only through [`Linked`] (which `log.rs`
 //! implements), so it imports nothing from `log.rs`, which holds its [`Links`].
 
 use slab::Slab;

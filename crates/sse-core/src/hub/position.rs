@@ -1,6 +1,8 @@
 //! Where a client stands: the id its opening checkpoint names, so that a
 //! reconnect with it as `Last-Event-ID` resumes exactly there (see the hub's
 //! positions, in [`Hub`](super::Hub#positions)).
+//!
+//! Layer 1 of the hub: logs.
 
 use std::sync::Arc;
 

@@ -1,9 +1,9 @@
-//! A client's own bounded queue: the frames sent to it alone ([`Hub::send_to`]),
-//! each with its sequence, and what a full queue does under the lag policy. Its
-//! layer: logs, a leaf data structure; `client.rs` holds one per client that was
-//! ever sent a frame of its own.
+//! A client's own bounded queue: the frames sent to it alone
+//! ([`Hub::send_to`](super::Hub::send_to)), each with its sequence, and what a full
+//! queue does under the lag policy; `client.rs` holds one per client that was ever
+//! sent a frame of its own.
 //!
-//! [`Hub::send_to`]: super::Hub::send_to
+//! Layer 1 of the hub: logs.
 
 use bytes::Bytes;
 

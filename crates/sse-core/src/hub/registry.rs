@@ -3,6 +3,8 @@
 //! It owns two rules: a key kept after its client left never reaches a newer
 //! client in the same slot (every key carries its entry's generation), and the id
 //! index names only live clients, each id the newest client that took it.
+//!
+//! Layer 2 of the hub: owners.
 
 use std::collections::HashMap;
 use std::hash::RandomState;

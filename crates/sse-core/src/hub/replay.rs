@@ -1,5 +1,7 @@
 //! Replay from outside the hub: the seam for a backplane whose log is longer, or
 //! older, than the hub's own history.
+//!
+//! Layer 0 of the hub: words.
 
 use std::fmt;
 use std::future::Future;

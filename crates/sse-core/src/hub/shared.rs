@@ -3,8 +3,9 @@
 //! shutdown signals, and the frames made once (keep-alive, retry hint, resync). The
 //! [`Hub`](super::Hub) and each [`ClientStream`](super::ClientStream) hold it; it
 //! locks the state ([`lock`](Shared::lock)) and removes a client with what follows
-//! ([`remove`](Shared::remove)). Its layer: hub, the top, under `mod.rs` and
-//! `stream.rs`.
+//! ([`remove`](Shared::remove)).
+//!
+//! Layer 4 of the hub: hub, under `mod.rs` and `stream.rs`.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, PoisonError};

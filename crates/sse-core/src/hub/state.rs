@@ -3,6 +3,8 @@
 //! owner's: `client.rs`, `registry.rs`, `logs.rs`, `lag.rs`, `waiters.rs`). No
 //! hooks run and no wakers are woken in here: wakers are handed back so the
 //! caller wakes them after unlocking.
+//!
+//! Layer 3 of the hub: state, above the owners it coordinates.
 
 use std::sync::Arc;
 use std::task::Waker;

@@ -1,4 +1,6 @@
 //! A client's stream: where a client waits, and what it reads.
+//!
+//! Layer 4 of the hub: hub, the public API.
 
 use std::fmt;
 use std::pin::Pin;

@@ -3,6 +3,8 @@
 //! readers registering wakers and publishers waking them; and the chunks' cells,
 //! counter and `Arc`, so it checks the one `unsafe` module (`chunk.rs`): that no
 //! slot is read while written, or dropped while read.
+//!
+//! Layer 1 of the hub: logs.
 
 #[cfg(loom)]
 pub(crate) use loom::cell::UnsafeCell;

@@ -1,4 +1,6 @@
 //! The readers waiting on a log, to wake on its next append.
+//!
+//! Layer 1 of the hub: logs.
 
 use super::keys::ClientKey;
 

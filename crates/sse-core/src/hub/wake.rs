@@ -1,5 +1,7 @@
 //! Wakers collected under a lock and woken after it, without allocating: the hub's
 //! publishes and a resumable stream's sends both take them this way.
+//!
+//! Layer 1 of the hub: logs (`crate::resume`, above the hub, uses it too).
 
 use std::mem::ManuallyDrop;
 use std::task::Waker;
