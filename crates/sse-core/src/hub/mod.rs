@@ -43,15 +43,15 @@
 //! 2. **Appended once** (`state.rs`, `logs.rs`, `log.rs`, `chunk.rs`): under the
 //!    hub's lock, the frame takes the next sequence number (`state.rs`) and goes
 //!    at the end of the broadcast log or the topic's log (`logs.rs` finds or
-//!    makes it), into the log's current [`Chunk`] (`chunk.rs`: fixed-size, behind
-//!    an `Arc`, filled while readers share it). Frames for one client go into its
-//!    own bounded queue (`queue.rs`, held by `client.rs`) instead, found by id in
-//!    the registry (`registry.rs`). The history bounds (`history`, `history_bytes`,
-//!    `history_budget`, `order.rs`'s eviction order, applied by `logs.rs`) drop
-//!    the oldest frames here.
+//!    makes it), into the log's current [`Chunk`](chunk::Chunk) (`chunk.rs`:
+//!    fixed-size, behind an `Arc`, filled while readers share it). Frames for one
+//!    client go into its own bounded queue (`queue.rs`, held by `client.rs`)
+//!    instead, found by id in the registry (`registry.rs`). The history bounds
+//!    (`history`, `history_bytes`, `history_budget`, `order.rs`'s eviction order,
+//!    applied by `logs.rs`) drop the oldest frames here.
 //! 3. **Readers woken** (`mod.rs`): the wakers of readers waiting on that log are
-//!    taken under the lock into a [`WakeList`](state::WakeList) and woken after it
-//!    is released, 32 at a time.
+//!    taken under the lock into a [`WakeList`] and woken after it is released, 32
+//!    at a time.
 //! 4. **Taken at once** (`stream.rs`, `state.rs`'s `read`, `client.rs`'s
 //!    `read_into`): a woken [`ClientStream`] takes, under the lock, every frame
 //!    past its cursors in each log it reads and its own queue, merged by sequence
@@ -79,7 +79,7 @@
 //!   seen by the read or finds the waker: no wake-up is lost, and waiting
 //!   allocates nothing.
 //! - **Woken after the lock.** No waker is woken under the lock: operations hand
-//!   their wakers back ([`WakeList`](state::WakeList), or one waker) and the caller
+//!   their wakers back ([`WakeList`], or one waker) and the caller
 //!   wakes them once it has unlocked, so a woken task never contends for the lock
 //!   it was woken from.
 //! - **Lagging** (`lag.rs`). A reader more than [`HubConfig::max_lag`] frames behind in a log
@@ -121,9 +121,9 @@
 //!            ▼
 //!  0 words   config.rs hooks.rs options.rs errors.rs   the types every layer speaks
 //!            keys.rs metrics.rs replay.rs
-//!  ───────────────────────────────────────────────────────────────────────────────────
-//!  below the hub, any layer may import them: crate::{encode, encoded, event, figures, request, scan}
-//!  above the hub, it imports none of them:   crate::{http, resume}
+//!  ──────────────────────────────────────────────────────────────────────────────────
+//!  below the hub, any layer may import: crate::{encode, encoded, event, figures, request, scan}
+//!  above the hub, no layer may import:  crate::{http, resume}
 //! ```
 
 mod batch;
