@@ -106,6 +106,19 @@ fn a_file_the_drawing_does_not_place_is_caught() {
 }
 
 #[test]
+fn the_drawing_is_read_as_drawn() {
+    let drawing = Drawing::parse(Sources::read().text("hub/mod.rs"));
+    assert_eq!(drawing.layers["mod.rs"].0, 4);
+    assert_eq!(drawing.layers["state.rs"], (3, "state".to_owned()));
+    assert_eq!(drawing.layers["keys.rs"].0, 0);
+    for module in ["encode", "request", "scan"] {
+        assert!(drawing.below.contains(module), "{module} below the hub");
+    }
+    assert!(drawing.above.contains("http") && drawing.above.contains("resume"));
+    assert!(drawing.below.is_disjoint(&drawing.above));
+}
+
+#[test]
 fn code_lines_leave_out_blank_and_comment_lines() {
     let text = "//! Doc.\n\nuse a;\n  // note\n/// Item.\nfn f() {} // trailing\n";
     assert_eq!(code_lines(text), 2);
@@ -338,26 +351,25 @@ impl Drawing {
             .skip(1)
             .take_while(|line| line.trim() != "```");
         let mut layer: Option<(u32, String)> = None;
+        // A list of modules (`crate::{a, b,` and on to `}`, maybe over lines) being
+        // read: whether it is of those below the hub, and what it holds so far.
+        let mut list: Option<(bool, String)> = None;
         for line in lines {
+            if line.contains("below the hub") || line.contains("above the hub") {
+                let start = line.split_once("crate::{").map_or("", |(_, rest)| rest);
+                list = Some((line.contains("below the hub"), String::new()));
+                drawing.read_list(&mut list, start);
+                continue;
+            }
+            if list.is_some() {
+                drawing.read_list(&mut list, line);
+                continue;
+            }
             let words: Vec<&str> = line.split_whitespace().collect();
             if let [number, name, ..] = words[..]
                 && let Ok(number) = number.parse::<u32>()
             {
                 layer = Some((number, name.to_owned()));
-            }
-            if line.contains("below the hub") || line.contains("above the hub") {
-                let list = line
-                    .split_once("crate::{")
-                    .and_then(|(_, rest)| rest.split_once('}'))
-                    .map(|(list, _)| list)
-                    .unwrap_or_default();
-                let modules = list.split(',').map(|m| m.trim().to_owned());
-                if line.contains("below the hub") {
-                    drawing.below.extend(modules);
-                } else {
-                    drawing.above.extend(modules);
-                }
-                continue;
             }
             for file in words.iter().filter(|word| word.ends_with(".rs")) {
                 let layer = layer.clone().expect("a layer's number and name come first");
@@ -366,7 +378,38 @@ impl Drawing {
             }
         }
         assert!(!drawing.layers.is_empty(), "no drawing under \"# Layers\"");
+        assert!(
+            list.is_none(),
+            "a list of modules without its closing brace"
+        );
         drawing
+    }
+
+    /// Adds `text` to the list being read; at its `}`, ends the list and files its
+    /// modules below or above the hub.
+    fn read_list(&mut self, list: &mut Option<(bool, String)>, text: &str) {
+        let Some((below, held)) = list else {
+            return;
+        };
+        let (part, closed) = match text.split_once('}') {
+            Some((part, _)) => (part, true),
+            None => (text, false),
+        };
+        held.push_str(part);
+        held.push(',');
+        if closed {
+            let modules = held
+                .split(',')
+                .map(str::trim)
+                .filter(|module| !module.is_empty())
+                .map(str::to_owned);
+            if *below {
+                self.below.extend(modules);
+            } else {
+                self.above.extend(modules);
+            }
+            *list = None;
+        }
     }
 }
 

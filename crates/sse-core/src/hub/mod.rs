@@ -122,7 +122,8 @@
 //!  0 words   config.rs hooks.rs options.rs errors.rs   the types every layer speaks
 //!            keys.rs metrics.rs replay.rs
 //!  ──────────────────────────────────────────────────────────────────────────────────
-//!  below the hub, any layer may import: crate::{encode, encoded, event, figures, request, scan}
+//!  below the hub, any layer may import: crate::{encode, encoded, event, figures, observe,
+//!                                               request, scan}
 //!  above the hub, no layer may import:  crate::{http, resume}
 //! ```
 
