@@ -103,7 +103,7 @@
 //! layer the imports go one way too: `mod.rs` → `stream.rs` → `shared.rs` →
 //! `builder.rs`, `registry.rs` → `client.rs`, `lag.rs` → `log.rs` → `order.rs`,
 //! `options.rs` → `errors.rs`, …), and nothing in the hub imports the modules
-//! above it. Each file's `//!` says its layer. `tests/layers.rs` reads this
+//! above it. Each file's `//!` says its layer. `tests/layers/` reads this
 //! drawing and enforces it, on every `use super::…`, `use crate::…` and path in
 //! the code, tests included:
 //!
