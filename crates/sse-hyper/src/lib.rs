@@ -114,13 +114,7 @@ pub fn connect(
     request: &http::request::Parts,
     options: ConnectOptions,
 ) -> http::Response<Body> {
-    match hub.accept(request, options) {
-        Ok(accepted) => {
-            let body = accepted.stream.map_or_else(Body::empty, Body::from);
-            accepted.head.map(|()| body)
-        }
-        Err(rejection) => rejection.into_response().map(Body::from),
-    }
+    hub.answer(request, options)
 }
 
 /// Answers a request with your own stream of events (a

@@ -15,6 +15,7 @@
 //! (the request reading and [`Rejection`] it shares with the hub); nothing in the
 //! hub imports it.
 
+use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{HeaderName, Method, StatusCode, Version};
 
@@ -79,7 +80,7 @@ impl Hub {
     /// duplicate id (when refused); the admission hook's status when it refuses.
     /// Otherwise the client is connected (`GET`) and the response head returned.
     ///
-    /// `options` usually come from [`ConnectOptions::from_request`]; an application
+    /// `options` usually come from [`ConnectOptions::from_parts`]; an application
     /// that authenticates first can pass its own (the id and topics it allows).
     ///
     /// # Errors
@@ -141,6 +142,45 @@ impl Hub {
                 }
                 Err(rejection)
             }
+        }
+    }
+
+    /// [`accept`](Self::accept) as a whole response, for an adapter whose one body
+    /// type `B` holds a client's stream and whole bytes: the head with the stream
+    /// (an empty body for `HEAD`), or the refusal with its JSON. It is what
+    /// `sse_hyper::connect` and `sse_smol::connect` answer.
+    ///
+    /// ```
+    /// # use sse_core::{ClientStream, ConnectOptions, Hub};
+    /// /// An adapter's body.
+    /// enum Body {
+    ///     Stream(ClientStream),
+    ///     Whole(bytes::Bytes),
+    /// }
+    /// # impl From<ClientStream> for Body { fn from(s: ClientStream) -> Self { Body::Stream(s) } }
+    /// # impl From<bytes::Bytes> for Body { fn from(b: bytes::Bytes) -> Self { Body::Whole(b) } }
+    /// let hub = Hub::default();
+    /// let (parts, ()) = http::Request::post("/events").body(()).unwrap().into_parts();
+    /// let response: http::Response<Body> = hub.answer(&parts, ConnectOptions::new());
+    /// assert_eq!(response.status(), 405);
+    /// assert!(matches!(response.body(), Body::Whole(json) if json.starts_with(b"{")));
+    /// ```
+    pub fn answer<B>(
+        &self,
+        request: &http::request::Parts,
+        options: ConnectOptions,
+    ) -> http::Response<B>
+    where
+        B: From<ClientStream> + From<Bytes>,
+    {
+        match self.accept(request, options) {
+            Ok(accepted) => {
+                let body = accepted
+                    .stream
+                    .map_or_else(|| B::from(Bytes::new()), B::from);
+                accepted.head.map(|()| body)
+            }
+            Err(rejection) => rejection.into_response().map(B::from),
         }
     }
 }
