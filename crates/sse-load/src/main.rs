@@ -57,7 +57,9 @@ Options:
                           streams N=10 for 0.4 s a mode (exit 1 on loss, a
                           reordered word or a reply without done)
   --scenario S            broadcast (GET /events, publish), generate (per-request
-                          POST /generate streams), or all [default: all]
+                          POST /generate streams), idle (broadcast's memory per
+                          idle connection only: N streams open, nothing
+                          published), or all [default: all]
   --servers LIST          all, ours, baselines, redis, or names: hyper,axum,warp,
                           smol, axum-redis, axum-sse,axum-bytes,actix-sse
                           [default: all]; the per-request scenario always runs
@@ -118,6 +120,8 @@ struct Options {
     /// Which scenarios run.
     broadcast: bool,
     per_request: bool,
+    /// Broadcast measures memory only (`--scenario idle`): no publishing phase.
+    idle_only: bool,
     /// The per-request scenario's settings.
     generate: GenerateOptions,
     command_line: String,
@@ -145,6 +149,7 @@ impl Default for Options {
             quick: false,
             broadcast: true,
             per_request: true,
+            idle_only: false,
             generate: GenerateOptions::full(),
             command_line: String::new(),
             notes: Vec::new(),
@@ -196,8 +201,10 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
                 options.generate = GenerateOptions::quick();
             }
             "--scenario" => {
-                (options.broadcast, options.per_request) = match value()? {
-                    "broadcast" => (true, false),
+                let scenario = value()?;
+                options.idle_only = scenario == "idle";
+                (options.broadcast, options.per_request) = match scenario {
+                    "broadcast" | "idle" => (true, false),
                     "generate" => (false, true),
                     "all" => (true, true),
                     other => return Err(format!("--scenario: unknown scenario {other:?}")),

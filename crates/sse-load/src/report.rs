@@ -160,8 +160,10 @@ impl Report {
             let _ = writeln!(out, "Note: {note}\n");
         }
 
-        self.full_speed_table(&mut out);
-        self.fixed_rate_table(&mut out);
+        if !o.idle_only {
+            self.full_speed_table(&mut out);
+            self.fixed_rate_table(&mut out);
+        }
         self.memory_table(&mut out);
         out.push_str(NOTES);
         if self.has_redis() {
