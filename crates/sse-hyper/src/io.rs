@@ -2,12 +2,15 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use sse_net::{PeerSampler, Verdict, Window};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
+
+use crate::open::OpenRequests;
 
 /// A connection (any tokio `AsyncRead + AsyncWrite`, a `TcpStream` usually) that
 /// fails with [`io::ErrorKind::TimedOut`] when:
@@ -39,6 +42,10 @@ pub struct TimeoutIo<T> {
     timer: Pin<Box<Sleep>>,
     /// The peer's window, followed where the kernel shows it.
     peer: Option<Peer<T>>,
+    /// [`serve`](crate::serve)'s connections: also closed when no request has been
+    /// open for long enough (whatever bytes move), a deadline read here rather
+    /// than a timer of its own.
+    requests: Option<Arc<OpenRequests>>,
 }
 
 /// A [`PeerSampler`] and how to sample the connection's peer window.
@@ -67,7 +74,14 @@ impl<T> TimeoutIo<T> {
             stalled_since: None,
             timer: Box::pin(tokio::time::sleep_until(now + idle)),
             peer: None,
+            requests: None,
         }
+    }
+
+    /// Also fails once `requests` has had none open for its limits.
+    pub(crate) fn close_without_requests(mut self, requests: Arc<OpenRequests>) -> Self {
+        self.requests = Some(requests);
+        self
     }
 
     /// Also closes the connection when its peer leaves bytes unread for the write
@@ -91,10 +105,6 @@ impl<T> TimeoutIo<T> {
         &self.io
     }
 
-    fn moved(&mut self) {
-        self.last_moved = Instant::now();
-    }
-
     /// The deadline that applies now.
     fn deadline(&self) -> Instant {
         let mut deadline = self.last_moved + self.idle;
@@ -104,7 +114,15 @@ impl<T> TimeoutIo<T> {
         if let Some(peer) = self.peer_deadline() {
             deadline = deadline.min(peer);
         }
+        if let Some(requests) = self.requests_deadline() {
+            deadline = deadline.min(requests);
+        }
         deadline
+    }
+
+    /// When the connection is closed for want of a request, if none opens.
+    fn requests_deadline(&self) -> Option<Instant> {
+        self.requests.as_ref()?.idle_deadline()
     }
 
     /// Called when the connection would wait, and after a write while the peer
@@ -114,7 +132,7 @@ impl<T> TimeoutIo<T> {
     /// Traffic moves the idle deadline later without touching the timer (a reset
     /// takes the timer driver's lock, and would cost one per write): a timer that
     /// fires before the deadline is set again then. It is moved earlier only when a
-    /// write stall begins or the peer falls behind.
+    /// write stall begins, the peer falls behind, or the last request closes.
     fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         loop {
             let deadline = self.deadline();
@@ -138,8 +156,11 @@ impl<T> TimeoutIo<T> {
             if self.last_moved + self.idle <= now {
                 return Err(timed_out("the connection was idle for too long"));
             }
+            if self.requests_deadline().is_some_and(|deadline| deadline <= now) {
+                return Err(timed_out("the connection had no request open for too long"));
+            }
             // The peer's deadline: sample its window again.
-            self.observe_peer(0)?;
+            self.observe_peer(0, now)?;
         }
     }
 
@@ -151,11 +172,11 @@ impl<T> TimeoutIo<T> {
 
     /// Samples the peer's window when due (after a write of `written` bytes, or at
     /// its deadline with none); an error when the peer is stuck.
-    fn observe_peer(&mut self, written: usize) -> io::Result<()> {
+    fn observe_peer(&mut self, written: usize, now: Instant) -> io::Result<()> {
         let Some(peer) = &mut self.peer else {
             return Ok(());
         };
-        let now = Instant::now().into_std();
+        let now = now.into_std();
         if written > 0 && !peer.sampler.wrote(written, now) {
             return Ok(());
         }
@@ -187,7 +208,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimeoutIo<T> {
         let before = buf.filled().len();
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Ready(Ok(())) if buf.filled().len() > before => {
-                this.moved();
+                this.last_moved = Instant::now();
                 Poll::Ready(Ok(()))
             }
             Poll::Pending => match this.check(cx) {
@@ -234,6 +255,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimeoutIo<T> {
 }
 
 impl<T> TimeoutIo<T> {
+    /// The bookkeeping of a write: one clock reading, and the timer left alone
+    /// unless the peer's deadline is due before it (see [`check`](Self::check)).
     fn after_write(
         &mut self,
         cx: &mut Context<'_>,
@@ -241,13 +264,17 @@ impl<T> TimeoutIo<T> {
     ) -> Poll<io::Result<usize>> {
         match polled {
             Poll::Ready(Ok(written)) if written > 0 => {
+                let now = Instant::now();
                 self.stalled_since = None;
-                self.moved();
-                if let Err(error) = self.observe_peer(written) {
+                self.last_moved = now;
+                if let Err(error) = self.observe_peer(written, now) {
                     return Poll::Ready(Err(error));
                 }
-                if self.peer_deadline().is_some()
-                    && let Err(error) = self.check(cx)
+                // The timer wakes the task by every deadline but the peer's, which
+                // a write may have set: only then is it looked at here.
+                if self.peer_deadline().is_some_and(|peer| {
+                    peer < self.timer.deadline() || self.timer.is_elapsed()
+                }) && let Err(error) = self.check(cx)
                 {
                     return Poll::Ready(Err(error));
                 }
@@ -283,6 +310,75 @@ mod tests {
         }
         let error = io.read(&mut buf).await.expect_err("idle");
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+    }
+
+    /// Reads until an error, while the far end writes a byte every second.
+    async fn read_while_pinged(
+        io: &mut TimeoutIo<tokio::io::DuplexStream>,
+        mut far: tokio::io::DuplexStream,
+    ) -> io::Error {
+        let pings = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if far.write_all(b"p").await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut buf = [0; 8];
+        let error = loop {
+            match io.read(&mut buf).await {
+                Ok(0) => panic!("the far end closed"),
+                Ok(_) => {}
+                Err(error) => break error,
+            }
+        };
+        pings.abort();
+        error
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_without_a_request_open_is_closed_whatever_bytes_move() {
+        let requests = Arc::new(OpenRequests::new(
+            Duration::from_secs(2),
+            Duration::from_secs(5),
+        ));
+        let (near, far) = tokio::io::duplex(64);
+        let mut io = TimeoutIo::new(near, Duration::from_secs(10), Duration::from_secs(5))
+            .close_without_requests(Arc::clone(&requests));
+        let started = Instant::now();
+        let error = read_while_pinged(&mut io, far).await;
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            error.to_string(),
+            "the connection had no request open for too long"
+        );
+        assert_eq!(started.elapsed(), Duration::from_secs(2), "the head timeout");
+
+        let requests = Arc::new(OpenRequests::new(
+            Duration::from_secs(2),
+            Duration::from_secs(5),
+        ));
+        let (near, far) = tokio::io::duplex(64);
+        let mut io = TimeoutIo::new(near, Duration::from_secs(10), Duration::from_secs(5))
+            .close_without_requests(Arc::clone(&requests));
+        let started = Instant::now();
+        let open = requests.open();
+        let closing = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            drop(open);
+        });
+        let error = read_while_pinged(&mut io, far).await;
+        closing.await.unwrap();
+        assert_eq!(
+            error.to_string(),
+            "the connection had no request open for too long"
+        );
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(25),
+            "open for 20 s, then the idle timeout"
+        );
     }
 
     #[tokio::test(start_paused = true)]

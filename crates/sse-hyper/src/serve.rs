@@ -223,42 +223,39 @@ pub async fn serve_with_limits<F, B>(
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let requests = Arc::new(OpenRequests::default());
-        let service = {
-            let respond = respond.clone();
-            let requests = Arc::clone(&requests);
-            hyper::service::service_fn(move |request: http::Request<Incoming>| {
+        let respond = respond.clone();
+        let watcher = graceful.watcher();
+        // One future per connection, its parts in place: built in this task's
+        // body, not handed to async functions (each would keep a second copy of
+        // what it is given, the connection included).
+        tokio::spawn(async move {
+            let _permit = permit;
+            let Some((tcp, protocol)) = first_bytes(tcp, timeouts.head).await else {
+                return;
+            };
+            // No request open for the idle timeout (none at all for the head
+            // timeout), whatever else arrives: `TimeoutIo` fails, hyper closes.
+            let requests = Arc::new(OpenRequests::new(timeouts.head, timeouts.idle));
+            let io = TimeoutIo::new(tcp, timeouts.idle, timeouts.write_stall)
+                .close_without_requests(Arc::clone(&requests));
+            #[cfg(unix)]
+            let io = io.watch_peer();
+            let io = TokioIo::new(io);
+            let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
                 let open = requests.open();
                 let response = respond(request.map(|body| RequestBody::new(body, timeouts.body)));
                 async move {
                     let response = response.await?;
                     Ok::<_, Infallible>(response.map(|body| Counted::new(body, open)))
                 }
-            })
-        };
-        let watcher = graceful.watcher();
-        // One future per connection, its parts in place: built in this task's
-        // body rather than passed through async functions, each of which would
-        // keep a second copy of what it is given (see `UntilIdle`).
-        tokio::spawn(async move {
-            let _permit = permit;
-            let Some((tcp, protocol)) = first_bytes(tcp, timeouts.head).await else {
-                return;
-            };
-            let io = TimeoutIo::new(tcp, timeouts.idle, timeouts.write_stall);
-            #[cfg(unix)]
-            let io = io.watch_peer();
-            let io = TokioIo::new(io);
-            // No request open for the idle timeout (none at all for the head
-            // timeout), whatever else arrives: the connection is dropped, closed.
-            let idle = requests.idle_for(timeouts.head, timeouts.idle);
+            });
             match protocol {
                 Protocol::Http1 => {
                     let connection = http1::Builder::new()
                         .timer(TokioTimer::new())
                         .header_read_timeout(timeouts.head)
                         .serve_connection(io, service);
-                    UntilIdle::new(watcher.watch(connection), idle).await;
+                    let _ = watcher.watch(connection).await;
                 }
                 // Larger than HTTP/1's: boxed, so that an HTTP/1 connection's task
                 // keeps no room for it.
@@ -266,7 +263,7 @@ pub async fn serve_with_limits<F, B>(
                     let connection = http2::Builder::new(TokioExecutor::new())
                         .timer(TokioTimer::new())
                         .serve_connection(io, service);
-                    Box::pin(UntilIdle::new(watcher.watch(connection), idle)).await;
+                    let _ = Box::pin(watcher.watch(connection)).await;
                 }
                 Protocol::Unknown => {
                     Box::pin(async move {
@@ -277,8 +274,7 @@ pub async fn serve_with_limits<F, B>(
                             .timer(TokioTimer::new())
                             .header_read_timeout(timeouts.head);
                         builder.http2().timer(TokioTimer::new());
-                        let connection = builder.serve_connection(io, service);
-                        UntilIdle::new(watcher.watch(connection), idle).await;
+                        let _ = watcher.watch(builder.serve_connection(io, service)).await;
                     })
                     .await;
                 }
@@ -288,40 +284,13 @@ pub async fn serve_with_limits<F, B>(
     let _ = tokio::time::timeout(timeouts.shutdown, graceful.shutdown()).await;
 }
 
-pin_project_lite::pin_project! {
-    /// A connection, served until it ends or `idle` resolves first. A future of
-    /// its own rather than an async function around `tokio::select!`: an async
-    /// function keeps its arguments apart from the futures it awaits, and would
-    /// hold the connection twice (2.7 KiB rather than 1.4 KiB for an HTTP/1
-    /// connection).
-    struct UntilIdle<C, I> {
-        #[pin]
-        connection: C,
-        #[pin]
-        idle: I,
-    }
-}
-
-impl<C, I> UntilIdle<C, I> {
-    fn new(connection: C, idle: I) -> Self {
-        UntilIdle { connection, idle }
-    }
-}
-
-impl<C: Future, I: Future<Output = ()>> Future for UntilIdle<C, I> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.project();
-        if this.connection.poll(cx).is_ready() || this.idle.poll(cx).is_ready() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-/// What the first bytes of a connection say it speaks.
+/// What the first bytes of a connection say it speaks, told from bytes peeked
+/// rather than read, so that hyper's own HTTP/1 or HTTP/2 connection serves it.
+/// hyper-util's `auto` connection reads them itself and hands them back through a
+/// buffer of its own, after which hyper's HTTP/1 read buffer, 8 KiB at first,
+/// grows to 16 KiB to take the rest of the request head, and keeps that for the
+/// connection's life: 7 KiB more resident per idle stream (see
+/// `crates/sse-load/RESULTS-memory.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Protocol {
     /// They differ from HTTP/2's preface.
@@ -336,6 +305,7 @@ enum Protocol {
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 impl Protocol {
+    /// From the first bytes a client sent (at least one).
     fn of(first: &[u8]) -> Protocol {
         let Some(preface) = H2_PREFACE.get(..first.len()) else {
             return Protocol::Http1;
@@ -422,5 +392,20 @@ impl Body for RequestBody {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_protocol_is_told_from_the_first_bytes_that_differ_from_the_preface() {
+        assert_eq!(Protocol::of(b"G"), Protocol::Http1);
+        assert_eq!(Protocol::of(b"GET /events HTTP/1.1\r\n"), Protocol::Http1);
+        assert_eq!(Protocol::of(b"PO"), Protocol::Http1, "POST differs at its second byte");
+        assert_eq!(Protocol::of(H2_PREFACE), Protocol::Http2);
+        assert_eq!(Protocol::of(b"P"), Protocol::Unknown);
+        assert_eq!(Protocol::of(b"PRI * HTTP/2.0\r\n"), Protocol::Unknown);
     }
 }
