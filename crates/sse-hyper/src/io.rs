@@ -156,7 +156,10 @@ impl<T> TimeoutIo<T> {
             if self.last_moved + self.idle <= now {
                 return Err(timed_out("the connection was idle for too long"));
             }
-            if self.requests_deadline().is_some_and(|deadline| deadline <= now) {
+            if self
+                .requests_deadline()
+                .is_some_and(|deadline| deadline <= now)
+            {
                 return Err(timed_out("the connection had no request open for too long"));
             }
             // The peer's deadline: sample its window again.
@@ -272,9 +275,10 @@ impl<T> TimeoutIo<T> {
                 }
                 // The timer wakes the task by every deadline but the peer's, which
                 // a write may have set: only then is it looked at here.
-                if self.peer_deadline().is_some_and(|peer| {
-                    peer < self.timer.deadline() || self.timer.is_elapsed()
-                }) && let Err(error) = self.check(cx)
+                if self
+                    .peer_deadline()
+                    .is_some_and(|peer| peer < self.timer.deadline() || self.timer.is_elapsed())
+                    && let Err(error) = self.check(cx)
                 {
                     return Poll::Ready(Err(error));
                 }
@@ -353,7 +357,11 @@ mod tests {
             error.to_string(),
             "the connection had no request open for too long"
         );
-        assert_eq!(started.elapsed(), Duration::from_secs(2), "the head timeout");
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(2),
+            "the head timeout"
+        );
 
         let requests = Arc::new(OpenRequests::new(
             Duration::from_secs(2),

@@ -11,8 +11,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use sse_net::{ACCEPT_BACKOFF, AcceptFailure, ConnectionLimits, Connections};
@@ -403,7 +403,11 @@ mod tests {
     fn the_protocol_is_told_from_the_first_bytes_that_differ_from_the_preface() {
         assert_eq!(Protocol::of(b"G"), Protocol::Http1);
         assert_eq!(Protocol::of(b"GET /events HTTP/1.1\r\n"), Protocol::Http1);
-        assert_eq!(Protocol::of(b"PO"), Protocol::Http1, "POST differs at its second byte");
+        assert_eq!(
+            Protocol::of(b"PO"),
+            Protocol::Http1,
+            "POST differs at its second byte"
+        );
         assert_eq!(Protocol::of(H2_PREFACE), Protocol::Http2);
         assert_eq!(Protocol::of(b"P"), Protocol::Unknown);
         assert_eq!(Protocol::of(b"PRI * HTTP/2.0\r\n"), Protocol::Unknown);

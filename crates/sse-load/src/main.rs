@@ -48,7 +48,7 @@ over loopback.
 
 Usage:
   sse-load [OPTIONS]            run the load and print a Markdown report
-  sse-load serve axum-sse|axum-bytes|actix-sse|axum-sse-stream|actix-sse-stream
+  sse-load serve axum-sse|axum-bytes|actix-sse|hyper-floor|axum-sse-stream|actix-sse-stream
                 [--addr ADDR] [--capacity N]
                                 serve a baseline (the load run starts these itself)
 
@@ -61,8 +61,10 @@ Options:
                           idle connection only: N streams open, nothing
                           published), or all [default: all]
   --servers LIST          all, ours, baselines, redis, or names: hyper,axum,warp,
-                          smol, axum-redis, axum-sse,axum-bytes,actix-sse
-                          [default: all]; the per-request scenario always runs
+                          smol, axum-redis, axum-sse,axum-bytes,actix-sse,
+                          hyper-floor (not in all: axum-bytes on hyper's bare
+                          HTTP/1 connection, the floor of memory per idle
+                          stream) [default: all]; the per-request scenario always runs
                           both of its baselines (axum-sse-stream, actix-sse-stream);
                           X-redis (also hyper-, warp-, smol-redis; `redis`: the
                           four) is two processes of demo X relaying through a
@@ -312,6 +314,7 @@ fn serve(args: &[String]) -> Result<(), String> {
     let name = args.first().map(String::as_str);
     let baseline = Kind::ALL
         .into_iter()
+        .chain(Kind::EXTRA)
         .chain(Kind::STREAM_BASELINES)
         .find(|kind| !kind.is_ours() && Some(kind.key()) == name)
         .ok_or_else(|| format!("serve: unknown baseline {name:?}"))?;
