@@ -3,7 +3,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use sse_net::{PeerSampler, Verdict, Window};
@@ -40,6 +40,10 @@ pub struct TimeoutIo<T> {
     stalled_since: Option<Instant>,
     /// One timer for every deadline, reset rather than made anew.
     timer: Pin<Box<Sleep>>,
+    /// The waker the timer last held when [`check`](Self::check) left it pending:
+    /// until it fires, it wakes that task by every deadline, and a read that would
+    /// wait in that task need not look again.
+    armed: Option<Waker>,
     /// The peer's window, followed where the kernel shows it.
     peer: Option<Peer<T>>,
     /// [`serve`](crate::serve)'s connections: also closed when no request has been
@@ -73,6 +77,7 @@ impl<T> TimeoutIo<T> {
             last_moved: now,
             stalled_since: None,
             timer: Box::pin(tokio::time::sleep_until(now + idle)),
+            armed: None,
             peer: None,
             requests: None,
         }
@@ -120,9 +125,11 @@ impl<T> TimeoutIo<T> {
         deadline
     }
 
-    /// When the connection is closed for want of a request, if none opens.
+    /// When the connection is closed for want of a request, if none opens: the
+    /// idle timeout after the last one closed (the same as for bytes, which
+    /// [`armed_for`](Self::armed_for) counts on), the head timeout before the first.
     fn requests_deadline(&self) -> Option<Instant> {
-        self.requests.as_ref()?.idle_deadline()
+        self.requests.as_ref()?.idle_deadline(self.idle)
     }
 
     /// Called when the connection would wait, and after a write while the peer
@@ -132,7 +139,10 @@ impl<T> TimeoutIo<T> {
     /// Traffic moves the idle deadline later without touching the timer (a reset
     /// takes the timer driver's lock, and would cost one per write): a timer that
     /// fires before the deadline is set again then. It is moved earlier only when a
-    /// write stall begins, the peer falls behind, or the last request closes.
+    /// write stall begins or the peer falls behind: a request that closes sets a
+    /// deadline no earlier than the one the timer has (see
+    /// [`armed_for`](Self::armed_for)), and the first request's, the head timeout,
+    /// is set at the first call.
     fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         loop {
             let deadline = self.deadline();
@@ -140,6 +150,9 @@ impl<T> TimeoutIo<T> {
                 self.timer.as_mut().reset(deadline);
             }
             if self.timer.as_mut().poll(cx).is_pending() {
+                if !self.armed_for(cx) {
+                    self.armed = Some(cx.waker().clone());
+                }
                 return Ok(());
             }
             let now = Instant::now();
@@ -165,6 +178,24 @@ impl<T> TimeoutIo<T> {
             // The peer's deadline: sample its window again.
             self.observe_peer(0, now)?;
         }
+    }
+
+    /// Whether the timer will wake this task by every deadline, as
+    /// [`check`](Self::check) left it. Deadlines move earlier only where `check`
+    /// runs: a write that waits, a write after which the peer's deadline comes
+    /// first, and a request that closes after the timer was set (its deadline, the
+    /// idle timeout after it closed, is then later than the timer's, set by the
+    /// idle timeout after an earlier byte at the latest).
+    ///
+    /// The task is known by its waker's data: `Waker::will_wake` also compares
+    /// vtables, and a clone may carry another copy of the same one, which would
+    /// send every read through `check`. The clone kept holds the task alive, so no
+    /// other can take its address.
+    fn armed_for(&self, cx: &Context<'_>) -> bool {
+        self.armed
+            .as_ref()
+            .is_some_and(|waker| std::ptr::eq(waker.data(), cx.waker().data()))
+            && !self.timer.is_elapsed()
     }
 
     /// When the peer's window is to be sampled without a write.
@@ -214,6 +245,8 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimeoutIo<T> {
                 this.last_moved = Instant::now();
                 Poll::Ready(Ok(()))
             }
+            // The common case, once per wake-up of an idle stream: nothing to do.
+            Poll::Pending if this.armed_for(cx) => Poll::Pending,
             Poll::Pending => match this.check(cx) {
                 Ok(()) => Poll::Pending,
                 Err(error) => Poll::Ready(Err(error)),
@@ -343,12 +376,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_connection_without_a_request_open_is_closed_whatever_bytes_move() {
-        let requests = Arc::new(OpenRequests::new(
-            Duration::from_secs(2),
-            Duration::from_secs(5),
-        ));
+        let requests = Arc::new(OpenRequests::new(Duration::from_secs(2)));
         let (near, far) = tokio::io::duplex(64);
-        let mut io = TimeoutIo::new(near, Duration::from_secs(10), Duration::from_secs(5))
+        let mut io = TimeoutIo::new(near, Duration::from_secs(5), Duration::from_secs(5))
             .close_without_requests(Arc::clone(&requests));
         let started = Instant::now();
         let error = read_while_pinged(&mut io, far).await;
@@ -363,12 +393,9 @@ mod tests {
             "the head timeout"
         );
 
-        let requests = Arc::new(OpenRequests::new(
-            Duration::from_secs(2),
-            Duration::from_secs(5),
-        ));
+        let requests = Arc::new(OpenRequests::new(Duration::from_secs(2)));
         let (near, far) = tokio::io::duplex(64);
-        let mut io = TimeoutIo::new(near, Duration::from_secs(10), Duration::from_secs(5))
+        let mut io = TimeoutIo::new(near, Duration::from_secs(5), Duration::from_secs(5))
             .close_without_requests(Arc::clone(&requests));
         let started = Instant::now();
         let open = requests.open();

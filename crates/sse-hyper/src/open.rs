@@ -24,19 +24,16 @@ pub(crate) struct OpenRequests {
     closed: AtomicU64,
     since: Instant,
     head: Duration,
-    idle: Duration,
 }
 
 impl OpenRequests {
-    /// A connection that must open its first request within `head` from now, and
-    /// have one open at least every `idle` after that.
-    pub(crate) fn new(head: Duration, idle: Duration) -> Self {
+    /// A connection that must open its first request within `head` from now.
+    pub(crate) fn new(head: Duration) -> Self {
         OpenRequests {
             open: AtomicUsize::new(0),
             closed: AtomicU64::new(0),
             since: Instant::now(),
             head,
-            idle,
         }
     }
 
@@ -47,14 +44,15 @@ impl OpenRequests {
     }
 
     /// When the connection is to be closed for want of a request, unless one
-    /// opens first; `None` while one is open.
-    pub(crate) fn idle_deadline(&self) -> Option<Instant> {
+    /// opens first, if it must have one open at least every `idle`; `None` while
+    /// one is open.
+    pub(crate) fn idle_deadline(&self, idle: Duration) -> Option<Instant> {
         if self.open.load(Ordering::Acquire) > 0 {
             return None;
         }
         match self.closed.load(Ordering::Acquire) {
             0 => Some(self.since + self.head),
-            closed => Some(self.since + Duration::from_nanos(closed - 1) + self.idle),
+            closed => Some(self.since + Duration::from_nanos(closed - 1) + idle),
         }
     }
 }
@@ -119,24 +117,23 @@ where
 mod tests {
     use super::*;
 
+    const IDLE: Duration = Duration::from_secs(5);
+
     #[tokio::test(start_paused = true)]
     async fn no_first_request_within_head_and_no_request_for_idle_are_both_idle() {
         let started = Instant::now();
-        let requests = Arc::new(OpenRequests::new(
-            Duration::from_secs(1),
-            Duration::from_secs(5),
-        ));
+        let requests = Arc::new(OpenRequests::new(Duration::from_secs(1)));
         assert_eq!(
-            requests.idle_deadline(),
+            requests.idle_deadline(IDLE),
             Some(started + Duration::from_secs(1)),
             "the head timeout"
         );
         let open = requests.open();
         tokio::time::advance(Duration::from_secs(3)).await;
-        assert_eq!(requests.idle_deadline(), None, "a request is open");
+        assert_eq!(requests.idle_deadline(IDLE), None, "a request is open");
         drop(open);
         assert_eq!(
-            requests.idle_deadline(),
+            requests.idle_deadline(IDLE),
             Some(started + Duration::from_secs(8)),
             "the idle timeout, from when the request closed"
         );
@@ -145,18 +142,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_last_of_several_requests_to_close_starts_the_idle_timeout() {
         let started = Instant::now();
-        let requests = Arc::new(OpenRequests::new(
-            Duration::from_secs(1),
-            Duration::from_secs(5),
-        ));
+        let requests = Arc::new(OpenRequests::new(Duration::from_secs(1)));
         let (first, second) = (requests.open(), requests.open());
         tokio::time::advance(Duration::from_secs(2)).await;
         drop(first);
-        assert_eq!(requests.idle_deadline(), None, "one is still open");
+        assert_eq!(requests.idle_deadline(IDLE), None, "one is still open");
         tokio::time::advance(Duration::from_secs(2)).await;
         drop(second);
         assert_eq!(
-            requests.idle_deadline(),
+            requests.idle_deadline(IDLE),
             Some(started + Duration::from_secs(9))
         );
     }

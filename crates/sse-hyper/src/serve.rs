@@ -235,7 +235,7 @@ pub async fn serve_with_limits<F, B>(
             };
             // No request open for the idle timeout (none at all for the head
             // timeout), whatever else arrives: `TimeoutIo` fails, hyper closes.
-            let requests = Arc::new(OpenRequests::new(timeouts.head, timeouts.idle));
+            let requests = Arc::new(OpenRequests::new(timeouts.head));
             let io = TimeoutIo::new(tcp, timeouts.idle, timeouts.write_stall)
                 .close_without_requests(Arc::clone(&requests));
             #[cfg(unix)]
