@@ -2,12 +2,15 @@
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use sse_net::{PeerSampler, Verdict, Window};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
+
+use crate::open::OpenRequests;
 
 /// A connection (any tokio `AsyncRead + AsyncWrite`, a `TcpStream` usually) that
 /// fails with [`io::ErrorKind::TimedOut`] when:
@@ -37,8 +40,16 @@ pub struct TimeoutIo<T> {
     stalled_since: Option<Instant>,
     /// One timer for every deadline, reset rather than made anew.
     timer: Pin<Box<Sleep>>,
+    /// The waker the timer last held when [`check`](Self::check) left it pending:
+    /// until it fires, it wakes that task by every deadline, and a read that would
+    /// wait in that task need not look again.
+    armed: Option<Waker>,
     /// The peer's window, followed where the kernel shows it.
     peer: Option<Peer<T>>,
+    /// [`serve`](crate::serve)'s connections: also closed when no request has been
+    /// open for long enough (whatever bytes move), a deadline read here rather
+    /// than a timer of its own.
+    requests: Option<Arc<OpenRequests>>,
 }
 
 /// A [`PeerSampler`] and how to sample the connection's peer window.
@@ -66,8 +77,16 @@ impl<T> TimeoutIo<T> {
             last_moved: now,
             stalled_since: None,
             timer: Box::pin(tokio::time::sleep_until(now + idle)),
+            armed: None,
             peer: None,
+            requests: None,
         }
+    }
+
+    /// Also fails once `requests` has had none open for its limits.
+    pub(crate) fn close_without_requests(mut self, requests: Arc<OpenRequests>) -> Self {
+        self.requests = Some(requests);
+        self
     }
 
     /// Also closes the connection when its peer leaves bytes unread for the write
@@ -91,10 +110,6 @@ impl<T> TimeoutIo<T> {
         &self.io
     }
 
-    fn moved(&mut self) {
-        self.last_moved = Instant::now();
-    }
-
     /// The deadline that applies now.
     fn deadline(&self) -> Instant {
         let mut deadline = self.last_moved + self.idle;
@@ -104,7 +119,17 @@ impl<T> TimeoutIo<T> {
         if let Some(peer) = self.peer_deadline() {
             deadline = deadline.min(peer);
         }
+        if let Some(requests) = self.requests_deadline() {
+            deadline = deadline.min(requests);
+        }
         deadline
+    }
+
+    /// When the connection is closed for want of a request, if none opens: the
+    /// idle timeout after the last one closed (the same as for bytes, which
+    /// [`armed_for`](Self::armed_for) counts on), the head timeout before the first.
+    fn requests_deadline(&self) -> Option<Instant> {
+        self.requests.as_ref()?.idle_deadline(self.idle)
     }
 
     /// Called when the connection would wait, and after a write while the peer
@@ -114,7 +139,10 @@ impl<T> TimeoutIo<T> {
     /// Traffic moves the idle deadline later without touching the timer (a reset
     /// takes the timer driver's lock, and would cost one per write): a timer that
     /// fires before the deadline is set again then. It is moved earlier only when a
-    /// write stall begins or the peer falls behind.
+    /// write stall begins or the peer falls behind: a request that closes sets a
+    /// deadline no earlier than the one the timer has (see
+    /// [`armed_for`](Self::armed_for)), and the first request's, the head timeout,
+    /// is set at the first call.
     fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         loop {
             let deadline = self.deadline();
@@ -122,6 +150,9 @@ impl<T> TimeoutIo<T> {
                 self.timer.as_mut().reset(deadline);
             }
             if self.timer.as_mut().poll(cx).is_pending() {
+                if !self.armed_for(cx) {
+                    self.armed = Some(cx.waker().clone());
+                }
                 return Ok(());
             }
             let now = Instant::now();
@@ -138,9 +169,33 @@ impl<T> TimeoutIo<T> {
             if self.last_moved + self.idle <= now {
                 return Err(timed_out("the connection was idle for too long"));
             }
+            if self
+                .requests_deadline()
+                .is_some_and(|deadline| deadline <= now)
+            {
+                return Err(timed_out("the connection had no request open for too long"));
+            }
             // The peer's deadline: sample its window again.
-            self.observe_peer(0)?;
+            self.observe_peer(0, now)?;
         }
+    }
+
+    /// Whether the timer will wake this task by every deadline, as
+    /// [`check`](Self::check) left it. Deadlines move earlier only where `check`
+    /// runs: a write that waits, a write after which the peer's deadline comes
+    /// first, and a request that closes after the timer was set (its deadline, the
+    /// idle timeout after it closed, is then later than the timer's, set by the
+    /// idle timeout after an earlier byte at the latest).
+    ///
+    /// The task is known by its waker's data: `Waker::will_wake` also compares
+    /// vtables, and a clone may carry another copy of the same one, which would
+    /// send every read through `check`. The clone kept holds the task alive, so no
+    /// other can take its address.
+    fn armed_for(&self, cx: &Context<'_>) -> bool {
+        self.armed
+            .as_ref()
+            .is_some_and(|waker| std::ptr::eq(waker.data(), cx.waker().data()))
+            && !self.timer.is_elapsed()
     }
 
     /// When the peer's window is to be sampled without a write.
@@ -151,11 +206,11 @@ impl<T> TimeoutIo<T> {
 
     /// Samples the peer's window when due (after a write of `written` bytes, or at
     /// its deadline with none); an error when the peer is stuck.
-    fn observe_peer(&mut self, written: usize) -> io::Result<()> {
+    fn observe_peer(&mut self, written: usize, now: Instant) -> io::Result<()> {
         let Some(peer) = &mut self.peer else {
             return Ok(());
         };
-        let now = Instant::now().into_std();
+        let now = now.into_std();
         if written > 0 && !peer.sampler.wrote(written, now) {
             return Ok(());
         }
@@ -187,9 +242,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimeoutIo<T> {
         let before = buf.filled().len();
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Ready(Ok(())) if buf.filled().len() > before => {
-                this.moved();
+                this.last_moved = Instant::now();
                 Poll::Ready(Ok(()))
             }
+            // The common case, once per wake-up of an idle stream: nothing to do.
+            Poll::Pending if this.armed_for(cx) => Poll::Pending,
             Poll::Pending => match this.check(cx) {
                 Ok(()) => Poll::Pending,
                 Err(error) => Poll::Ready(Err(error)),
@@ -234,6 +291,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimeoutIo<T> {
 }
 
 impl<T> TimeoutIo<T> {
+    /// The bookkeeping of a write: one clock reading, and the timer left alone
+    /// unless the peer's deadline is due before it (see [`check`](Self::check)).
     fn after_write(
         &mut self,
         cx: &mut Context<'_>,
@@ -241,12 +300,17 @@ impl<T> TimeoutIo<T> {
     ) -> Poll<io::Result<usize>> {
         match polled {
             Poll::Ready(Ok(written)) if written > 0 => {
+                let now = Instant::now();
                 self.stalled_since = None;
-                self.moved();
-                if let Err(error) = self.observe_peer(written) {
+                self.last_moved = now;
+                if let Err(error) = self.observe_peer(written, now) {
                     return Poll::Ready(Err(error));
                 }
-                if self.peer_deadline().is_some()
+                // The timer wakes the task by every deadline but the peer's, which
+                // a write may have set: only then is it looked at here.
+                if self
+                    .peer_deadline()
+                    .is_some_and(|peer| peer < self.timer.deadline() || self.timer.is_elapsed())
                     && let Err(error) = self.check(cx)
                 {
                     return Poll::Ready(Err(error));
@@ -283,6 +347,73 @@ mod tests {
         }
         let error = io.read(&mut buf).await.expect_err("idle");
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+    }
+
+    /// Reads until an error, while the far end writes a byte every second.
+    async fn read_while_pinged(
+        io: &mut TimeoutIo<tokio::io::DuplexStream>,
+        mut far: tokio::io::DuplexStream,
+    ) -> io::Error {
+        let pings = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if far.write_all(b"p").await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut buf = [0; 8];
+        let error = loop {
+            match io.read(&mut buf).await {
+                Ok(0) => panic!("the far end closed"),
+                Ok(_) => {}
+                Err(error) => break error,
+            }
+        };
+        pings.abort();
+        error
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_without_a_request_open_is_closed_whatever_bytes_move() {
+        let requests = Arc::new(OpenRequests::new(Duration::from_secs(2)));
+        let (near, far) = tokio::io::duplex(64);
+        let mut io = TimeoutIo::new(near, Duration::from_secs(5), Duration::from_secs(5))
+            .close_without_requests(Arc::clone(&requests));
+        let started = Instant::now();
+        let error = read_while_pinged(&mut io, far).await;
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            error.to_string(),
+            "the connection had no request open for too long"
+        );
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(2),
+            "the head timeout"
+        );
+
+        let requests = Arc::new(OpenRequests::new(Duration::from_secs(2)));
+        let (near, far) = tokio::io::duplex(64);
+        let mut io = TimeoutIo::new(near, Duration::from_secs(5), Duration::from_secs(5))
+            .close_without_requests(Arc::clone(&requests));
+        let started = Instant::now();
+        let open = requests.open();
+        let closing = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            drop(open);
+        });
+        let error = read_while_pinged(&mut io, far).await;
+        closing.await.unwrap();
+        assert_eq!(
+            error.to_string(),
+            "the connection had no request open for too long"
+        );
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(25),
+            "open for 20 s, then the idle timeout"
+        );
     }
 
     #[tokio::test(start_paused = true)]

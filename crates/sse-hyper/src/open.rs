@@ -9,52 +9,50 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http_body::{Body, Frame, SizeHint};
-use tokio::sync::Notify;
+use tokio::time::Instant;
 
-/// How many requests a connection has open: from the service's call until its
-/// response body is dropped (sent whole, or the stream reset).
-#[derive(Debug, Default)]
+/// How many requests a connection has open (from the service's call until its
+/// response body is dropped: sent whole, or the stream reset), and since when it
+/// has had none. Nothing waits on it: the connection's [`TimeoutIo`](crate::TimeoutIo)
+/// reads [`idle_deadline`](Self::idle_deadline) when it sets its timer, so a request
+/// costs two atomic operations and no wake-up.
+#[derive(Debug)]
 pub(crate) struct OpenRequests {
     open: AtomicUsize,
-    /// Requests ever opened: none yet means the head timeout applies.
-    opened: AtomicU64,
-    changed: Notify,
+    /// When the last request closed, in nanoseconds after `since`, plus one; 0
+    /// while none has been opened (the head timeout applies).
+    closed: AtomicU64,
+    since: Instant,
+    head: Duration,
 }
 
 impl OpenRequests {
+    /// A connection that must open its first request within `head` from now.
+    pub(crate) fn new(head: Duration) -> Self {
+        OpenRequests {
+            open: AtomicUsize::new(0),
+            closed: AtomicU64::new(0),
+            since: Instant::now(),
+            head,
+        }
+    }
+
     /// Counts a request as open until the guard drops.
     pub(crate) fn open(self: &Arc<Self>) -> Open {
         self.open.fetch_add(1, Ordering::AcqRel);
-        self.opened.fetch_add(1, Ordering::AcqRel);
-        self.changed.notify_waiters();
         Open(Arc::clone(self))
     }
 
-    /// Resolves once the connection has had no request open for `idle` (for
-    /// `head` before its first request).
-    pub(crate) async fn idle_for(&self, head: Duration, idle: Duration) {
-        loop {
-            let changed = self.changed.notified();
-            let mut changed = std::pin::pin!(changed);
-            // Registered before the count is read: a change in between still wakes.
-            changed.as_mut().enable();
-            if self.open.load(Ordering::Acquire) > 0 {
-                changed.await;
-                continue;
-            }
-            let limit = if self.opened.load(Ordering::Acquire) == 0 {
-                head
-            } else {
-                idle
-            };
-            tokio::select! {
-                () = tokio::time::sleep(limit) => {
-                    if self.open.load(Ordering::Acquire) == 0 {
-                        return;
-                    }
-                }
-                () = changed => {}
-            }
+    /// When the connection is to be closed for want of a request, unless one
+    /// opens first, if it must have one open at least every `idle`; `None` while
+    /// one is open.
+    pub(crate) fn idle_deadline(&self, idle: Duration) -> Option<Instant> {
+        if self.open.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        match self.closed.load(Ordering::Acquire) {
+            0 => Some(self.since + self.head),
+            closed => Some(self.since + Duration::from_nanos(closed - 1) + idle),
         }
     }
 }
@@ -65,8 +63,13 @@ pub(crate) struct Open(Arc<OpenRequests>);
 
 impl Drop for Open {
     fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::AcqRel);
-        self.0.changed.notify_waiters();
+        let requests = &self.0;
+        // Stamped before the count drops, so that whoever sees no request open
+        // sees when the last one closed.
+        let after = Instant::now().saturating_duration_since(requests.since);
+        let after = u64::try_from(after.as_nanos()).unwrap_or(u64::MAX - 1);
+        requests.closed.fetch_max(after + 1, Ordering::AcqRel);
+        requests.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -129,42 +132,41 @@ where
 mod tests {
     use super::*;
 
+    const IDLE: Duration = Duration::from_secs(5);
+
     #[tokio::test(start_paused = true)]
     async fn no_first_request_within_head_and_no_request_for_idle_are_both_idle() {
-        let requests = Arc::new(OpenRequests::default());
-        let started = tokio::time::Instant::now();
-        requests
-            .idle_for(Duration::from_secs(1), Duration::from_secs(5))
-            .await;
+        let started = Instant::now();
+        let requests = Arc::new(OpenRequests::new(Duration::from_secs(1)));
         assert_eq!(
-            started.elapsed(),
-            Duration::from_secs(1),
+            requests.idle_deadline(IDLE),
+            Some(started + Duration::from_secs(1)),
             "the head timeout"
         );
-        drop(requests.open());
-        let started = tokio::time::Instant::now();
-        requests
-            .idle_for(Duration::from_secs(1), Duration::from_secs(5))
-            .await;
+        let open = requests.open();
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert_eq!(requests.idle_deadline(IDLE), None, "a request is open");
+        drop(open);
         assert_eq!(
-            started.elapsed(),
-            Duration::from_secs(5),
-            "the idle timeout"
+            requests.idle_deadline(IDLE),
+            Some(started + Duration::from_secs(8)),
+            "the idle timeout, from when the request closed"
         );
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_open_request_keeps_the_connection_however_long() {
-        let requests = Arc::new(OpenRequests::default());
-        let open = requests.open();
-        let idle = requests.idle_for(Duration::from_secs(1), Duration::from_secs(5));
-        let timed = tokio::time::timeout(Duration::from_secs(3600), idle);
-        assert!(timed.await.is_err(), "idle while a request was open");
-        let started = tokio::time::Instant::now();
-        drop(open);
-        requests
-            .idle_for(Duration::from_secs(1), Duration::from_secs(5))
-            .await;
-        assert_eq!(started.elapsed(), Duration::from_secs(5));
+    async fn the_last_of_several_requests_to_close_starts_the_idle_timeout() {
+        let started = Instant::now();
+        let requests = Arc::new(OpenRequests::new(Duration::from_secs(1)));
+        let (first, second) = (requests.open(), requests.open());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        drop(first);
+        assert_eq!(requests.idle_deadline(IDLE), None, "one is still open");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        drop(second);
+        assert_eq!(
+            requests.idle_deadline(IDLE),
+            Some(started + Duration::from_secs(9))
+        );
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -148,11 +149,25 @@ pub async fn serve_with_limits<F, B>(
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let requests = Arc::new(OpenRequests::default());
-        let service = {
-            let respond = respond.clone();
-            let requests = Arc::clone(&requests);
-            hyper::service::service_fn(move |request: http::Request<Incoming>| {
+        let respond = respond.clone();
+        let watcher = graceful.watcher();
+        // One future per connection, its parts in place: built in this task's
+        // body, not handed to async functions (each would keep a second copy of
+        // what it is given, the connection included).
+        tokio::spawn(async move {
+            let _permit = permit;
+            let Some((tcp, protocol)) = first_bytes(tcp, timeouts.head).await else {
+                return;
+            };
+            // No request open for the idle timeout (none at all for the head
+            // timeout), whatever else arrives: `TimeoutIo` fails, hyper closes.
+            let requests = Arc::new(OpenRequests::new(timeouts.head));
+            let io = TimeoutIo::new(tcp, timeouts.idle, timeouts.write_stall)
+                .close_without_requests(Arc::clone(&requests));
+            #[cfg(unix)]
+            let io = io.watch_peer();
+            let io = TokioIo::new(io);
+            let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
                 let open = requests.open();
                 let head_only = request.method() == http::Method::HEAD;
                 let response = respond(request.map(|body| RequestBody::new(body, timeouts.body)));
@@ -160,44 +175,85 @@ pub async fn serve_with_limits<F, B>(
                     let response = response.await?;
                     Ok::<_, Infallible>(response.map(|body| Counted::new(body, open, head_only)))
                 }
-            })
-        };
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let _permit = permit;
-            // The builder lives in the task and the connection borrows it (no owned
-            // copy inside the connection), and SSE needs no upgrades: less memory
-            // per client.
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(timeouts.head);
-            builder.http2().timer(TokioTimer::new());
-            let Some(tcp) = first_bytes(tcp, timeouts.head).await else {
-                return;
-            };
-            let io = TimeoutIo::new(tcp, timeouts.idle, timeouts.write_stall);
-            #[cfg(unix)]
-            let io = io.watch_peer();
-            let connection = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
-            // No request open for the idle timeout (none at all for the head
-            // timeout), whatever else arrives: the connection is dropped, closed.
-            tokio::select! {
-                _ = connection => {}
-                () = requests.idle_for(timeouts.head, timeouts.idle) => {}
+            });
+            match protocol {
+                Protocol::Http1 => {
+                    let connection = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(timeouts.head)
+                        .serve_connection(io, service);
+                    let _ = watcher.watch(connection).await;
+                }
+                // Larger than HTTP/1's: boxed, so that an HTTP/1 connection's task
+                // keeps no room for it.
+                Protocol::Http2 => {
+                    let connection = http2::Builder::new(TokioExecutor::new())
+                        .timer(TokioTimer::new())
+                        .serve_connection(io, service);
+                    let _ = Box::pin(watcher.watch(connection)).await;
+                }
+                Protocol::Unknown => {
+                    Box::pin(async move {
+                        // The builder lives here and the connection borrows it.
+                        let mut builder = auto::Builder::new(TokioExecutor::new());
+                        builder
+                            .http1()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(timeouts.head);
+                        builder.http2().timer(TokioTimer::new());
+                        let _ = watcher.watch(builder.serve_connection(io, service)).await;
+                    })
+                    .await;
+                }
             }
         });
     }
     let _ = tokio::time::timeout(timeouts.shutdown, graceful.shutdown()).await;
 }
 
-/// The connection, once its first bytes arrived within `head` (hyper's header
-/// timeout starts only once the protocol is known); `None` when it sent nothing.
-async fn first_bytes(tcp: TcpStream, head: Duration) -> Option<TcpStream> {
-    let mut byte = [0];
-    match tokio::time::timeout(head, tcp.peek(&mut byte)).await {
-        Ok(Ok(1..)) => Some(tcp),
+/// What the first bytes of a connection say it speaks, told from bytes peeked
+/// rather than read, so that hyper's own HTTP/1 or HTTP/2 connection serves it.
+/// hyper-util's `auto` connection reads them itself and hands them back through a
+/// buffer of its own, after which hyper's HTTP/1 read buffer, 8 KiB at first,
+/// grows to 16 KiB to take the rest of the request head, and keeps that for the
+/// connection's life: 7 KiB more resident per idle stream (see
+/// `crates/sse-load/RESULTS-memory.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    /// They differ from HTTP/2's preface.
+    Http1,
+    /// The whole preface.
+    Http2,
+    /// A part of the preface so far: hyper-util's `auto` reads on and tells.
+    Unknown,
+}
+
+/// HTTP/2's connection preface (RFC 9113, section 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+impl Protocol {
+    /// From the first bytes a client sent (at least one).
+    fn of(first: &[u8]) -> Protocol {
+        let Some(preface) = H2_PREFACE.get(..first.len()) else {
+            return Protocol::Http1;
+        };
+        if first != preface {
+            Protocol::Http1
+        } else if first.len() == H2_PREFACE.len() {
+            Protocol::Http2
+        } else {
+            Protocol::Unknown
+        }
+    }
+}
+
+/// The connection and what it speaks, once its first bytes arrived within `head`
+/// (hyper's header timeout starts only once the protocol is known); `None` when
+/// it sent nothing. The bytes are peeked, not read: hyper reads them.
+async fn first_bytes(tcp: TcpStream, head: Duration) -> Option<(TcpStream, Protocol)> {
+    let mut first = [0; H2_PREFACE.len()];
+    match tokio::time::timeout(head, tcp.peek(&mut first)).await {
+        Ok(Ok(peeked @ 1..)) => Some((tcp, Protocol::of(&first[..peeked]))),
         _ => None,
     }
 }
@@ -251,5 +307,24 @@ impl Body for RequestBody {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_protocol_is_told_from_the_first_bytes_that_differ_from_the_preface() {
+        assert_eq!(Protocol::of(b"G"), Protocol::Http1);
+        assert_eq!(Protocol::of(b"GET /events HTTP/1.1\r\n"), Protocol::Http1);
+        assert_eq!(
+            Protocol::of(b"PO"),
+            Protocol::Http1,
+            "POST differs at its second byte"
+        );
+        assert_eq!(Protocol::of(H2_PREFACE), Protocol::Http2);
+        assert_eq!(Protocol::of(b"P"), Protocol::Unknown);
+        assert_eq!(Protocol::of(b"PRI * HTTP/2.0\r\n"), Protocol::Unknown);
     }
 }

@@ -12,6 +12,11 @@
 //!
 //! - `actix-sse`: actix-web-lab's `Sse` over the same broadcast of `String`, in
 //!   [`crate::actix`].
+//! - `hyper-floor` (not in `all`: `--servers hyper-floor`): `axum-bytes`'s router
+//!   served by hyper's own HTTP/1 connection, one per accepted socket, with no
+//!   hyper-util `auto` connection (which `axum::serve` uses, and which makes the
+//!   read buffer 16 KiB), no timeout and no graceful shutdown: what an idle stream
+//!   costs at least on hyper, the floor of the memory table.
 //!
 //! A receiver that falls more than the channel's capacity behind gets
 //! `RecvError::Lagged(n)`: it skips the `n` oldest frames, which `/stats` counts as
@@ -24,12 +29,13 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
+use hyper::body::Incoming;
 use serde::Deserialize;
 use tokio::sync::broadcast;
 use tokio_stream::StreamExt;
@@ -45,6 +51,8 @@ pub(crate) enum Baseline {
     AxumBytes,
     /// actix-web-lab's `Sse` over a broadcast of `String` ([`crate::actix`]).
     ActixSse,
+    /// `AxumBytes`'s router on hyper's bare HTTP/1 connection: the floor.
+    HyperFloor,
 }
 
 impl Baseline {
@@ -54,6 +62,7 @@ impl Baseline {
             Baseline::AxumSse => "axum-sse",
             Baseline::AxumBytes => "axum-bytes",
             Baseline::ActixSse => "actix-sse",
+            Baseline::HyperFloor => "hyper-floor",
         }
     }
 }
@@ -96,11 +105,31 @@ pub(crate) fn serve(baseline: Baseline, addr: SocketAddr, capacity: usize) -> st
         let listener = tokio::net::TcpListener::bind(addr).await?;
         println!("listening on http://{}", listener.local_addr()?);
         // As every server here: a small frame never waits for a delayed ACK.
+        if baseline == Baseline::HyperFloor {
+            return serve_bare_http1(listener, app).await;
+        }
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
         axum::serve(listener, app).await
     })
+}
+
+/// `app` on hyper's HTTP/1 connection and nothing else, a task per connection.
+async fn serve_bare_http1(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        let _ = tcp.set_nodelay(true);
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                tower_service::Service::call(&mut app.clone(), request.map(Body::new))
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
+            let _ = connection.await;
+        });
+    }
 }
 
 async fn events(State(state): State<AppState>) -> Response {
@@ -123,7 +152,7 @@ async fn events(State(state): State<AppState>) -> Response {
                 );
             Sse::new(stream).into_response()
         }
-        Baseline::AxumBytes => {
+        Baseline::AxumBytes | Baseline::HyperFloor => {
             let stream =
                 BroadcastStream::new(state.frames.subscribe()).filter_map(move |item| match item {
                     Ok(frame) => Some(Ok::<_, Infallible>(frame)),
@@ -152,7 +181,7 @@ async fn publish(State(state): State<AppState>, body: Bytes) -> Response {
         Baseline::AxumSse | Baseline::ActixSse => {
             let _ = state.strings.send(data);
         }
-        Baseline::AxumBytes => {
+        Baseline::AxumBytes | Baseline::HyperFloor => {
             let _ = state.frames.send(encode(&data));
         }
     }
@@ -181,7 +210,7 @@ fn encode(data: &str) -> Bytes {
 async fn stats(State(state): State<AppState>) -> Response {
     let active = match state.baseline {
         Baseline::AxumSse | Baseline::ActixSse => state.strings.receiver_count(),
-        Baseline::AxumBytes => state.frames.receiver_count(),
+        Baseline::AxumBytes | Baseline::HyperFloor => state.frames.receiver_count(),
     };
     let body = serde_json::json!({
         "active": active,

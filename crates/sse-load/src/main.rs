@@ -48,7 +48,7 @@ over loopback.
 
 Usage:
   sse-load [OPTIONS]            run the load and print a Markdown report
-  sse-load serve axum-sse|axum-bytes|actix-sse|axum-sse-stream|actix-sse-stream
+  sse-load serve axum-sse|axum-bytes|actix-sse|hyper-floor|axum-sse-stream|actix-sse-stream
                 [--addr ADDR] [--capacity N]
                                 serve a baseline (the load run starts these itself)
 
@@ -57,10 +57,14 @@ Options:
                           streams N=10 for 0.4 s a mode (exit 1 on loss, a
                           reordered word or a reply without done)
   --scenario S            broadcast (GET /events, publish), generate (per-request
-                          POST /generate streams), or all [default: all]
+                          POST /generate streams), idle (broadcast's memory per
+                          idle connection only: N streams open, nothing
+                          published), or all [default: all]
   --servers LIST          all, ours, baselines, redis, or names: hyper,axum,warp,
-                          smol, axum-redis, axum-sse,axum-bytes,actix-sse
-                          [default: all]; the per-request scenario always runs
+                          smol, axum-redis, axum-sse,axum-bytes,actix-sse,
+                          hyper-floor (not in all: axum-bytes on hyper's bare
+                          HTTP/1 connection, the floor of memory per idle
+                          stream) [default: all]; the per-request scenario always runs
                           both of its baselines (axum-sse-stream, actix-sse-stream);
                           X-redis (also hyper-, warp-, smol-redis; `redis`: the
                           four) is two processes of demo X relaying through a
@@ -118,6 +122,8 @@ struct Options {
     /// Which scenarios run.
     broadcast: bool,
     per_request: bool,
+    /// Broadcast measures memory only (`--scenario idle`): no publishing phase.
+    idle_only: bool,
     /// The per-request scenario's settings.
     generate: GenerateOptions,
     command_line: String,
@@ -145,6 +151,7 @@ impl Default for Options {
             quick: false,
             broadcast: true,
             per_request: true,
+            idle_only: false,
             generate: GenerateOptions::full(),
             command_line: String::new(),
             notes: Vec::new(),
@@ -196,8 +203,10 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
                 options.generate = GenerateOptions::quick();
             }
             "--scenario" => {
-                (options.broadcast, options.per_request) = match value()? {
-                    "broadcast" => (true, false),
+                let scenario = value()?;
+                options.idle_only = scenario == "idle";
+                (options.broadcast, options.per_request) = match scenario {
+                    "broadcast" | "idle" => (true, false),
                     "generate" => (false, true),
                     "all" => (true, true),
                     other => return Err(format!("--scenario: unknown scenario {other:?}")),
@@ -305,6 +314,7 @@ fn serve(args: &[String]) -> Result<(), String> {
     let name = args.first().map(String::as_str);
     let baseline = Kind::ALL
         .into_iter()
+        .chain(Kind::EXTRA)
         .chain(Kind::STREAM_BASELINES)
         .find(|kind| !kind.is_ours() && Some(kind.key()) == name)
         .ok_or_else(|| format!("serve: unknown baseline {name:?}"))?;

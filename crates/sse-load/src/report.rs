@@ -160,10 +160,23 @@ impl Report {
             let _ = writeln!(out, "Note: {note}\n");
         }
 
-        self.full_speed_table(&mut out);
-        self.fixed_rate_table(&mut out);
+        if !o.idle_only {
+            self.full_speed_table(&mut out);
+            self.fixed_rate_table(&mut out);
+        }
         self.memory_table(&mut out);
-        out.push_str(NOTES);
+        if o.idle_only {
+            // Only the memory step ran: only its figure is explained.
+            out.push_str("What the figures are:\n");
+            for line in NOTES
+                .lines()
+                .filter(|line| line.contains("memory per connection"))
+            {
+                let _ = writeln!(out, "{line}");
+            }
+        } else {
+            out.push_str(NOTES);
+        }
         if self.has_redis() {
             out.push_str(REDIS_NOTES);
         }

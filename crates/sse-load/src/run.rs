@@ -165,7 +165,12 @@ fn run_server(
 
     let mut runs = Vec::new();
     let mut phase = 1;
-    for &size in &options.sizes {
+    let sizes: &[usize] = if options.idle_only {
+        &[]
+    } else {
+        &options.sizes
+    };
+    for &size in sizes {
         let warm = phase;
         let measured = Measure {
             server: &server,

@@ -59,6 +59,9 @@ impl Kind {
         Kind::StreamBaseline(StreamBaseline::Actix),
     ];
 
+    /// Rows only asked for by name, not in [`ALL`](Self::ALL): `hyper-floor`.
+    pub(crate) const EXTRA: [Kind; 1] = [Kind::Baseline(Baseline::HyperFloor)];
+
     /// Every Redis row (`--servers redis`); only `axum-redis` is in
     /// [`ALL`](Self::ALL).
     pub(crate) const REDIS: [Kind; 4] = [
@@ -109,6 +112,7 @@ impl Kind {
         Kind::ALL
             .into_iter()
             .chain(Kind::REDIS)
+            .chain(Kind::EXTRA)
             .chain(Kind::STREAM_BASELINES)
             .find(|kind| kind.key() == name || kind.name() == name)
     }
@@ -276,7 +280,15 @@ fn server_command(kind: Kind, config: &ServerConfig) -> io::Result<Command> {
             command.args(["--max-connections-per-peer", "0"]);
             command
         }
-        Kind::Variant { path, .. } => demo_command(Path::new(path), path.contains("smol"), config),
+        Kind::Variant { path, .. } => {
+            let mut command = demo_command(Path::new(path), path.contains("smol"), config);
+            // As ours, when the build knows the flag (its `--help` says).
+            let help = Command::new(path).arg("--help").output()?;
+            if String::from_utf8_lossy(&help.stdout).contains("--max-connections-per-peer") {
+                command.args(["--max-connections-per-peer", "0"]);
+            }
+            command
+        }
         Kind::Baseline(baseline) => {
             let mut command = Command::new(std::env::current_exe()?);
             command

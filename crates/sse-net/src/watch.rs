@@ -165,8 +165,10 @@ pub const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 #[derive(Clone, Debug)]
 pub struct PeerSampler {
     watch: PeerWatch,
-    /// The last sample; none yet.
-    sampled: Option<Instant>,
+    /// A period after the last sample: the first write from then on is sampled
+    /// (none yet: the first write is). Kept rather than the sample's instant, so
+    /// that a write costs a comparison.
+    due: Option<Instant>,
     /// The largest write since.
     largest: usize,
     /// Whether the peer seemed behind at the last sample.
@@ -184,7 +186,7 @@ impl PeerSampler {
     pub fn new(limit: Duration) -> Self {
         PeerSampler {
             watch: PeerWatch::new(limit),
-            sampled: None,
+            due: None,
             largest: 0,
             behind: false,
             window: None,
@@ -196,14 +198,14 @@ impl PeerSampler {
     /// `bytes` were written at `now`: whether to sample now.
     pub fn wrote(&mut self, bytes: usize, now: Instant) -> bool {
         self.largest = self.largest.max(bytes);
-        let Some(sampled) = self.sampled else {
+        let Some(due) = self.due else {
             return true;
         };
-        if self.behind || self.moving || now >= sampled + SAMPLE_EVERY {
+        if self.behind || self.moving || now >= due {
             return true;
         }
         // Sampled at the end of the period instead, should no write come by then.
-        self.deadline.get_or_insert(sampled + SAMPLE_EVERY);
+        self.deadline.get_or_insert(due);
         false
     }
 
@@ -217,7 +219,7 @@ impl PeerSampler {
     /// A sample taken at `now` (after [`wrote`](Self::wrote) said so, or at the
     /// [`deadline`](Self::deadline)).
     pub fn sampled(&mut self, window: Window, now: Instant) -> Verdict {
-        self.sampled = Some(now);
+        self.due = Some(now + SAMPLE_EVERY);
         self.moving = self.window.is_some_and(|last| last != window.window);
         self.window = Some(window.window);
         let largest = std::mem::take(&mut self.largest);
