@@ -97,8 +97,10 @@ impl Hub {
     ///     .body(())
     ///     .unwrap()
     ///     .into_parts();
-    /// let options = ConnectOptions::from_request(&parts, hub.config())
-    ///     .with_query(parts.uri.query().unwrap_or_default());
+    /// // The id is your authentication's choice; the one the request claims is not
+    /// // taken (`from_parts` drops it unless the hub trusts client ids).
+    /// let user = "alice";
+    /// let options = ConnectOptions::from_parts(&parts, hub.config()).client_id(user);
     /// let accepted = hub.accept(&parts, options).unwrap();
     /// assert_eq!(accepted.head.status(), 200);
     /// assert_eq!(hub.client("alice").unwrap().topics().collect::<Vec<_>>(), ["news"]);
@@ -226,8 +228,14 @@ impl ConnectOptions {
 
     /// Reads the client id (header [`HubConfig::client_id_header`], `sse-clientid`
     /// by default) and `Last-Event-ID` from a request's headers, as the client
-    /// claims them: [`from_parts`](Self::from_parts) is what the ready handlers use. Values that are not
-    /// UTF-8 are read lossily; empty ones are ignored.
+    /// claims them, trusted or not. Values that are not UTF-8 are read lossily;
+    /// empty ones are ignored.
+    ///
+    /// The id here is untrusted input: connecting with it lets any client take
+    /// over another's id. Connect with [`from_parts`](Self::from_parts) (what the
+    /// ready handlers use: it drops the id unless
+    /// [`HubConfig::trust_client_id`] is set), with the id your authentication
+    /// chose set over it, or with [`ConnectOptions::new`].
     #[must_use]
     pub fn from_request(request: &http::request::Parts, config: &HubConfig) -> Self {
         ConnectOptions {
