@@ -26,7 +26,6 @@ use http::{Method, StatusCode};
 use sse_client::{
     Decision, Error, Event, EventSource, Outcome, ReconnectConfig, ReconnectReason, StopReason,
 };
-use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -78,8 +77,8 @@ impl Server {
                 let tx = tx.clone();
                 let serve = serve.clone();
                 tokio::spawn(async move {
-                    let request = read_request(&mut stream).await;
-                    let _ = tx.send(request);
+                    let (head, body) = common::read_request(&mut stream).await;
+                    let _ = tx.send(Request { head, body });
                     serve(n, stream).await;
                 });
             }
@@ -105,30 +104,6 @@ impl Server {
         }
     }
 }
-
-async fn read_request(stream: &mut TcpStream) -> Request {
-    let mut bytes = Vec::new();
-    let mut byte = [0u8; 1];
-    while !bytes.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut byte).await.unwrap_or(0) == 0 {
-            break;
-        }
-        bytes.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&bytes).to_lowercase();
-    let length = head
-        .lines()
-        .find_map(|line| line.strip_prefix("content-length:"))
-        .and_then(|n| n.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    let _ = stream.read_exact(&mut body).await;
-    Request {
-        head,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
-}
-
 /// One chunk of a chunked body.
 fn chunk(data: &str) -> String {
     format!("{:x}\r\n{data}\r\n", data.len())

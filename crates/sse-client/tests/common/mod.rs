@@ -114,9 +114,16 @@ impl Server {
     }
 }
 
-/// Reads a request head and a `content-length` body; returns the head and body,
-/// lower-cased.
+/// Reads a request ([`read_request`]); returns its head (lower case) followed by
+/// its body.
 pub(crate) async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> String {
+    let (head, body) = read_request(stream).await;
+    head + &body
+}
+
+/// Reads a request: its head (lower case) and its body (`content-length` bytes),
+/// read lossily.
+pub(crate) async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> (String, String) {
     let mut bytes = Vec::new();
     let mut byte = [0u8; 1];
     while !bytes.ends_with(b"\r\n\r\n") {
@@ -131,5 +138,5 @@ pub(crate) async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> String {
         .unwrap_or(0);
     let mut body = vec![0; length];
     let _ = stream.read_exact(&mut body).await;
-    head + &String::from_utf8_lossy(&body)
+    (head, String::from_utf8_lossy(&body).into_owned())
 }
