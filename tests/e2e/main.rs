@@ -98,6 +98,9 @@ const HYPER: Adapter = sse_testkit::adapter!(hyper);
 const AXUM: Adapter = sse_testkit::adapter!(axum);
 const WARP: Adapter = sse_testkit::adapter!(warp);
 const SMOL: Adapter = sse_testkit::adapter!(smol);
+/// The hyper demo serving its connections on two threads of their own
+/// (`sse_hyper::Server::threads`), every case again.
+const HYPER_THREADS: Adapter = HYPER.with_flags(&["--threads", "2"]);
 
 // One line per adapter.
 adapter_tests! {
@@ -105,4 +108,5 @@ adapter_tests! {
     axum: crate::AXUM,
     warp: crate::WARP,
     smol: crate::SMOL,
+    hyper_threads: crate::HYPER_THREADS,
 }

@@ -25,11 +25,19 @@ async fn main() -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
     // Every stream gets the farewell event and ends on SIGINT or SIGTERM; the
-    // timeouts, the connection limits, `TCP_NODELAY` and the grace period are
-    // `sse_axum::serve_with_limits`'s.
+    // timeouts, the connection limits, `TCP_NODELAY`, the worker threads and the
+    // grace period are `sse_hyper::Server`'s (what `sse_axum::serve` runs, here
+    // with the demo's thread count).
     let shutdown = sse_demo::shut_down_on_signal(hub);
-    let (timeouts, limits) = (args.timeouts, args.connections);
-    sse_axum::serve_with_limits(listener, app, timeouts, limits, shutdown).await;
+    sse_hyper::Server::new()
+        .timeouts(args.timeouts)
+        .connection_limits(args.connections)
+        .threads(args.threads.unwrap_or_default())
+        .run(listener, shutdown, move |request| {
+            let mut app = app.clone();
+            Box::pin(async move { tower_service::Service::call(&mut app, request).await })
+        })
+        .await;
     println!("shut down");
     Ok(())
 }

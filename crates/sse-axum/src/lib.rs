@@ -252,8 +252,9 @@ pub async fn serve(
 }
 
 /// [`serve`], with at most so many connections open per peer address and in all
-/// (see [`sse_hyper::serve_with_limits`]): one past a limit is closed as soon as it
-/// is accepted.
+/// (see [`sse_hyper::Server::connection_limits`]): one past a limit is closed as soon as it
+/// is accepted. For other worker threads, serve the router with
+/// [`sse_hyper::Server`] as this function does.
 ///
 /// ```no_run
 /// # async fn run(app: axum::Router, listener: tokio::net::TcpListener) {
@@ -269,11 +270,14 @@ pub async fn serve_with_limits(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) {
-    sse_hyper::serve_with_limits(listener, timeouts, limits, shutdown, move |request| {
-        let mut router = router.clone();
-        Box::pin(async move { tower_service::Service::call(&mut router, request).await })
-    })
-    .await;
+    sse_hyper::Server::new()
+        .timeouts(timeouts)
+        .connection_limits(limits)
+        .run(listener, shutdown, move |request| {
+            let mut router = router.clone();
+            Box::pin(async move { tower_service::Service::call(&mut router, request).await })
+        })
+        .await;
 }
 
 /// An `axum::serve` listener whose connections close when idle or stalled (see

@@ -35,6 +35,10 @@ Options:
   --max-connections N           accept no more while N are open, 0 for no limit
                                 [default: what the open-file limit holds, less
                                 a quarter of it, at most 64]
+  --threads N                   threads serving connections, each a runtime (an
+                                executor on smol) of its own, 0 to serve them on
+                                the main one [default: the server's, none on
+                                hyper, axum, warp, one per core on smol]
   --trust-client-id             take the client id a request asks for (sse-clientid
                                 header, client=) instead of issuing one: only
                                 behind something trusted that sets it
@@ -72,6 +76,10 @@ pub struct DemoArgs {
     /// (`--max-connections-per-peer`, `--max-connections`): every demo serves with
     /// them.
     pub connections: ConnectionLimits,
+    /// How many threads serve connections (`--threads`; see
+    /// `sse_hyper::Server::threads`, `sse_smol::Server::threads`), if not the
+    /// server's default.
+    pub threads: Option<usize>,
 }
 
 /// Connections one address may have open by default: more than a browser or a
@@ -124,6 +132,7 @@ impl DemoArgs {
             timeouts: Timeouts::default(),
             max_generations: crate::MAX_GENERATIONS,
             connections: default_connection_limits(),
+            threads: None,
         };
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -171,6 +180,7 @@ impl DemoArgs {
                     parsed.connections.per_peer = limit(&flag, &value()?)?;
                 }
                 "--max-connections" => parsed.connections.total = limit(&flag, &value()?)?,
+                "--threads" => parsed.threads = Some(parse(&flag, &value()?)?),
                 other => return Err(format!("unknown flag {other:?}")),
             }
         }

@@ -7,7 +7,7 @@ use std::convert::Infallible;
 
 use http_body_util::{BodyExt, Limited};
 use sse_demo::{Answer, Demo, DemoArgs, MAX_BODY, Route};
-use sse_hyper::{Body, RequestBody};
+use sse_hyper::{Body, RequestBody, Server};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -18,15 +18,18 @@ async fn main() -> std::io::Result<()> {
     sse_hyper::spawn_keep_alive(&hub);
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    // The timeouts, the connection limits, `TCP_NODELAY` and a 5 s grace period after SIGINT or SIGTERM (every
-    // stream gets the farewell event and ends) are
-    // `sse_hyper::serve_with_limits`'s.
+    // The timeouts, the connection limits, `TCP_NODELAY`, the worker threads and
+    // a 5 s grace period after SIGINT or SIGTERM (every stream gets the farewell
+    // event and ends) are `sse_hyper::Server`'s.
     let shutdown = sse_demo::shut_down_on_signal(hub);
-    let (timeouts, limits) = (args.timeouts, args.connections);
-    sse_hyper::serve_with_limits(listener, timeouts, limits, shutdown, move |request| {
-        Box::pin(handle(demo.clone(), request))
-    })
-    .await;
+    Server::new()
+        .timeouts(args.timeouts)
+        .connection_limits(args.connections)
+        .threads(args.threads.unwrap_or_default())
+        .run(listener, shutdown, move |request| {
+            Box::pin(handle(demo.clone(), request))
+        })
+        .await;
     println!("shut down");
     Ok(())
 }

@@ -9,8 +9,8 @@
 //! | [`Body`] | the body of all three, and of whole responses (`Body::from(bytes)`): one response type, `http::Response<Body>` |
 //! | [`last_event_id`] | the `Last-Event-ID` a reconnecting client sent, for a stream of your own that can resume |
 //! | [`spawn_keep_alive`] | the hub's keep-alive comments on tokio's timer |
-//! | [`serve`], [`Timeouts`] | an accept loop on hyper-util with every timeout an open port needs: request head and body, idle connections (HTTP/2 PINGs do not keep one), write stalls and stuck readers; graceful shutdown |
-//! | [`serve_with_limits`], [`ConnectionLimits`], [`connections_within_file_limit`] | the same, with at most so many connections per peer address and in all |
+//! | [`serve`], [`Timeouts`] | an accept loop on hyper-util with every timeout an open port needs: request head and body, idle connections (HTTP/2 PINGs do not keep one), write stalls and stuck readers; graceful shutdown; a worker thread per core |
+//! | [`Server`], [`ConnectionLimits`], [`connections_within_file_limit`] | the same, with at most so many connections per peer address and in all, or another number of worker threads |
 //! | [`TimeoutIo`] | the idle, write-stall and stuck-reader timeouts, for a server loop of your own |
 //!
 //! The names are the same on every adapter (see `sse_core`'s "Names"): `respond`,
@@ -87,10 +87,11 @@ mod body;
 mod io;
 mod open;
 mod serve;
+mod workers;
 
 pub use body::Body;
 pub use io::TimeoutIo;
-pub use serve::{RequestBody, serve, serve_with_limits};
+pub use serve::{RequestBody, Server, serve};
 pub use sse_core::{Hub, last_event_id};
 pub use sse_net::{BodyTimeout, ConnectionLimits, Timeouts, connections_within_file_limit};
 

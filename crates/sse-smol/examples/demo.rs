@@ -33,6 +33,7 @@ fn main() -> std::io::Result<()> {
         .detach();
 
         let timeouts = args.timeouts;
+        let per_core = std::thread::available_parallelism().map_or(1, usize::from);
         let limits = Limits::default()
             .max_body(MAX_BODY)
             .head_timeout(timeouts.head)
@@ -42,6 +43,7 @@ fn main() -> std::io::Result<()> {
             .limits(limits)
             .write_stall(timeouts.write_stall)
             .connection_limits(args.connections)
+            .threads(args.threads.unwrap_or(per_core))
             .handler(move |request| {
                 let demo = demo.clone();
                 async move {
@@ -50,7 +52,8 @@ fn main() -> std::io::Result<()> {
                     if route != Route::Generate {
                         return demo.respond(&parts, &body).await.map(Body::from);
                     }
-                    let spawn = |task| smol::spawn(task).detach();
+                    // The producer runs on its connection's thread.
+                    let spawn = |task| sse_smol::spawn(task).detach();
                     match demo.generate(&parts, &body, spawn, Timer::after).await {
                         Answer::Stream(stream, headers) => {
                             let mut response = sse_smol::from_stream(stream);

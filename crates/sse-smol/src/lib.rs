@@ -10,6 +10,7 @@
 //! | [`Body`] | the body of all three, and of whole responses (`Body::from(bytes)`): one response type, `http::Response<Body>` |
 //! | [`last_event_id`] | the `Last-Event-ID` a reconnecting client sent, for a stream of your own that can resume |
 //! | [`Server`] | a small HTTP/1.1 accept loop: your handler for every request, the hub's stream at a path if you give it one ([`Server::events`]); request limits ([`Limits`]), write stalls, connection limits per peer address and in all ([`ConnectionLimits`]); graceful shutdown with the hub |
+//! | [`spawn`] | a task on the thread of the connection being served (a request's producer beside its response), on smol's global executor elsewhere |
 //! | [`write_response`], [`write_head`] | writes a response (whatever its body) to any `futures-io` [`AsyncWrite`](futures_lite::AsyncWrite), for a server loop of your own: every ready frame in one vectored write, then one flush |
 //! | [`read_request`], [`parse_head`] | bounded HTTP/1.1 request reading (`httparse`): size, head and body timeouts |
 //! | [`WriteTimeout`] | a writer that fails when its client stops reading (a full socket, or on Linux a peer window that shows bytes left unread) |
@@ -30,7 +31,8 @@
 //!     let listener = async_net::TcpListener::bind("127.0.0.1:8080").await?;
 //!     let server = Server::new().handler(|_request| async {
 //!         let (sender, receiver) = channel(16);
-//!         smol::spawn(async move {
+//!         // On this connection's thread.
+//!         sse_smol::spawn(async move {
 //!             for step in 1..=3 {
 //!                 if sender.send(Event::new(format!("step {step}"))).await.is_err() {
 //!                     return; // The client went away.
@@ -52,6 +54,7 @@ mod body;
 mod request;
 mod server;
 mod stall;
+mod workers;
 mod writer;
 
 pub use body::Body;
@@ -60,6 +63,7 @@ pub use server::Server;
 pub use sse_core::{Hub, last_event_id};
 pub use sse_net::{ConnectionLimits, connections_within_file_limit};
 pub use stall::WriteTimeout;
+pub use workers::spawn;
 pub use writer::{write_head, write_response};
 
 use sse_core::{ConnectOptions, IntoResponseStream};

@@ -17,6 +17,7 @@ use sse_net::{ACCEPT_BACKOFF, AcceptFailure, ConnectionLimits, Connections, Perm
 use crate::body::{Body, Inner};
 use crate::request::{Limits, read_request};
 use crate::stall::WriteTimeout;
+use crate::workers::{self, Workers};
 use crate::writer::{
     with_length, write_events, write_full, write_head, write_response, write_stream,
 };
@@ -27,7 +28,8 @@ type Handler = dyn Fn(http::Request<Bytes>) -> future::Boxed<http::Response<Body
 /// (404 without one), and, if you give it a hub, one path streams the hub's
 /// clients ([`events`](Self::events): `GET`, `HEAD`; other methods get 405).
 ///
-/// Every connection is its own task; requests are bounded by [`Limits`] (malformed,
+/// Every connection is its own task, on one of a thread per core
+/// ([`threads`](Self::threads)); requests are bounded by [`Limits`] (malformed,
 /// oversized or slow ones get 400, 431, 413, 408 and are closed), so a misbehaving
 /// client never affects the others. A `HEAD` request is answered with the head
 /// alone: a stream your handler returned is dropped unread, so its producer stops.
@@ -64,6 +66,7 @@ pub struct Server {
     limits: Limits,
     write_stall: Duration,
     connections: ConnectionLimits,
+    threads: usize,
     handler: Arc<Handler>,
 }
 
@@ -74,6 +77,7 @@ impl std::fmt::Debug for Server {
             .field("limits", &self.limits)
             .field("write_stall", &self.write_stall)
             .field("connections", &self.connections)
+            .field("threads", &self.threads)
             .finish_non_exhaustive()
     }
 }
@@ -94,6 +98,7 @@ impl Server {
             limits: Limits::default(),
             write_stall: Duration::from_secs(30),
             connections: ConnectionLimits::default(),
+            threads: workers::per_core(),
             handler: Arc::new(|_| {
                 Box::pin(async { crate::json_error(StatusCode::NOT_FOUND, "not found") })
             }),
@@ -128,6 +133,18 @@ impl Server {
     #[must_use]
     pub fn connection_limits(mut self, limits: ConnectionLimits) -> Self {
         self.connections = limits;
+        self
+    }
+
+    /// How many threads serve the connections, each running an executor of its
+    /// own, connections dealt to them in turn (one per core by default). Start a
+    /// request's producer with [`spawn`](crate::spawn) and it runs on its
+    /// connection's thread: a token goes from the producer to its response without
+    /// waking another thread. `0` serves the connections on smol's global
+    /// executor instead.
+    #[must_use]
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
         self
     }
 
@@ -174,6 +191,7 @@ impl Server {
             .clone()
             .map(|hub| smol::spawn(async move { hub.run_keep_alive(Timer::after).await }));
         let connections = Connections::new(self.connections);
+        let mut workers = Workers::start(self.threads);
         let accept = async {
             loop {
                 // At the total limit, connections wait in the kernel's queue until
@@ -186,7 +204,7 @@ impl Server {
                             continue;
                         };
                         let _ = connection.set_nodelay(true);
-                        smol::spawn(self.clone().serve(connection, permit)).detach();
+                        workers.spawn(self.clone().serve(connection, permit));
                     }
                     Err(error) => match AcceptFailure::of(&error) {
                         AcceptFailure::Stop => return Err(error),

@@ -24,6 +24,8 @@ pub struct Adapter {
     pub bin: &'static str,
     /// Whether it speaks h2c (the HTTP/2 cases run over both protocols then).
     pub h2: bool,
+    /// Flags every start of the demo gets before the test's own (say, `--threads 2`).
+    pub flags: &'static [&'static str],
 }
 
 /// The flag that makes a demo take the client id a request asks for
@@ -31,24 +33,38 @@ pub struct Adapter {
 /// deployment's, where the hub issues every id.
 const NAMED_CLIENTS: &str = "--trust-client-id";
 
-/// `flags` after [`NAMED_CLIENTS`].
-fn named<'a>(flags: &[&'a str]) -> Vec<&'a str> {
-    let mut all = vec![NAMED_CLIENTS];
-    all.extend_from_slice(flags);
-    all
-}
-
 impl Adapter {
+    /// The same demo, started with `flags` first every time: one adapter's cases
+    /// run again in another configuration.
+    #[must_use]
+    pub const fn with_flags(self, flags: &'static [&'static str]) -> Adapter {
+        Adapter { flags, ..self }
+    }
+
+    /// `flags` after the adapter's own.
+    fn flags<'a>(self, flags: &[&'a str]) -> Vec<&'a str> {
+        let mut all = self.flags.to_vec();
+        all.extend_from_slice(flags);
+        all
+    }
+
+    /// `flags` after the adapter's own and [`NAMED_CLIENTS`].
+    fn named<'a>(self, flags: &[&'a str]) -> Vec<&'a str> {
+        let mut all = self.flags(&[NAMED_CLIENTS]);
+        all.extend_from_slice(flags);
+        all
+    }
+
     /// Starts its demo with `flags` (besides `--addr 127.0.0.1:0`), taking the
     /// client ids requests name.
     pub fn start(self, flags: &[&str]) -> Server {
-        Server::start(self.bin, &named(flags))
+        Server::start(self.bin, &self.named(flags))
     }
 
     /// Starts its demo with `flags` as a deployment would: the hub issues every
     /// client's id.
     pub fn start_issuing_ids(self, flags: &[&str]) -> Server {
-        Server::start(self.bin, flags)
+        Server::start(self.bin, &self.flags(flags))
     }
 
     /// Starts its demo on `addr` (a restarted server, on the port of the previous
@@ -56,14 +72,14 @@ impl Adapter {
     /// given.
     pub fn start_on(self, addr: SocketAddr, flags: &[&str]) -> Server {
         let addr = addr.to_string();
-        let mut all = named(flags);
+        let mut all = self.named(flags);
         all.extend(["--addr", &addr]);
         Server::start(self.bin, &all)
     }
 
     /// Starts its demo with at most `files` open file descriptors, taking named ids.
     pub fn start_with_file_limit(self, flags: &[&str], files: u32) -> Server {
-        Server::start_with_file_limit(self.bin, &named(flags), files)
+        Server::start_with_file_limit(self.bin, &self.named(flags), files)
     }
 
     /// The protocols its clients can use: HTTP/1.1, and HTTP/2 where it speaks h2c.
@@ -107,6 +123,7 @@ macro_rules! adapter {
         $crate::demo::Adapter {
             bin: env!(concat!("CARGO_BIN_EXE_", $bin)),
             h2: $h2,
+            flags: &[],
         }
     };
 }

@@ -66,15 +66,18 @@ async fn main() -> std::io::Result<()> {
     // holds the whole request, is boxed and freed once answered; hyper would keep
     // room for it for the connection's whole life (about 1.2 KiB per client).
     let service = warp::service(app);
-    // The timeouts, the connection limits, `TCP_NODELAY` and a 5 s grace period after SIGINT or SIGTERM (every
-    // stream gets the farewell event and ends) are
-    // `sse_hyper::serve_with_limits`'s.
+    // The timeouts, the connection limits, `TCP_NODELAY`, the worker threads and
+    // a 5 s grace period after SIGINT or SIGTERM (every stream gets the farewell
+    // event and ends) are `sse_hyper::Server`'s.
     let shutdown = sse_demo::shut_down_on_signal(hub);
-    let (timeouts, limits) = (args.timeouts, args.connections);
-    sse_hyper::serve_with_limits(listener, timeouts, limits, shutdown, move |request| {
-        Box::pin(service.clone().call(request))
-    })
-    .await;
+    sse_hyper::Server::new()
+        .timeouts(args.timeouts)
+        .connection_limits(args.connections)
+        .threads(args.threads.unwrap_or_default())
+        .run(listener, shutdown, move |request| {
+            Box::pin(service.clone().call(request))
+        })
+        .await;
     println!("shut down");
     Ok(())
 }
