@@ -10,6 +10,7 @@ use crate::client::Clients;
 use crate::http::{HttpClient, now_ns};
 use crate::report::{MemoryResult, PhaseResult, Report, RunResult};
 use crate::server::{self, Deployment, Kind, PerfRecord, ProcSample, ServerConfig};
+use crate::writes::{PERF_ATTACH, WriteCount};
 
 /// The send time and phase every event's data starts with: `{ns:020} {phase:03} `.
 pub(crate) const STAMP_LEN: usize = 25;
@@ -146,7 +147,8 @@ fn run_server(
 ) -> io::Result<(MemoryResult, Vec<RunResult>)> {
     let server = Deployment::start(kind, config)?;
     let mut http = HttpClient::new(server.publish_addr());
-    let writes_per_post = calibrate(&server, &mut http)?;
+    let count_writes = WriteCount::available();
+    let writes_per_post = calibrate(&server, &mut http, count_writes)?;
 
     let rss_before = server.rss_kib()?;
     let load = Clients::start(&server.addrs(), clients, options.client_threads)?;
@@ -176,6 +178,7 @@ fn run_server(
             server: &server,
             load: &load,
             writes_per_post,
+            count_writes,
         };
         // Warm-up: every client gets a few events of this size first.
         for _ in 0..5 {
@@ -243,14 +246,38 @@ fn run_server(
 
 /// Publishes a few events with no client connected; returns how many write calls
 /// (all server processes together) answering one `POST` takes.
-fn calibrate(server: &Deployment, http: &mut HttpClient) -> io::Result<f64> {
-    let before = server.sample()?;
+fn calibrate(server: &Deployment, http: &mut HttpClient, count_writes: bool) -> io::Result<f64> {
+    let writes = Writes::start(server, count_writes)?;
     for _ in 0..CALIBRATION_POSTS {
         http.publish(&event_data(0, 64))?;
     }
     std::thread::sleep(CALIBRATION_SETTLE);
-    let after = server.sample()?;
-    Ok((after.syscw - before.syscw) as f64 / CALIBRATION_POSTS as f64)
+    Ok(writes.stop(server)? as f64 / CALIBRATION_POSTS as f64)
+}
+
+/// A server's write system calls from now on: every kind, counted by `perf`
+/// where it can (see [`WriteCount`]), else `syscw`, which misses `send*`.
+struct Writes {
+    count: Option<WriteCount>,
+    syscw: u64,
+}
+
+impl Writes {
+    fn start(server: &Deployment, count_writes: bool) -> io::Result<Writes> {
+        let count = count_writes
+            .then(|| WriteCount::start(&server.pids()))
+            .flatten();
+        if count.is_some() {
+            std::thread::sleep(PERF_ATTACH);
+        }
+        let syscw = server.sample()?.syscw;
+        Ok(Writes { count, syscw })
+    }
+
+    fn stop(self, server: &Deployment) -> io::Result<u64> {
+        let syscw = server.sample()?.syscw - self.syscw;
+        Ok(self.count.and_then(WriteCount::stop).unwrap_or(syscw))
+    }
 }
 
 fn alive(load: &Clients) -> usize {
@@ -261,6 +288,7 @@ struct Measure<'a> {
     server: &'a Deployment,
     load: &'a Clients,
     writes_per_post: f64,
+    count_writes: bool,
 }
 
 /// Counters from `/stats`: ours have `dropped` and `lag_disconnects`; the
@@ -310,6 +338,7 @@ impl Measure<'_> {
         let alive = alive(self.load) as u64;
         let closed_before = self.load.closed();
         let counters_before = counters(http, self.server)?;
+        let writes = Writes::start(self.server, self.count_writes)?;
         let server_before = self.server.sample()?;
         let redis_before = self.server.redis_sample()?;
         let load_before = server::sample("self")?;
@@ -337,6 +366,7 @@ impl Measure<'_> {
         }
         drop(perf);
         let wall = started.elapsed().as_secs_f64();
+        let writes = writes.stop(self.server)?;
 
         let server_after = self.server.sample()?;
         let redis_after = self.server.redis_sample()?;
@@ -356,8 +386,7 @@ impl Measure<'_> {
         };
         let (user_ns, system_ns) = cpu(&server_before, &server_after);
         let (load_user, load_system) = cpu(&load_before, &load_after);
-        let writes = (server_after.syscw - server_before.syscw) as f64
-            - self.writes_per_post * published as f64;
+        let writes = writes as f64 - self.writes_per_post * published as f64;
         let server_ticks = server_after.ticks() - server_before.ticks();
         let load_ticks = load_after.ticks() - load_before.ticks();
         let redis_ticks = match (redis_before, redis_after) {

@@ -3,8 +3,9 @@
 //! `syscw` of `/proc/PID/io` counts `write` and `writev` but not `send`, `sendto` or
 //! `sendmsg`, and Rust's `std::net::TcpStream::write` is a `send` (with
 //! `MSG_NOSIGNAL`): a writer that writes one buffer at a time through it (as
-//! `sse-smol` writes a per-request stream) would go uncounted. So where `perf` can count
-//! the syscall tracepoints, the per-request scenario counts all four.
+//! `sse-smol` writes a per-request stream, or actix-web writes everything) would go
+//! uncounted. So where `perf` can count the syscall tracepoints, both scenarios count
+//! all four.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -12,6 +13,9 @@ use std::process::{Child, Command, Stdio};
 /// The tracepoints counted.
 const EVENTS: &str = "syscalls:sys_enter_write,syscalls:sys_enter_writev,\
                       syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg";
+
+/// How long `perf stat` takes to attach, waited for before what it should count.
+pub(crate) const PERF_ATTACH: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// `perf stat` attached to some processes, counting their writes until
 /// [`stop`](Self::stop)ped.

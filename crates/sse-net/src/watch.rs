@@ -155,9 +155,12 @@ impl PeerWatch {
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
 /// When a writer samples its peer's window, around a [`PeerWatch`]: after the
-/// first write, then after a write at most every [`SAMPLE_EVERY`] while the peer
-/// keeps up and its window stays put (and once more at the end of that period, at
-/// the [`deadline`](Self::deadline), for the writes it let pass); after every
+/// first write, then while the peer keeps up and its window stays put, after a
+/// write at most every [`SAMPLE_EVERY`], and only once enough was written since
+/// the last sample to put it behind had it read none of it (a connection that
+/// writes a small event every second costs a `getsockopt` every few dozen
+/// events, not one each); once more at the end of that period, at the
+/// [`deadline`](Self::deadline), for the writes it let pass; after every
 /// write while its window moves (a peer that stops reading lets it grow a little,
 /// then narrows it: the widest is what its narrowing is measured from) or it
 /// seems behind; and at the deadline its verdict sets. The writer takes the samples ([`peer_window`](crate::peer_window))
@@ -171,6 +174,12 @@ pub struct PeerSampler {
     due: Option<Instant>,
     /// The largest write since.
     largest: usize,
+    /// Bytes written since.
+    unsampled: usize,
+    /// Unread bytes the peer could hold beyond what it held at the last sample
+    /// and still be taken as reading: until more were written, it cannot be
+    /// behind, whatever its window says.
+    room: usize,
     /// Whether the peer seemed behind at the last sample.
     behind: bool,
     /// The window at the last sample, and whether it differed from the one before.
@@ -188,6 +197,8 @@ impl PeerSampler {
             watch: PeerWatch::new(limit),
             due: None,
             largest: 0,
+            unsampled: 0,
+            room: 0,
             behind: false,
             window: None,
             moving: false,
@@ -198,10 +209,17 @@ impl PeerSampler {
     /// `bytes` were written at `now`: whether to sample now.
     pub fn wrote(&mut self, bytes: usize, now: Instant) -> bool {
         self.largest = self.largest.max(bytes);
+        self.unsampled = self.unsampled.saturating_add(bytes);
         let Some(due) = self.due else {
             return true;
         };
-        if self.behind || self.moving || now >= due {
+        if self.behind || self.moving {
+            return true;
+        }
+        if self.unsampled <= self.room {
+            return false;
+        }
+        if now >= due {
             return true;
         }
         // Sampled at the end of the period instead, should no write come by then.
@@ -223,11 +241,16 @@ impl PeerSampler {
         self.moving = self.window.is_some_and(|last| last != window.window);
         self.window = Some(window.window);
         let largest = std::mem::take(&mut self.largest);
+        self.unsampled = 0;
         let verdict = if largest > 0 {
             self.watch.wrote(largest, window, now)
         } else {
             self.watch.observe(window, now)
         };
+        // The least slack the watch gives, less what the peer seems to hold now.
+        let held = self.watch.widest.saturating_sub(window.window);
+        let slack = u64::from(window.grain) * SLACK_GRAINS;
+        self.room = usize::try_from(slack.saturating_sub(u64::from(held))).unwrap_or(usize::MAX);
         self.behind = matches!(verdict, Verdict::Behind(_));
         self.deadline = match verdict {
             Verdict::Behind(Some(deadline)) => Some(deadline),
@@ -401,21 +424,67 @@ mod tests {
             sampler.sampled(window(65_536, 1024), start),
             Verdict::Reading
         );
-        assert!(sampler.wrote(1024, at(start, 300)));
+        assert!(sampler.wrote(3000, at(start, 300)));
         assert_eq!(
-            sampler.sampled(window(50_000, 2048), at(start, 300)),
+            sampler.sampled(window(50_000, 4024), at(start, 300)),
             Verdict::Behind(None)
         );
         assert_eq!(sampler.deadline(), Some(at(start, 2300)));
         assert!(sampler.wrote(3, at(start, 310)));
         assert_eq!(
-            sampler.sampled(window(50_000, 2051), at(start, 310)),
+            sampler.sampled(window(50_000, 4027), at(start, 310)),
             Verdict::Behind(Some(at(start, 2300)))
         );
         assert_eq!(
-            sampler.sampled(window(50_000, 2051), at(start, 2300)),
+            sampler.sampled(window(50_000, 4027), at(start, 2300)),
             Verdict::Stuck
         );
+    }
+
+    #[test]
+    fn a_sampler_skips_writes_too_small_to_put_the_peer_behind() {
+        let start = Instant::now();
+        let mut sampler = PeerSampler::new(LIMIT);
+        assert!(sampler.wrote(70, start));
+        assert_eq!(sampler.sampled(window(65_536, 70), start), Verdict::Reading);
+        // A small event a second: 2 KiB of slack take 29 of them to fill.
+        let mut sampled = Vec::new();
+        for second in 1..=60 {
+            let now = at(start, second * 1000);
+            if sampler.wrote(70, now) {
+                let verdict = sampler.sampled(window(65_536, 70 * (second + 1)), now);
+                assert_eq!(verdict, Verdict::Reading);
+                sampled.push(second);
+            }
+        }
+        assert_eq!(sampled, [30, 60]);
+        assert_eq!(
+            sampler.deadline(),
+            None,
+            "nothing left unsampled to look at"
+        );
+
+        // A peer that held some already has less room before it is behind.
+        let mut sampler = PeerSampler::new(LIMIT);
+        assert!(sampler.wrote(1024, start));
+        assert_eq!(
+            sampler.sampled(window(65_536, 1024), start),
+            Verdict::Reading
+        );
+        assert!(sampler.wrote(3000, at(start, 300)));
+        assert_eq!(
+            sampler.sampled(window(64_512, 4024), at(start, 300)),
+            Verdict::Reading,
+            "1 KiB held is within the slack"
+        );
+        // Its window moved: sampled again; it stays put, 1 KiB held.
+        assert!(sampler.wrote(10, at(start, 310)));
+        assert_eq!(
+            sampler.sampled(window(64_512, 4034), at(start, 310)),
+            Verdict::Reading
+        );
+        assert!(!sampler.wrote(1000, at(start, 600)));
+        assert!(sampler.wrote(100, at(start, 700)), "past the 1 KiB left");
     }
 
     #[test]

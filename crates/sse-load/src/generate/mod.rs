@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use crate::Options;
 use crate::server::{self, Deployment, Kind, ProcSample, ServerConfig};
-use crate::writes::WriteCount;
+use crate::writes::{PERF_ATTACH, WriteCount};
 use client::{Ask, GenerateClients, Tally};
 pub(crate) use report::GenerateReport;
 
@@ -48,7 +48,6 @@ pub(crate) use report::GenerateReport;
 const DRAIN_MAX: Duration = Duration::from_secs(30);
 /// After `perf stat` starts, time for it to attach before the words it sees
 /// writing are counted.
-const PERF_ATTACH: Duration = Duration::from_millis(100);
 /// How long every connection may take to receive its first word.
 const START_MAX: Duration = Duration::from_secs(60);
 /// The keep-alive our demos run with here: `KeepAlive::default()`'s 15 s, so
