@@ -101,6 +101,9 @@ const SMOL: Adapter = sse_testkit::adapter!(smol);
 /// The hyper demo serving its connections on two threads of their own
 /// (`sse_hyper::Server::threads`), every case again.
 const HYPER_THREADS: Adapter = HYPER.with_flags(&["--threads", "2"]);
+/// The smol demo serving its connections on two threads of their own
+/// (`sse_smol::Server::threads`), every case again.
+const SMOL_THREADS: Adapter = SMOL.with_flags(&["--threads", "2"]);
 
 // One line per adapter.
 adapter_tests! {
@@ -109,4 +112,5 @@ adapter_tests! {
     warp: crate::WARP,
     smol: crate::SMOL,
     hyper_threads: crate::HYPER_THREADS,
+    smol_threads: crate::SMOL_THREADS,
 }

@@ -32,7 +32,7 @@ async fn main() -> std::io::Result<()> {
     sse_hyper::Server::new()
         .timeouts(args.timeouts)
         .connection_limits(args.connections)
-        .threads(args.threads.unwrap_or_default())
+        .threads(args.threads)
         .run(listener, shutdown, move |request| {
             let mut app = app.clone();
             Box::pin(async move { tower_service::Service::call(&mut app, request).await })

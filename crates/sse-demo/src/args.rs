@@ -36,9 +36,8 @@ Options:
                                 [default: what the open-file limit holds, less
                                 a quarter of it, at most 64]
   --threads N                   threads serving connections, each a runtime (an
-                                executor on smol) of its own, 0 to serve them on
-                                the main one [default: the server's, none on
-                                hyper, axum, warp, one per core on smol]
+                                executor on smol) of its own [default: 0, none:
+                                the main runtime, smol's global executor]
   --trust-client-id             take the client id a request asks for (sse-clientid
                                 header, client=) instead of issuing one: only
                                 behind something trusted that sets it
@@ -77,9 +76,8 @@ pub struct DemoArgs {
     /// them.
     pub connections: ConnectionLimits,
     /// How many threads serve connections (`--threads`; see
-    /// `sse_hyper::Server::threads`, `sse_smol::Server::threads`), if not the
-    /// server's default.
-    pub threads: Option<usize>,
+    /// `sse_hyper::Server::threads`, `sse_smol::Server::threads`).
+    pub threads: usize,
 }
 
 /// Connections one address may have open by default: more than a browser or a
@@ -132,7 +130,7 @@ impl DemoArgs {
             timeouts: Timeouts::default(),
             max_generations: crate::MAX_GENERATIONS,
             connections: default_connection_limits(),
-            threads: None,
+            threads: 0,
         };
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -180,7 +178,7 @@ impl DemoArgs {
                     parsed.connections.per_peer = limit(&flag, &value()?)?;
                 }
                 "--max-connections" => parsed.connections.total = limit(&flag, &value()?)?,
-                "--threads" => parsed.threads = Some(parse(&flag, &value()?)?),
+                "--threads" => parsed.threads = parse(&flag, &value()?)?,
                 other => return Err(format!("unknown flag {other:?}")),
             }
         }

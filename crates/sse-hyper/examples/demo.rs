@@ -25,7 +25,7 @@ async fn main() -> std::io::Result<()> {
     Server::new()
         .timeouts(args.timeouts)
         .connection_limits(args.connections)
-        .threads(args.threads.unwrap_or_default())
+        .threads(args.threads)
         .run(listener, shutdown, move |request| {
             Box::pin(handle(demo.clone(), request))
         })

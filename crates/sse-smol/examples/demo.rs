@@ -33,7 +33,6 @@ fn main() -> std::io::Result<()> {
         .detach();
 
         let timeouts = args.timeouts;
-        let per_core = std::thread::available_parallelism().map_or(1, usize::from);
         let limits = Limits::default()
             .max_body(MAX_BODY)
             .head_timeout(timeouts.head)
@@ -43,7 +42,7 @@ fn main() -> std::io::Result<()> {
             .limits(limits)
             .write_stall(timeouts.write_stall)
             .connection_limits(args.connections)
-            .threads(args.threads.unwrap_or(per_core))
+            .threads(args.threads)
             .handler(move |request| {
                 let demo = demo.clone();
                 async move {

@@ -31,7 +31,7 @@
 //!     let listener = async_net::TcpListener::bind("127.0.0.1:8080").await?;
 //!     let server = Server::new().handler(|_request| async {
 //!         let (sender, receiver) = channel(16);
-//!         // On this connection's thread.
+//!         // On this connection's thread, when the server has threads of its own.
 //!         sse_smol::spawn(async move {
 //!             for step in 1..=3 {
 //!                 if sender.send(Event::new(format!("step {step}"))).await.is_err() {

@@ -1,5 +1,5 @@
-//! Threads that serve connections, each running an executor of its own (thread
-//! per core): a connection, and the producer its handler starts with [`spawn`],
+//! Threads that serve connections, each running an executor of its own: a
+//! connection, and the producer its handler starts with [`spawn`],
 //! stay on one thread, so a token goes from the producer to its response without
 //! waking another thread.
 
@@ -80,11 +80,6 @@ impl Workers {
         executor.spawn(task).detach();
         self.next = (self.next + 1) % self.executors.len();
     }
-}
-
-/// The default number of workers: one per core the process may use.
-pub(crate) fn per_core() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ async fn main() -> std::io::Result<()> {
     sse_hyper::Server::new()
         .timeouts(args.timeouts)
         .connection_limits(args.connections)
-        .threads(args.threads.unwrap_or_default())
+        .threads(args.threads)
         .run(listener, shutdown, move |request| {
             Box::pin(service.clone().call(request))
         })
