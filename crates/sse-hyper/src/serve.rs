@@ -71,9 +71,9 @@ pub async fn serve<F, B>(
         .await;
 }
 
-/// An accept loop on hyper-util with every bound an open port needs: timeouts,
-/// connection limits; and where connections run. Set what differs from the defaults, then
-/// [`run`](Self::run) it.
+/// An accept loop on hyper-util with every bound an open port needs (timeouts,
+/// connection limits), and where its connections run. Set what differs from the
+/// defaults, then [`run`](Self::run) it.
 ///
 /// | setting | default |
 /// |---|---|
@@ -148,22 +148,24 @@ impl Server {
     /// runtime.
     ///
     /// Measured on two cores against the caller's two-worker runtime
-    /// (`crates/sse-load/RESULTS-generate.md`): for per-request streams paced at
-    /// 50 tokens a second it takes about a fifth less CPU per token at 1 000
-    /// streams; streams flooded as fast as they are read, and a hub's
-    /// fan-out, gain nothing or lose, as a connection cannot move to an idle
-    /// thread.
+    /// (`crates/sse-load/RESULTS-threads.md`): a hub's fan-out at full speed
+    /// delivered 1.15× the events per second to 100 clients and 1.96× to 1 000,
+    /// but with 10 000 it let clients fall behind (30 % of the events delivered,
+    /// against 100 %), as a connection cannot move to an idle thread; flooded
+    /// per-request streams went 1.00–1.07× as fast, and paced ones took 0.96–1.14×
+    /// the CPU per token.
     pub fn threads(mut self, threads: usize) -> Server {
         self.threads = threads;
         self
     }
 
     /// Serves HTTP/1.1 and HTTP/2 (prior knowledge, or after the preface) on the
-    /// connections `listener` accepts, answering each request with `respond`, until `shutdown` resolves; then
-    /// stops accepting and gives the open connections up to
-    /// [`Timeouts::shutdown`] to end (shut your hub down in `shutdown`, so that
-    /// its streams end) and closes those still open. The accept loop runs on the
-    /// caller's runtime, the connections on [`threads`](Self::threads).
+    /// connections `listener` accepts, answering each request with `respond`,
+    /// until `shutdown` resolves; then stops accepting and gives the open
+    /// connections up to [`Timeouts::shutdown`] to end (shut your hub down in
+    /// `shutdown`, so that its streams end). The accept loop runs on the caller's
+    /// runtime, the connections there or on [`threads`](Self::threads) of their
+    /// own, which end with it, closing what is still open.
     ///
     /// Every connection is bounded by the [`Timeouts`]: its request head (hyper's
     /// own header timeout), its body ([`RequestBody`]), silence, write stalls and
