@@ -51,7 +51,7 @@ fn main() -> std::io::Result<()> {
                     if route != Route::Generate {
                         return demo.respond(&parts, &body).await.map(Body::from);
                     }
-                    // The producer runs on its connection's thread.
+                    // On its connection's thread when the server has threads of its own.
                     let spawn = |task| sse_smol::spawn(task).detach();
                     match demo.generate(&parts, &body, spawn, Timer::after).await {
                         Answer::Stream(stream, headers) => {
