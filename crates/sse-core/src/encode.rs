@@ -40,8 +40,7 @@ impl Event<'_> {
         if let Some(retry) = self.retry {
             len += field_len(RETRY, Digits::new(retry_millis(retry)).as_bytes().len());
         }
-        self.for_each_data_line(|line| len += field_len(DATA, line.len()));
-        len
+        len + data_fields_len(&self.data, self.multiline)
     }
 
     /// Writes this event to `buf`: exactly [`encoded_len`](Self::encoded_len) bytes,
@@ -76,18 +75,7 @@ impl Event<'_> {
         if let Some(retry) = self.retry {
             put_field(buf, RETRY, Digits::new(retry_millis(retry)).as_bytes());
         }
-        self.for_each_data_line(|line| put_field(buf, DATA, line));
-    }
-
-    /// Calls `line` with each line of the data (once, with all of it, when it has
-    /// no line break).
-    #[inline]
-    fn for_each_data_line(&self, mut line: impl FnMut(&[u8])) {
-        if self.multiline {
-            for_each_line(self.data.as_bytes(), line);
-        } else {
-            line(self.data.as_bytes());
-        }
+        put_data_fields(buf, &self.data, self.multiline);
     }
 
     /// Encodes this event into a new [`Frame`] of exactly the right size.
@@ -249,6 +237,28 @@ impl From<Comment<'_>> for Frame {
 }
 
 /// The length of the id-only frame of `id`.
+/// The length of `data`'s `data:` lines (one when it has no line break, which
+/// `multiline` says), without the blank line that ends an event.
+#[inline]
+pub(crate) fn data_fields_len(data: &str, multiline: bool) -> usize {
+    if !multiline {
+        return field_len(DATA, data.len());
+    }
+    let mut len = 0;
+    for_each_line(data.as_bytes(), |line| len += field_len(DATA, line.len()));
+    len
+}
+
+/// Writes `data`'s `data:` lines (see [`data_fields_len`]).
+#[inline]
+pub(crate) fn put_data_fields<B: BufMut + ?Sized>(buf: &mut B, data: &str, multiline: bool) {
+    if multiline {
+        for_each_line(data.as_bytes(), |line| put_field(buf, DATA, line));
+    } else {
+        put_field(buf, DATA, data.as_bytes());
+    }
+}
+
 pub(crate) fn checkpoint_len(id: &str) -> usize {
     field_len(ID, id.len()) + 1
 }

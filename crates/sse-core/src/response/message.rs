@@ -6,8 +6,12 @@ use std::time::Duration;
 use bytes::BufMut;
 
 use crate::Frame;
-use crate::encode::{checkpoint_len, put_checkpoint, put_retry_frame, retry_frame_len};
+use crate::encode::{
+    checkpoint_len, data_fields_len, put_checkpoint, put_data_fields, put_retry_frame,
+    retry_frame_len,
+};
 use crate::event::{Comment, Event, EventError, check_id};
+use crate::scan::find_line_break;
 
 /// One item of a per-request stream: an event, a comment, a retry hint, an id
 /// checkpoint, or a frame already encoded.
@@ -52,6 +56,13 @@ pub struct Message(Kind);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Event(Event<'static>),
+    /// Plain text, an event's data alone (the common token): smaller than an
+    /// event, and encoded without looking at fields it cannot have.
+    Data {
+        text: Cow<'static, str>,
+        /// Whether `text` holds a line break (one `data:` line per line then).
+        multiline: bool,
+    },
     Comment(Comment<'static>),
     Retry(Duration),
     /// A checked id.
@@ -90,6 +101,7 @@ impl Message {
     pub fn encoded_len(&self) -> usize {
         match &self.0 {
             Kind::Event(event) => event.encoded_len(),
+            Kind::Data { text, multiline } => data_fields_len(text, *multiline) + 1,
             Kind::Comment(comment) => comment.encoded_len(),
             Kind::Retry(retry) => retry_frame_len(*retry),
             Kind::Checkpoint(id) => checkpoint_len(id),
@@ -103,6 +115,10 @@ impl Message {
     pub fn encode<B: BufMut + ?Sized>(&self, buf: &mut B) {
         match &self.0 {
             Kind::Event(event) => event.encode(buf),
+            Kind::Data { text, multiline } => {
+                put_data_fields(buf, text, *multiline);
+                buf.put_u8(b'\n');
+            }
             Kind::Comment(comment) => comment.encode(buf),
             Kind::Retry(retry) => put_retry_frame(buf, *retry),
             Kind::Checkpoint(id) => put_checkpoint(buf, id),
@@ -149,17 +165,26 @@ impl From<Frame> for Message {
     }
 }
 
+impl Message {
+    fn data(text: Cow<'static, str>) -> Self {
+        let multiline = find_line_break(text.as_bytes()).is_some();
+        Message(Kind::Data { text, multiline })
+    }
+}
+
 impl From<String> for Message {
     /// An event with this data and nothing else.
+    #[inline]
     fn from(data: String) -> Self {
-        Message(Kind::Event(Event::new(data)))
+        Message::data(Cow::Owned(data))
     }
 }
 
 impl From<&'static str> for Message {
     /// An event with this data and nothing else (not copied).
+    #[inline]
     fn from(data: &'static str) -> Self {
-        Message(Kind::Event(Event::new(data)))
+        Message::data(Cow::Borrowed(data))
     }
 }
 
@@ -174,6 +199,15 @@ mod tests {
         assert_eq!(buf.len(), message.encoded_len(), "encoded_len is exact");
         assert_eq!(message.to_frame().as_bytes(), &buf[..], "to_frame agrees");
         buf.into()
+    }
+
+    #[test]
+    fn plain_text_encodes_as_an_event_with_that_data() {
+        for text in ["a token", "", "a\r\nb\rc\nd", "trailing\n", "\r"] {
+            let event = Event::new(text).to_frame();
+            assert_eq!(wire(text), event.as_bytes(), "{text:?}");
+            assert_eq!(wire(text.to_owned()), event.as_bytes(), "{text:?}");
+        }
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::encode::{SequenceIdLine, id_field_len, put_event_field};
+use crate::encode::{
+    SequenceIdLine, data_fields_len, id_field_len, put_data_fields, put_event_field,
+};
 use crate::event::Event;
 use crate::response::{Kind, Message};
 
@@ -135,6 +137,8 @@ pub(crate) fn resync_frame() -> Bytes {
 pub(crate) enum Encoding<'a> {
     /// An event: its fields but its own id, then the position's `id` line.
     Event(&'a Event<'static>),
+    /// Plain text: its `data` lines, then the position's `id` line.
+    Data(&'a str, bool),
     /// A checkpoint: the position's `id` line alone.
     Checkpoint,
     /// A comment or a retry hint, which carry no id: as it is.
@@ -151,6 +155,7 @@ impl<'a> Encoding<'a> {
     pub(crate) fn new(message: &'a Message) -> Self {
         match message.kind() {
             Kind::Event(event) => Encoding::Event(event),
+            Kind::Data { text, multiline } => Encoding::Data(text, *multiline),
             Kind::Checkpoint(_) => Encoding::Checkpoint,
             Kind::Comment(_) | Kind::Retry(_) => Encoding::Plain(message),
             Kind::Frame(frame) => {
@@ -180,6 +185,7 @@ impl<'a> Encoding<'a> {
                 let own_id = event.id().map_or(0, |id| id_field_len(id.len()));
                 event.encoded_len() - 1 - own_id + id_len
             }
+            Encoding::Data(text, multiline) => data_fields_len(text, *multiline) + id_len,
             Encoding::Checkpoint => id_len,
             Encoding::Plain(message) => message.encoded_len(),
             Encoding::Shared(frame) => frame.len(),
@@ -202,6 +208,10 @@ impl<'a> Encoding<'a> {
                     put_event_field(buf, kind);
                 }
                 event.encode_retry_and_data(buf);
+                buf.put_slice(id_line.as_bytes());
+            }
+            Encoding::Data(text, multiline) => {
+                put_data_fields(buf, text, *multiline);
                 buf.put_slice(id_line.as_bytes());
             }
             Encoding::Checkpoint => buf.put_slice(id_line.as_bytes()),
@@ -271,6 +281,10 @@ mod tests {
         assert_eq!(framed(retried, 10), "retry: 1000\ndata: x\nid: 10\n\n");
         assert_eq!(framed(Message::checkpoint("c").unwrap(), 3), "id: 3\n\n");
         assert_eq!(framed("plain", 99), "data: plain\nid: 99\n\n");
+        assert_eq!(
+            framed(String::from("two\r\nlines"), 100),
+            "data: two\ndata: lines\nid: 100\n\n"
+        );
     }
 
     #[test]
