@@ -200,6 +200,7 @@ mod tests {
             match next(&mut source).await {
                 Err(Error::Status(response)) => {
                     assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{token:?}");
+                    assert_eq!(response.headers["www-authenticate"], "Bearer", "{token:?}");
                     assert!(response.text().contains("bearer token"), "{response}");
                 }
                 other => panic!("expected a 401 for {token:?}, got {other:?}"),

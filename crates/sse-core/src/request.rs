@@ -9,18 +9,20 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use http::{HeaderName, StatusCode};
+use http::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderName, StatusCode};
 
 /// The header a browser sends back with the last event id it saw when it reconnects.
 pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
-/// A refused request: its status, a message, and for 503 how long to wait.
+/// A refused request: its status, a message, for 503 how long to wait, and any
+/// headers the refusal needs (a 401's challenge).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
     status: StatusCode,
     message: String,
     retry_after: Option<Duration>,
+    headers: HeaderMap,
 }
 
 impl Rejection {
@@ -38,13 +40,32 @@ impl Rejection {
             status,
             message: message.into(),
             retry_after: None,
+            headers: HeaderMap::new(),
         }
     }
 
-    /// 401 Unauthorized.
+    /// 401 Unauthorized, with the challenge a 401 must carry (RFC 9110, 15.5.2):
+    /// `WWW-Authenticate: Bearer`; name another scheme or a realm with
+    /// [`with_header`](Self::with_header).
+    ///
+    /// ```
+    /// use http::header::{HeaderValue, WWW_AUTHENTICATE};
+    /// use sse_core::Rejection;
+    ///
+    /// let response = Rejection::unauthorized("sign in first").into_response();
+    /// assert_eq!(response.status(), 401);
+    /// assert_eq!(response.headers()[WWW_AUTHENTICATE], "Bearer");
+    ///
+    /// let realm = HeaderValue::from_static(r#"Bearer realm="notifications""#);
+    /// let response = Rejection::unauthorized("sign in first")
+    ///     .with_header(WWW_AUTHENTICATE, realm)
+    ///     .into_response();
+    /// assert_eq!(response.headers()[WWW_AUTHENTICATE], r#"Bearer realm="notifications""#);
+    /// ```
     #[must_use]
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Rejection::new(StatusCode::UNAUTHORIZED, message)
+            .with_header(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
     }
 
     /// 403 Forbidden.
@@ -77,7 +98,22 @@ impl Rejection {
         self
     }
 
-    /// The response: the status, `Retry-After` (503), `Allow` (405), and a JSON body
+    /// The same, with `name: value` on its response (replacing any header of that
+    /// name the rejection would otherwise send).
+    #[must_use]
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+
+    /// The headers [`with_header`](Self::with_header) added.
+    #[must_use]
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The response: the status, `Retry-After` (503), `Allow` (405), the headers
+    /// added with [`with_header`](Self::with_header), and a JSON body
     /// `{"error": "..."}`.
     ///
     /// ```
@@ -102,6 +138,9 @@ impl Rejection {
         }
         if self.status == StatusCode::METHOD_NOT_ALLOWED {
             headers.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        }
+        for (name, value) in &self.headers {
+            headers.insert(name, value.clone());
         }
         response
     }
@@ -217,6 +256,33 @@ fn json_string(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rejection_carries_its_headers_beside_the_ones_its_status_needs() {
+        let busy = Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "full")
+            .with_retry_after(Duration::from_secs(3))
+            .with_header(
+                HeaderName::from_static("x-reason"),
+                HeaderValue::from_static("full"),
+            );
+        let response = busy.into_response();
+        assert_eq!(response.headers()[RETRY_AFTER], "3");
+        assert_eq!(response.headers()["x-reason"], "full");
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+
+        // Every 401 carries a challenge, and one given replaces the default.
+        let plain = Rejection::unauthorized("who are you");
+        assert_eq!(plain.headers()[WWW_AUTHENTICATE], "Bearer");
+        let basic = plain.with_header(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+        let response = basic.into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let challenges: Vec<_> = response
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .collect();
+        assert_eq!(challenges, ["Basic"]);
+    }
 
     #[test]
     fn percent_decoding_handles_plus_escapes_and_malformed_input() {
