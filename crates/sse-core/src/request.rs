@@ -22,7 +22,9 @@ pub struct Rejection {
     status: StatusCode,
     message: String,
     retry_after: Option<Duration>,
-    headers: HeaderMap,
+    /// Boxed: most rejections carry none, and a `Result` with a rejection for its
+    /// error stays small.
+    headers: Box<HeaderMap>,
 }
 
 impl Rejection {
@@ -40,7 +42,7 @@ impl Rejection {
             status,
             message: message.into(),
             retry_after: None,
-            headers: HeaderMap::new(),
+            headers: Box::default(),
         }
     }
 
@@ -139,7 +141,7 @@ impl Rejection {
         if self.status == StatusCode::METHOD_NOT_ALLOWED {
             headers.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         }
-        for (name, value) in &self.headers {
+        for (name, value) in self.headers.iter() {
             headers.insert(name, value.clone());
         }
         response
