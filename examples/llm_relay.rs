@@ -46,7 +46,7 @@
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
@@ -110,15 +110,10 @@ fn app(upstream: Upstream) -> Router {
     // reading (and paying for) it. Ended replies stay 5 minutes for late resumers.
     let config = ResumeConfig::default().abandon_after(Some(Duration::from_secs(60)));
     let replies = Resumable::new(config);
-    // The registry has no timer of its own.
+    // The registry has no timer of its own: this task expires what is due.
     tokio::spawn({
         let replies = replies.clone();
-        async move {
-            loop {
-                replies.expire(Instant::now());
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
+        async move { replies.run(tokio::time::sleep).await }
     });
     let relay = Relay {
         upstream: Arc::new(upstream),

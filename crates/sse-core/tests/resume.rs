@@ -567,3 +567,47 @@ fn viewers_on_other_threads_see_a_cancel_after_a_whole_prefix() {
         assert_eq!(messages(&events), expected, "every message sent, in order");
     }
 }
+
+/// Runs `streams.run` with a timer that records each wait and sleeps it (a second
+/// is only recorded), for `waits` waits; returns them.
+fn run_for(streams: &Resumable, waits: usize) -> Vec<Duration> {
+    let asked = std::cell::RefCell::new(Vec::new());
+    let sleep = |wait: Duration| {
+        asked.borrow_mut().push(wait);
+        if wait < Duration::from_secs(1) {
+            std::thread::sleep(wait);
+        }
+        future::yield_now()
+    };
+    future::block_on(future::or(streams.run(sleep), async {
+        while asked.borrow().len() < waits {
+            future::yield_now().await;
+        }
+    }));
+    asked.into_inner()
+}
+
+#[test]
+fn run_looks_again_every_second_at_most() {
+    let streams = Resumable::new(ResumeConfig::default().linger(Duration::from_secs(60)));
+    streams.start("run-5").unwrap().finish();
+    assert_eq!(run_for(&streams, 3), [Duration::from_secs(1); 3]);
+    assert_eq!(streams.metrics().lingering, 1, "its linger is not over");
+}
+
+#[test]
+fn run_expires_a_stream_once_its_linger_is_over() {
+    let linger = Duration::from_millis(5);
+    let streams = Resumable::new(ResumeConfig::default().linger(linger));
+    streams.start("run-6").unwrap().finish();
+    let waits = run_for(&streams, 2);
+    // It slept until the linger's end, not a whole second (unless the linger was
+    // over by its first look), then had nothing left to wait for.
+    assert!(
+        waits[0] <= linger || waits[0] == Duration::from_secs(1),
+        "{waits:?}"
+    );
+    assert_eq!(waits[1], Duration::from_secs(1), "{waits:?}");
+    let metrics = streams.metrics();
+    assert_eq!((metrics.lingering, metrics.expired), (0, 1));
+}

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_lite::future;
@@ -14,9 +14,6 @@ use sse_redis::{Backplane, RedisOptions, RedisResumable, ResumeOptions};
 use crate::generate::{self, Generate, Generations, Task};
 use crate::replies::{Action, Answer, Replies, Streams};
 use crate::{DemoArgs, Publish, Refusal, Route, Target, accepted, json_response, send_to};
-
-/// The longest the resumable replies go without [`Resumable::expire`].
-const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 
 /// The hub a demo's clients stream from and, with `--redis`, the backplane that
 /// feeds it: events published on any demo process sharing the Redis stream reach
@@ -96,12 +93,7 @@ impl Demo {
                 // Redis expires replies itself; `run` hears cancels from other
                 // processes, keeps this process's replies alive and abandons them.
                 Streams::Redis(streams) => streams.run(&sleep).await,
-                Streams::Local(streams) => loop {
-                    let now = Instant::now();
-                    let next = streams.expire(now);
-                    let wait = next.map_or(EXPIRE_EVERY, |next| next - now);
-                    sleep(wait.min(EXPIRE_EVERY)).await;
-                },
+                Streams::Local(streams) => streams.run(&sleep).await,
             }
         };
         let histograms = async {

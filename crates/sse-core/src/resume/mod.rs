@@ -11,6 +11,7 @@
 //! | [`Resumable::attach`] | a [`ResponseStream`] for one viewer: what it missed after its `Last-Event-ID`, then live, then the end; `None` (answer 204) for an unknown, expired or cancelled key |
 //! | [`Resumable::cancel`] | the Stop button: the producer's sends fail, every viewer gets the end |
 //! | [`Resumable::expire`] | drops streams whose linger is over, abandons unwatched ones; call it from a timer |
+//! | [`Resumable::run`] | calls `expire` whenever it is due, on your runtime's timer: spawn it once |
 //!
 //! A viewer leaving never cancels the producer. Several viewers at once (a second
 //! tab, a second device) each get the whole stream. After it ends, a stream
@@ -66,10 +67,10 @@
 //!
 //! # Time
 //!
-//! The registry has no timer: call [`Resumable::expire`] when it says (from your
-//! runtime's timer). [`start`](Resumable::start) and
-//! [`attach`](Resumable::attach) also expire what is due, so an expired key is
-//! never served.
+//! The registry has no timer: spawn [`Resumable::run`] with your runtime's
+//! `sleep`, or call [`Resumable::expire`] when it says. [`start`](Resumable::start)
+//! and [`attach`](Resumable::attach) also expire what is due, so an expired key
+//! is never served.
 
 mod config;
 mod error;
@@ -89,8 +90,9 @@ pub use producer::Producer;
 pub use wire::{END_EVENT, EndReason, RESYNC_EVENT, UnknownEndReason};
 
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::ResponseStream;
 use metrics::Counters;
@@ -98,6 +100,10 @@ use registry::Registry;
 use stream::{Placement, Stream, WakeList};
 use viewer::Viewer;
 use wire::parse_position;
+
+/// The longest [`Resumable::run`] goes without expiring: what a stream that ended
+/// or lost its last viewer waits at most past its deadline.
+const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 
 /// A registry of resumable streams. Cheap to clone (an [`Arc`] inside),
 /// `Send + Sync`, and usable from any runtime: it does no IO and has no timer.
@@ -289,6 +295,22 @@ impl Resumable {
     pub fn expire(&self, now: Instant) -> Option<Instant> {
         let shared = &self.shared;
         shared.lock().expire(now, &shared.config, &shared.counters)
+    }
+
+    /// Expires what is due (see [`expire`](Self::expire)) whenever it is due,
+    /// until the future is dropped: spawn it once, with your runtime's timer,
+    /// `streams.run(tokio::time::sleep)` on tokio, `streams.run(async_io::Timer::after)`
+    /// on smol (as `sse-redis`'s `RedisResumable::run`). It sleeps until the next
+    /// deadline `expire` names, and a second at most: a stream that ends or loses
+    /// its last viewer sets a deadline without waking it.
+    pub async fn run<F: Future>(&self, mut sleep: impl FnMut(Duration) -> F) {
+        loop {
+            let now = Instant::now();
+            let wait = self.expire(now).map_or(EXPIRE_EVERY, |next| {
+                next.saturating_duration_since(now).min(EXPIRE_EVERY)
+            });
+            sleep(wait).await;
+        }
     }
 
     /// Its figures now.
