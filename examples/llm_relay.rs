@@ -57,7 +57,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sse_axum::{LastEventId, Sse};
 use sse_client::http::Method;
-use sse_client::{EventSource, ReconnectConfig, ReconnectReason};
+use sse_client::{EventSource, ReconnectConfig};
 use sse_core::{Event, Producer, RESUME_LOCATION, Resumable, ResumeConfig};
 
 /// The chat API the relay asks.
@@ -213,21 +213,8 @@ async fn copy_tokens(upstream: &Upstream, messages: &[Value], producer: &Produce
 
 /// Tells the viewers why the answer stopped.
 async fn fail(producer: &Producer, error: &sse_client::Error) {
-    use sse_client::Error::{GaveUp, Status, Stopped};
     // The upstream's answer, if it gave one (its body says why: a bad key, a quota).
-    let answered = match error {
-        Status(response)
-        | Stopped {
-            last: ReconnectReason::Status(response),
-            ..
-        }
-        | GaveUp {
-            last: ReconnectReason::Status(response),
-            ..
-        } => Some(response),
-        _ => None,
-    };
-    let error = match answered {
+    let error = match error.response() {
         Some(response) => json!({"status": response.status.as_u16(), "body": response.text()}),
         None => json!({"message": error.to_string()}),
     };

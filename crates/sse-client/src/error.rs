@@ -91,6 +91,43 @@ impl fmt::Display for Error {
     }
 }
 
+impl Error {
+    /// The server's answer, when one ended the stream: the status that is not
+    /// retried ([`Error::Status`]), or the 408, 429 or `5xx` of the last attempt
+    /// before the client gave up or its policy stopped it. Its body says why (an
+    /// LLM API's bad key, or quota); `None` when no attempt got an answer.
+    ///
+    /// ```no_run
+    /// use futures_lite::StreamExt;
+    ///
+    /// # async fn run(mut source: sse_client::EventSource) {
+    /// while let Some(item) = source.next().await {
+    ///     if let Err(error) = item {
+    ///         match error.response() {
+    ///             Some(answer) => eprintln!("{}: {}", answer.status, answer.text()),
+    ///             None => eprintln!("{error}"),
+    ///         }
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn response(&self) -> Option<&ErrorResponse> {
+        match self {
+            Error::Status(response)
+            | Error::GaveUp {
+                last: ReconnectReason::Status(response),
+                ..
+            }
+            | Error::Stopped {
+                last: ReconnectReason::Status(response),
+                ..
+            } => Some(response),
+            _ => None,
+        }
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -251,3 +288,42 @@ impl fmt::Display for RedirectError {
 }
 
 impl std::error::Error for RedirectError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_response_is_found_wherever_an_error_keeps_it() {
+        let answered = |status| ErrorResponse::bare(StatusCode::from_u16(status).unwrap());
+        let errors = [
+            (Error::Status(answered(401)), Some(401)),
+            (
+                Error::GaveUp {
+                    failures: 3,
+                    last: ReconnectReason::Status(answered(503)),
+                },
+                Some(503),
+            ),
+            (
+                Error::Stopped {
+                    reason: StopReason::Attempts { attempts: 3 },
+                    last: ReconnectReason::Status(answered(429)),
+                },
+                Some(429),
+            ),
+            (
+                Error::Stopped {
+                    reason: StopReason::Attempts { attempts: 3 },
+                    last: ReconnectReason::Ended,
+                },
+                None,
+            ),
+            (Error::ContentType(None), None),
+        ];
+        for (error, status) in errors {
+            let found = error.response().map(|response| response.status.as_u16());
+            assert_eq!(found, status, "{error}");
+        }
+    }
+}
