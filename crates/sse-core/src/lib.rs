@@ -44,6 +44,8 @@
 //! | a ready-made hub endpoint (handler, filter, route) | `events` |
 //! | the `Last-Event-ID` a reconnecting client sent | `last_event_id` ([`last_event_id`]; axum's extractor is `LastEventId`) |
 //! | how often idle streams get a comment; the client's reconnection delay | `keep_alive`, `retry`: set on [`HubConfig`], [`ResponseStream`] or [`ResumeConfig`], never on an adapter |
+//! | an accept loop and its bounds | `Server` on hyper and smol (`connection_limits`, `threads`, then `run`; hyper's also `timeouts`, smol's `limits` and `write_stall`); `serve` is hyper's shorthand |
+//! | background work on your runtime's timer | `run(sleep)` ([`Resumable::run`], `RedisResumable::run`); the hub's keep-alive is [`Hub::run_keep_alive`] |
 //!
 //! Verbs answer a request (`respond`, `connect`, `attach`), `from_*` converts into
 //! a response, and a setting is named after what it sets, the same wherever it is
