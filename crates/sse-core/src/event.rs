@@ -272,7 +272,8 @@ pub(crate) fn check_id(id: &str) -> Result<(), EventError> {
     }
 }
 
-fn has_line_break(value: &str) -> bool {
+/// Whether `value` holds a `\r` or a `\n`.
+pub(crate) fn has_line_break(value: &str) -> bool {
     crate::scan::find_line_break(value.as_bytes()).is_some()
 }
 

@@ -230,9 +230,7 @@ impl Server {
                 continue;
             };
             let _ = tcp.set_nodelay(true);
-            // Handed over as a plain socket: the worker registers it with its own
-            // runtime's reactor, so its readiness wakes that thread alone.
-            let Ok(tcp) = tcp.into_std() else {
+            let Ok(tcp) = workers.hand_over(tcp) else {
                 continue;
             };
             let respond = respond.clone();
@@ -242,7 +240,7 @@ impl Server {
             // what it is given, the connection included).
             workers.spawn(async move {
                 let _permit = permit;
-                let Ok(tcp) = TcpStream::from_std(tcp) else {
+                let Ok(tcp) = tcp.register() else {
                     return;
                 };
                 let Some((tcp, protocol)) = first_bytes(tcp, timeouts.head).await else {

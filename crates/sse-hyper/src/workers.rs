@@ -9,7 +9,9 @@
 //! eventfd for every such task.
 
 use std::future::Future;
+use std::io;
 
+use tokio::net::TcpStream;
 use tokio::runtime::{Builder, Runtime};
 
 /// The runtimes of one server; dropping them shuts them down, with the
@@ -36,6 +38,18 @@ impl Workers {
         Workers { runtimes, next: 0 }
     }
 
+    /// Readies a connection accepted on the caller's runtime for the task that
+    /// will serve it: as it is when that task runs there too; as a plain socket
+    /// for a worker, which registers it with its own runtime's reactor
+    /// ([`Connection::register`]), so its readiness wakes that thread alone.
+    pub(crate) fn hand_over(&self, tcp: TcpStream) -> io::Result<Connection> {
+        if self.runtimes.is_empty() {
+            Ok(Connection::Registered(tcp))
+        } else {
+            tcp.into_std().map(Connection::Plain)
+        }
+    }
+
     /// Runs `task` on the next worker in turn, or on the caller's runtime when
     /// there is none.
     pub(crate) fn spawn<F>(&mut self, task: F)
@@ -48,6 +62,24 @@ impl Workers {
         };
         runtime.spawn(task);
         self.next = (self.next + 1) % self.runtimes.len();
+    }
+}
+
+/// A connection on its way to the task that serves it ([`Workers::hand_over`]).
+pub(crate) enum Connection {
+    /// Registered with the caller's runtime, where it is served.
+    Registered(TcpStream),
+    /// Deregistered, for a worker's runtime to register.
+    Plain(std::net::TcpStream),
+}
+
+impl Connection {
+    /// The connection, registered with the runtime of the task calling this.
+    pub(crate) fn register(self) -> io::Result<TcpStream> {
+        match self {
+            Connection::Registered(tcp) => Ok(tcp),
+            Connection::Plain(tcp) => TcpStream::from_std(tcp),
+        }
     }
 }
 

@@ -35,6 +35,11 @@ use crate::Window;
 /// them held.
 const SLACK_GRAINS: u64 = 2;
 
+/// The slack a peer has whatever was written: [`SLACK_GRAINS`] units of its window.
+fn min_slack(sample: Window) -> u64 {
+    u64::from(sample.grain) * SLACK_GRAINS
+}
+
 /// How many bytes must be acknowledged while a peer seems behind before its
 /// right window edge tells whether it read them.
 const EVIDENCE: u64 = 8 * 1024;
@@ -106,11 +111,21 @@ impl PeerWatch {
         self.judge(sample, now)
     }
 
+    /// Unread bytes the peer could hold beyond what `sample` shows and still be
+    /// taken as reading, whatever was written: the least slack less what it holds.
+    fn room(&self, sample: Window) -> u64 {
+        min_slack(sample).saturating_sub(self.held(sample))
+    }
+
+    /// What the peer seems to hold unread in `sample`, against its widest window.
+    fn held(&self, sample: Window) -> u64 {
+        u64::from(self.widest.saturating_sub(sample.window))
+    }
+
     fn judge(&mut self, sample: Window, now: Instant) -> Verdict {
         self.widest = self.widest.max(sample.window);
-        let held = u64::from(self.widest - sample.window);
-        let slack =
-            (u64::from(sample.grain) * SLACK_GRAINS).max(self.largest_write.saturating_mul(2));
+        let held = self.held(sample);
+        let slack = min_slack(sample).max(self.largest_write.saturating_mul(2));
         if held <= slack {
             self.caught_up();
             return Verdict::Reading;
@@ -247,10 +262,7 @@ impl PeerSampler {
         } else {
             self.watch.observe(window, now)
         };
-        // The least slack the watch gives, less what the peer seems to hold now.
-        let held = self.watch.widest.saturating_sub(window.window);
-        let slack = u64::from(window.grain) * SLACK_GRAINS;
-        self.room = usize::try_from(slack.saturating_sub(u64::from(held))).unwrap_or(usize::MAX);
+        self.room = usize::try_from(self.watch.room(window)).unwrap_or(usize::MAX);
         self.behind = matches!(verdict, Verdict::Behind(_));
         self.deadline = match verdict {
             Verdict::Behind(Some(deadline)) => Some(deadline),

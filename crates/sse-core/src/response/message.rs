@@ -10,8 +10,7 @@ use crate::encode::{
     checkpoint_len, data_fields_len, put_checkpoint, put_data_fields, put_retry_frame,
     retry_frame_len,
 };
-use crate::event::{Comment, Event, EventError, check_id};
-use crate::scan::find_line_break;
+use crate::event::{Comment, Event, EventError, check_id, has_line_break};
 
 /// One item of a per-request stream: an event, a comment, a retry hint, an id
 /// checkpoint, or a frame already encoded.
@@ -167,7 +166,7 @@ impl From<Frame> for Message {
 
 impl Message {
     fn data(text: Cow<'static, str>) -> Self {
-        let multiline = find_line_break(text.as_bytes()).is_some();
+        let multiline = has_line_break(&text);
         Message(Kind::Data { text, multiline })
     }
 }
